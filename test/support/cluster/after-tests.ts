@@ -1,0 +1,13 @@
+// tap runs this once after all test files: stop the cluster if the test run started it
+// (set SIDECAR_KEEP_CLUSTER=1 to keep it for the next run).
+import { existsSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { down } from './cluster.ts';
+import { paths } from './layout.ts';
+
+const marker = join(paths.cluster, 'started-by-tests');
+if (existsSync(marker) && process.env.SIDECAR_KEEP_CLUSTER !== '1') {
+  await down();
+  rmSync(marker);
+  console.log('# local Cassandra cluster stopped (the test run had started it)');
+}

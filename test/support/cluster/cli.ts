@@ -1,0 +1,54 @@
+// npm run cluster -- up | status | stop N | kill N | pause N | resume N | start N | down [--wipe]
+import { MissingToolError } from './install.ts';
+import * as cluster from './cluster.ts';
+import { parseNodeNumber } from './layout.ts';
+
+const usage = `usage: npm run cluster -- <command>
+  up          start the three nodes (fetching Cassandra first if needed) and create the schema
+  status      each node's address, process and whether it answers CQL
+  stop N      clean shutdown of node N (SIGTERM)
+  kill N      SIGKILL node N
+  pause N     SIGSTOP node N (a hung node)
+  resume N    SIGCONT node N
+  start N     start node N again; waits until the other nodes see it up
+  down        stop every node (--wipe also deletes their data)`;
+
+const log = (line: string): void => {
+  console.log(`[cluster] ${line}`);
+};
+
+async function main(args: string[]): Promise<void> {
+  const [command, arg] = args;
+  switch (command) {
+    case 'up':
+      return cluster.up(log);
+    case 'status':
+      for (const node of await cluster.status()) {
+        console.log(`node ${node.number}  ${node.address.padEnd(10)}  ${node.process.padEnd(8)} pid ${String(node.pid ?? '-').padEnd(8)} cql ${node.answersCql ? 'yes' : 'no'}`);
+      }
+      return;
+    case 'stop':
+      return cluster.stopNode(parseNodeNumber(arg), log);
+    case 'kill':
+      return cluster.killNode(parseNodeNumber(arg), log);
+    case 'pause':
+      cluster.pauseNode(parseNodeNumber(arg), log);
+      return;
+    case 'resume':
+      cluster.resumeNode(parseNodeNumber(arg), log);
+      return;
+    case 'start':
+      await cluster.startNode(parseNodeNumber(arg), log);
+      return;
+    case 'down':
+      return cluster.down(log, { wipe: args.includes('--wipe') });
+    default:
+      console.error(usage);
+      process.exitCode = 2;
+  }
+}
+
+main(process.argv.slice(2)).catch((error: unknown) => {
+  console.error(error instanceof MissingToolError ? error.message : `[cluster] ${error instanceof Error ? error.message : String(error)}`);
+  process.exitCode = 1;
+});

@@ -1,0 +1,254 @@
+// The local three-node Apache Cassandra cluster: start, stop, kill, pause and resume
+// nodes, each a JVM of its own. The CLI (cli.ts) and the tests share this API.
+import type cassandra from 'cassandra-driver';
+import { spawn } from 'node:child_process';
+import { closeSync, existsSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { connectToCoordinator, consistencies } from '../../../src/cluster/coordinator-client.ts';
+import { checkJava, ensureCassandra } from './install.ts';
+import { allNodes, dataCenter, localNode, type LocalNode, type NodeNumber } from './layout.ts';
+import { javaArguments, writeNodeFiles } from './node-files.ts';
+
+export type ProcessState = 'running' | 'paused' | 'stopped';
+
+export interface NodeStatus {
+  number: NodeNumber;
+  address: string;
+  pid: number | null;
+  process: ProcessState;
+  answersCql: boolean;
+}
+
+type Log = (line: string) => void;
+const quiet: Log = () => {};
+
+export const sessionsKeyspace = 'sessions';
+const startTimeoutMs = 180_000;
+
+const pidFile = (node: LocalNode): string => join(node.dir, 'pid');
+
+/** The node's JVM pid, or null when it does not run (a stale pid file or a reused pid do not count). */
+export function nodePid(node: LocalNode): number | null {
+  if (!existsSync(pidFile(node))) return null;
+  const pid = Number(readFileSync(pidFile(node), 'utf8'));
+  try {
+    const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    const state = /\) (\S)/.exec(readFileSync(`/proc/${pid}/stat`, 'utf8'))?.[1];
+    return cmdline.includes(`-Dcassandra.storagedir=${node.dir}\0`) && state !== 'Z' ? pid : null;
+  } catch {
+    return null;
+  }
+}
+
+function processState(node: LocalNode): ProcessState {
+  const pid = nodePid(node);
+  if (pid === null) return 'stopped';
+  const state = /\) (\S)/.exec(readFileSync(`/proc/${pid}/stat`, 'utf8'))?.[1];
+  return state === 'T' ? 'paused' : 'running';
+}
+
+function logTail(node: LocalNode, lines = 15): string {
+  const file = join(node.dir, 'logs', 'system.log');
+  if (!existsSync(file)) return '(no log yet)';
+  return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+}
+
+/** Runs one query coordinated by the node itself; rejects when the node does not answer. */
+export async function queryNode(
+  node: LocalNode,
+  query: string,
+  params: unknown[] = [],
+  consistency: number = consistencies.localOne,
+  timeoutMs = 3000,
+): Promise<cassandra.types.ResultSet> {
+  const client = connectToCoordinator({ address: node.address, localDataCenter: dataCenter, connectTimeoutMs: timeoutMs, readTimeoutMs: timeoutMs });
+  try {
+    return await client.execute(query, params, { prepare: params.length > 0, consistency });
+  } finally {
+    await client.shutdown();
+  }
+}
+export async function answersCql(node: LocalNode): Promise<boolean> {
+  try {
+    await queryNode(node, 'SELECT release_version FROM system.local', [], consistencies.localOne, 2000);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export async function status(): Promise<NodeStatus[]> {
+  return Promise.all(
+    allNodes().map(async (node) => ({
+      number: node.number,
+      address: node.address,
+      pid: nodePid(node),
+      process: processState(node),
+      answersCql: processState(node) === 'running' && (await answersCql(node)),
+    })),
+  );
+}
+
+async function waitFor(what: string, node: LocalNode, check: () => Promise<boolean>, timeoutMs = startTimeoutMs): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (nodePid(node) === null) throw new Error(`node ${node.number} (${node.address}) exited while waiting until ${what}. Its log:\n${logTail(node)}`);
+    if (await check()) return;
+    if (Date.now() > deadline) throw new Error(`node ${node.number} (${node.address}): timed out after ${timeoutMs} ms waiting until ${what}. Its log:\n${logTail(node)}`);
+    await sleep(250);
+  }
+}
+
+function spawnNode(node: LocalNode, lib: string): void {
+  writeNodeFiles(node);
+  const out = openSync(join(node.dir, 'logs', 'stdout.log'), 'a');
+  const child = spawn('java', javaArguments(node, lib), { detached: true, stdio: ['ignore', out, out] });
+  closeSync(out);
+  if (child.pid === undefined) throw new Error(`node ${node.number}: java did not start`);
+  writeFileSync(pidFile(node), String(child.pid));
+  child.unref();
+}
+
+async function listsOtherNodesAsPeers(node: LocalNode): Promise<boolean> {
+  try {
+    const peers = await queryNode(node, 'SELECT peer FROM system.peers_v2');
+    const listed = new Set(peers.rows.map((row) => String(row.get('peer'))));
+    return allNodes().every((other) => other.number === node.number || listed.has(other.address));
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * True when `observer`, as coordinator, sees every running node up: a read at a
+ * consistency equal to the number of running nodes (replication is 3, so every
+ * node is a replica) succeeds only if the coordinator counts them all as alive.
+ */
+async function seesRunningNodesUp(observer: LocalNode): Promise<boolean> {
+  const running = allNodes().filter((n) => processState(n) === 'running').length;
+  const consistency = [consistencies.one, consistencies.two, consistencies.three][running - 1] ?? consistencies.all;
+  try {
+    await queryNode(observer, `SELECT key FROM ${sessionsKeyspace}.values WHERE key = ?`, ['cluster-liveness-check'], consistency);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function createSchema(log: Log): Promise<void> {
+  const node = localNode(1);
+  await queryNode(node, `CREATE KEYSPACE IF NOT EXISTS ${sessionsKeyspace} WITH replication = {'class': 'NetworkTopologyStrategy', '${dataCenter}': 3}`, [], consistencies.localOne, 20_000);
+  await queryNode(node, `CREATE TABLE IF NOT EXISTS ${sessionsKeyspace}.values (key text PRIMARY KEY, value blob)`, [], consistencies.localOne, 20_000);
+  log(`schema ready: keyspace ${sessionsKeyspace} (NetworkTopologyStrategy ${dataCenter}: 3), table ${sessionsKeyspace}.values`);
+}
+
+export interface StartTiming {
+  /** From spawning the JVM until the node answers CQL. */
+  cqlMs: number;
+  /** From spawning the JVM until every other running node sees it up. */
+  seenUpMs: number;
+}
+
+/** Starts every node that is not running; returns when all answer CQL, know each other, and the schema exists. */
+export async function up(log: Log = quiet): Promise<void> {
+  checkJava();
+  const lib = ensureCassandra(log);
+  const begin = Date.now();
+  for (const node of allNodes()) {
+    const state = processState(node);
+    if (state === 'paused') resumeNode(node.number);
+    if (state === 'stopped') {
+      if (await answersCql(node)) {
+        throw new Error(`${node.address}:9042 already answers CQL, but not from this checkout's cluster (${node.dir}). ` +
+          'Stop the other cluster first (npm run cluster -- down, in the checkout that started it).');
+      }
+      log(`starting node ${node.number} on ${node.address} (rack ${node.rack})`);
+      spawnNode(node, lib);
+    }
+  }
+  for (const node of allNodes()) await waitFor('it answers CQL', node, () => answersCql(node));
+  for (const node of allNodes()) await waitFor('it lists the other nodes as peers', node, () => listsOtherNodesAsPeers(node));
+  await createSchema(log);
+  for (const node of allNodes()) await waitFor('it sees every node up', node, () => seesRunningNodesUp(node));
+  log(`cluster up: 3 nodes of ${dataCenter} answer CQL and see each other (${((Date.now() - begin) / 1000).toFixed(1)} s)`);
+}
+
+/** Starts one stopped node and waits until it answers CQL and the other running nodes see it up. */
+export async function startNode(number: NodeNumber, log: Log = quiet): Promise<StartTiming> {
+  const node = localNode(number);
+  if (processState(node) !== 'stopped') throw new Error(`node ${number} is already ${processState(node)}`);
+  const begin = Date.now();
+  spawnNode(node, ensureCassandra(log));
+  await waitFor('it answers CQL', node, () => answersCql(node));
+  const cqlMs = Date.now() - begin;
+  for (const other of allNodes()) {
+    if (other.number !== number && processState(other) === 'running') {
+      await waitFor(`node ${other.number} sees it up`, node, () => seesRunningNodesUp(other));
+    }
+  }
+  const timing = { cqlMs, seenUpMs: Date.now() - begin };
+  log(`node ${number} answers CQL after ${(timing.cqlMs / 1000).toFixed(1)} s; the other nodes see it up after ${(timing.seenUpMs / 1000).toFixed(1)} s`);
+  return timing;
+}
+
+async function waitForExit(node: LocalNode, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (nodePid(node) !== null) {
+    if (Date.now() > deadline) return false;
+    await sleep(100);
+  }
+  return true;
+}
+
+/** Clean shutdown (SIGTERM: Cassandra drains and stops); SIGKILL if it has not exited within a minute. */
+export async function stopNode(number: NodeNumber, log: Log = quiet): Promise<void> {
+  const node = localNode(number);
+  const pid = nodePid(node);
+  if (pid === null) return;
+  process.kill(pid, 'SIGTERM');
+  process.kill(pid, 'SIGCONT'); // a paused JVM cannot run its shutdown hook
+  if (!(await waitForExit(node, 60_000))) {
+    log(`node ${number} did not stop within 60 s; killing it`);
+    await killNode(number);
+  }
+  log(`node ${number} stopped`);
+}
+
+/** SIGKILL: the node vanishes without telling anyone, like a power cut. */
+export async function killNode(number: NodeNumber, log: Log = quiet): Promise<void> {
+  const node = localNode(number);
+  const pid = nodePid(node);
+  if (pid === null) return;
+  process.kill(pid, 'SIGKILL');
+  await waitForExit(node, 10_000);
+  log(`node ${number} killed`);
+}
+
+/** SIGSTOP: the node hangs with its sockets open, like a long GC pause or a frozen host. */
+export function pauseNode(number: NodeNumber, log: Log = quiet): void {
+  signalRunning(number, 'SIGSTOP');
+  log(`node ${number} paused`);
+}
+
+export function resumeNode(number: NodeNumber, log: Log = quiet): void {
+  signalRunning(number, 'SIGCONT');
+  log(`node ${number} resumed`);
+}
+
+function signalRunning(number: NodeNumber, signal: NodeJS.Signals): void {
+  const pid = nodePid(localNode(number));
+  if (pid === null) throw new Error(`node ${number} is not running`);
+  process.kill(pid, signal);
+}
+
+/** Stops every node; with `wipe`, also deletes their data, so the next `up` starts a new cluster. */
+export async function down(log: Log = quiet, options: { wipe?: boolean } = {}): Promise<void> {
+  await Promise.all(allNodes().map((node) => stopNode(node.number, log)));
+  if (options.wipe) {
+    for (const node of allNodes()) rmSync(node.dir, { recursive: true, force: true });
+    log('cluster data deleted');
+  }
+}
+
+export { allNodes, localNode, type LocalNode, type NodeNumber };

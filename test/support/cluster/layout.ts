@@ -1,0 +1,49 @@
+// Where the local cluster lives on disk and what each node is. One data center, dc1,
+// three nodes on their own loopback addresses with Cassandra's standard ports.
+import { join, resolve } from 'node:path';
+
+const root = resolve(import.meta.dirname, '../../..');
+const cache = process.env.SIDECAR_CACHE_DIR ?? join(root, '.cache');
+
+export const dataCenter = 'dc1';
+export const nodeNumbers = [1, 2, 3] as const;
+export type NodeNumber = (typeof nodeNumbers)[number];
+
+export interface LocalNode {
+  number: NodeNumber;
+  address: string;
+  rack: string;
+  /** Evenly spaced Murmur3 tokens: no token allocation work at start and a stable ring. */
+  initialToken: string;
+  jmxPort: number;
+  dir: string;
+}
+
+const tokens = ['-9223372036854775808', '-3074457345618258603', '3074457345618258602'];
+
+export function localNode(number: NodeNumber): LocalNode {
+  return {
+    number,
+    address: `127.0.0.${number}`,
+    rack: `r${number}`,
+    initialToken: tokens[number - 1] ?? '0',
+    jmxPort: 7190 + number,
+    dir: join(paths.cluster, `node${number}`),
+  };
+}
+
+export const allNodes = (): LocalNode[] => nodeNumbers.map(localNode);
+
+export const paths = {
+  cache,
+  cluster: join(cache, 'cluster'),
+  cassandraLib: (version: string): string => join(cache, `cassandra-${version}`, 'lib'),
+};
+
+export function parseNodeNumber(text: string | undefined): NodeNumber {
+  const n = Number(text);
+  if (!nodeNumbers.includes(n as NodeNumber)) {
+    throw new Error(`expected a node number (${nodeNumbers.join(', ')}), got ${JSON.stringify(text)}`);
+  }
+  return n as NodeNumber;
+}

@@ -1,0 +1,132 @@
+// Each node's configuration: cassandra.yaml, the rack/dc file the snitch reads,
+// logging, and the JVM command line (Java 17 options from Cassandra's own
+// conf/jvm-server.options and conf/jvm17-server.options).
+import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { allNodes, dataCenter, type LocalNode } from './layout.ts';
+
+const heap = process.env.SIDECAR_CASSANDRA_HEAP ?? '512M';
+
+function cassandraYaml(node: LocalNode): string {
+  const dir = (name: string): string => join(node.dir, name);
+  const seeds = allNodes().map((n) => `${n.address}:7000`).join(',');
+  return `# Written by test/support/cluster for the local test cluster; rewritten at every start.
+cluster_name: sessionstore-local
+num_tokens: 1
+initial_token: ${node.initialToken}
+partitioner: org.apache.cassandra.dht.Murmur3Partitioner
+# Every node is a seed and the ring is new: nothing to stream, so no bootstrap wait.
+auto_bootstrap: false
+seed_provider:
+  - class_name: org.apache.cassandra.locator.SimpleSeedProvider
+    parameters:
+      - seeds: "${seeds}"
+listen_address: ${node.address}
+rpc_address: ${node.address}
+storage_port: 7000
+native_transport_port: 9042
+start_native_transport: true
+endpoint_snitch: GossipingPropertyFileSnitch
+authenticator: AllowAllAuthenticator
+authorizer: AllowAllAuthorizer
+role_manager: CassandraRoleManager
+data_file_directories:
+  - ${dir('data')}
+commitlog_directory: ${dir('commitlog')}
+saved_caches_directory: ${dir('saved_caches')}
+hints_directory: ${dir('hints')}
+cdc_raw_directory: ${dir('cdc_raw')}
+commitlog_sync: periodic
+commitlog_sync_period: 10000ms
+disk_failure_policy: stop
+commit_failure_policy: stop
+concurrent_compactors: 1
+# Small machine, three JVMs: keep background work and caches small.
+key_cache_size: 8MiB
+counter_cache_size: 0MiB
+memtable_heap_space: 64MiB
+memtable_offheap_space: 64MiB
+`;
+}
+
+function logbackXml(node: LocalNode): string {
+  return `<configuration scan="false">
+  <appender name="FILE" class="ch.qos.logback.core.FileAppender">
+    <file>${join(node.dir, 'logs', 'system.log')}</file>
+    <encoder><pattern>%-5level [%thread] %date{ISO8601} %F:%L - %msg%n</pattern></encoder>
+  </appender>
+  <root level="INFO"><appender-ref ref="FILE"/></root>
+</configuration>
+`;
+}
+
+export function writeNodeFiles(node: LocalNode): void {
+  for (const sub of ['conf', 'data', 'commitlog', 'saved_caches', 'hints', 'cdc_raw', 'logs']) {
+    mkdirSync(join(node.dir, sub), { recursive: true });
+  }
+  writeFileSync(join(node.dir, 'conf', 'cassandra.yaml'), cassandraYaml(node));
+  writeFileSync(join(node.dir, 'conf', 'cassandra-rackdc.properties'), `dc=${dataCenter}\nrack=${node.rack}\n`);
+  writeFileSync(join(node.dir, 'conf', 'logback.xml'), logbackXml(node));
+}
+
+const java17Options = [
+  '-XX:+UseG1GC', '-XX:+ParallelRefProcEnabled', '-XX:MaxTenuringThreshold=1', '-XX:G1HeapRegionSize=16m',
+  '-XX:G1RSetUpdatingPauseTimePercent=5', '-XX:MaxGCPauseMillis=300', '-XX:InitiatingHeapOccupancyPercent=70',
+  '-Djdk.attach.allowAttachSelf=true',
+  '--add-exports', 'java.base/jdk.internal.misc=ALL-UNNAMED',
+  '--add-exports', 'java.management.rmi/com.sun.jmx.remote.internal.rmi=ALL-UNNAMED',
+  '--add-exports', 'java.rmi/sun.rmi.registry=ALL-UNNAMED',
+  '--add-exports', 'java.rmi/sun.rmi.server=ALL-UNNAMED',
+  '--add-exports', 'java.sql/java.sql=ALL-UNNAMED',
+  '--add-exports', 'java.base/java.lang.ref=ALL-UNNAMED',
+  '--add-exports', 'jdk.unsupported/sun.misc=ALL-UNNAMED',
+  '--add-exports', 'jdk.compiler/com.sun.tools.javac.file=ALL-UNNAMED',
+  '--add-exports', 'jdk.attach/sun.tools.attach=ALL-UNNAMED',
+  '--add-opens', 'java.base/java.lang.module=ALL-UNNAMED',
+  '--add-opens', 'java.base/jdk.internal.loader=ALL-UNNAMED',
+  '--add-opens', 'java.base/jdk.internal.ref=ALL-UNNAMED',
+  '--add-opens', 'java.base/jdk.internal.reflect=ALL-UNNAMED',
+  '--add-opens', 'java.base/jdk.internal.math=ALL-UNNAMED',
+  '--add-opens', 'java.base/jdk.internal.module=ALL-UNNAMED',
+  '--add-opens', 'java.base/jdk.internal.util.jar=ALL-UNNAMED',
+  '--add-opens', 'jdk.management/com.sun.management.internal=ALL-UNNAMED',
+  '--add-opens', 'java.base/sun.nio.ch=ALL-UNNAMED',
+  '--add-opens', 'java.base/java.io=ALL-UNNAMED',
+  '--add-opens', 'java.base/java.lang.reflect=ALL-UNNAMED',
+  '--add-opens', 'jdk.compiler/com.sun.tools.javac=ALL-UNNAMED',
+  '--add-opens', 'java.base/java.lang=ALL-UNNAMED',
+  '--add-opens', 'java.base/java.util=ALL-UNNAMED',
+  '-Dio.netty.tryReflectionSetAccessible=true',
+  '-Dio.netty.allocator.useCacheForAllThreads=true',
+  '-Dio.netty.allocator.maxOrder=11',
+];
+
+/** The java command line for one node (without the `java` itself). */
+export function javaArguments(node: LocalNode, lib: string): string[] {
+  const jars = readdirSync(lib).filter((f) => f.endsWith('.jar'));
+  const jamm = jars.find((f) => f.startsWith('jamm-'));
+  if (!jamm) throw new Error(`${lib}: jamm jar missing; delete the folder to fetch Cassandra again`);
+  const conf = join(node.dir, 'conf');
+  return [
+    // From conf/jvm-server.options.
+    '-ea', '-da:net.openhft...', '-XX:+UseThreadPriorities', '-Xss256k', '-XX:+UseTLAB', '-XX:+ResizeTLAB',
+    '-XX:+PerfDisableSharedMem', '-Djava.net.preferIPv4Stack=true',
+    ...java17Options,
+    `-Xms${heap}`, `-Xmx${heap}`, '-XX:MaxDirectMemorySize=256M',
+    // Cassandra measures memtables with jamm; it must be loaded as an agent.
+    `-javaagent:${join(lib, jamm)}`,
+    `-Dcassandra.jmx.local.port=${node.jmxPort}`,
+    `-Dcassandra.config=file://${join(conf, 'cassandra.yaml')}`,
+    `-Dcassandra-rackdc.properties=file://${join(conf, 'cassandra-rackdc.properties')}`,
+    `-Dlogback.configurationFile=${join(conf, 'logback.xml')}`,
+    `-Dcassandra.logdir=${join(node.dir, 'logs')}`,
+    `-Dcassandra.storagedir=${node.dir}`,
+    '-Dcassandra-foreground=yes',
+    // A test cluster on one machine: skip the waits meant for real networks.
+    '-Dcassandra.skip_wait_for_gossip_to_settle=0',
+    '-Dcassandra.ring_delay_ms=1000',
+    '-Dcassandra.superuser_setup_delay_ms=0',
+    '-cp', [conf, ...jars.map((f) => join(lib, f))].join(':'),
+    'org.apache.cassandra.service.CassandraDaemon',
+  ];
+}
