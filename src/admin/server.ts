@@ -1,0 +1,84 @@
+// The admin port, never the proxy port: what Kubernetes and SREs ask the sidecar.
+//   /metrics  Prometheus text        /healthz  liveness: the event loop answers
+//   /readyz   readiness, with why    /status   JSON: every component's view, side by side
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Registry } from 'prom-client';
+import type { Logger } from '../telemetry/logger.ts';
+
+export interface Readiness {
+  ready: boolean;
+  /** Why not ready; empty when ready. */
+  reasons: string[];
+}
+
+export interface AdminOptions {
+  address: string;
+  port: number;
+  registry: Registry;
+  logger: Logger;
+  readiness: () => Promise<Readiness>;
+  /** Each section of /status, computed when asked. */
+  status: Record<string, () => unknown>;
+}
+
+export interface AdminServer {
+  address(): AddressInfo;
+  close(): Promise<void>;
+}
+
+function sendJson(res: http.ServerResponse, status: number, value: unknown): void {
+  const body = JSON.stringify(value, null, 2);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
+  res.end(body);
+}
+
+export async function startAdminServer(options: AdminOptions): Promise<AdminServer> {
+  const routes: Record<string, (res: http.ServerResponse) => Promise<void>> = {
+    '/metrics': async (res) => {
+      const body = await options.registry.metrics();
+      res.writeHead(200, { 'content-type': options.registry.contentType });
+      res.end(body);
+    },
+    '/healthz': (res) => {
+      sendJson(res, 200, { status: 'ok' });
+      return Promise.resolve();
+    },
+    '/readyz': async (res) => {
+      const readiness = await options.readiness();
+      sendJson(res, readiness.ready ? 200 : 503, readiness);
+    },
+    '/status': (res) => {
+      sendJson(res, 200, Object.fromEntries(Object.entries(options.status).map(([name, section]) => [name, section()])));
+      return Promise.resolve();
+    },
+  };
+
+  const server = http.createServer((req, res) => {
+    const route = routes[new URL(req.url ?? '/', 'http://admin').pathname];
+    if (!route || (req.method !== 'GET' && req.method !== 'HEAD')) {
+      sendJson(res, route ? 405 : 404, { error: route ? 'method not allowed' : 'not found', endpoints: Object.keys(routes) });
+      return;
+    }
+    route(res).catch((error: unknown) => {
+      options.logger.error({ path: req.url, error: (error as Error).message }, 'admin endpoint failed');
+      if (!res.headersSent) sendJson(res, 500, { error: 'internal error' });
+      else res.destroy();
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, options.address, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  options.logger.info({ address: options.address, port: (server.address() as AddressInfo).port }, 'admin endpoints listening');
+  return {
+    address: () => server.address() as AddressInfo,
+    close: () => new Promise<void>((resolve) => {
+      server.close(() => { resolve(); });
+      server.closeAllConnections();
+    }),
+  };
+}

@@ -1,0 +1,108 @@
+// The sidecar's configuration: one YAML file, snake_case keys, validated with zod.
+// Every section has defaults except the Cassandra contact points; unknown keys are
+// errors (a typo must never silently fall back to a default).
+import { z } from 'zod';
+
+const port = z.number().int().min(0).max(65535);
+const milliseconds = z.number().int().positive();
+const filePath = z.string().min(1);
+
+const tls = z.strictObject({
+  cert_file: filePath,
+  key_file: filePath,
+});
+
+const listen = z.strictObject({
+  address: z.string().default('0.0.0.0'),
+  port: port.default(8080),
+  /** When set, the proxy speaks https; the files are reloaded when they change (Secret rotation). */
+  tls: tls.optional(),
+});
+
+const admin = z.strictObject({
+  address: z.string().default('0.0.0.0'),
+  port: port.default(9361),
+});
+
+const upstream = z.strictObject({
+  /** The session service on localhost (Kask listens on 8081). */
+  url: z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' }).default('http://127.0.0.1:8081'),
+  /** CA bundle to verify an https upstream. */
+  ca_file: filePath.optional(),
+  connections: z.number().int().positive().default(128),
+  connect_timeout_ms: milliseconds.default(1000),
+  /** Time allowed for the service's response headers, then 504. */
+  headers_timeout_ms: milliseconds.default(10_000),
+  /** Time allowed between two chunks of the service's response body. */
+  body_timeout_ms: milliseconds.default(10_000),
+  health_path: z.string().startsWith('/').default('/healthz'),
+});
+
+const limits = z.strictObject({
+  max_header_bytes: z.number().int().positive().default(16 * 1024),
+  max_body_bytes: z.number().int().positive().default(8 * 1024 * 1024),
+  max_inflight: z.number().int().positive().default(1024),
+  /** A client must send its headers within this time, and its whole request within request_timeout_ms. */
+  header_timeout_ms: milliseconds.default(10_000),
+  request_timeout_ms: milliseconds.default(30_000),
+  keep_alive_timeout_ms: milliseconds.default(5_000),
+  /** Retry-After on the sidecar's own 503s. */
+  retry_after_seconds: z.number().int().positive().default(2),
+});
+
+const shutdown = z.strictObject({
+  /** On SIGTERM, in-flight requests get this long to finish. */
+  drain_timeout_ms: milliseconds.default(20_000),
+});
+
+const logging = z.strictObject({
+  level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),
+  access_log: z.strictObject({
+    enabled: z.boolean().default(false),
+    /** Fraction of requests logged when enabled. */
+    sample_rate: z.number().min(0).max(1).default(0.01),
+  }).prefault({}),
+});
+
+const cassandra = z.strictObject({
+  /** The same contact points the service uses. */
+  contact_points: z.array(z.string().min(1)).min(1),
+  port: port.default(9042),
+  local_data_center: z.string().min(1).default('dc1'),
+  keyspace: z.string().regex(/^\w+$/).default('sessions'),
+  username: z.string().optional(),
+  password: z.string().optional(),
+  password_file: filePath.optional(),
+  tls: z.strictObject({
+    ca_file: filePath,
+    cert_file: filePath.optional(),
+    key_file: filePath.optional(),
+    /** Verify the node's certificate names its address; off when certificates name hosts, not IPs. */
+    verify_hostname: z.boolean().default(true),
+  }).optional(),
+  probe: z.strictObject({
+    interval_ms: milliseconds.default(2000),
+    timeout_ms: milliseconds.default(1500),
+    /** Consecutive failed probes that open a node's breaker. */
+    failure_threshold: z.number().int().positive().default(2),
+    /** How long an open breaker waits before it half-opens and probes with a fresh connection. */
+    reset_timeout_ms: milliseconds.default(2000),
+    /** Whether the canary writes its row (needs a role that may write) or only reads. */
+    canary_writes: z.boolean().default(true),
+    /** A node no reachable node lists is forgotten after this long. */
+    forget_after_ms: milliseconds.default(300_000),
+  }).prefault({}),
+});
+
+export const configSchema = z.strictObject({
+  listen: listen.prefault({}),
+  admin: admin.prefault({}),
+  upstream: upstream.prefault({}),
+  limits: limits.prefault({}),
+  shutdown: shutdown.prefault({}),
+  logging: logging.prefault({}),
+  cassandra,
+});
+
+export type Config = z.infer<typeof configSchema>;
+export type ConfigInput = z.input<typeof configSchema>;

@@ -1,0 +1,76 @@
+// Wiring only: command line -> configuration -> components -> start; SIGTERM -> stop.
+import { parseCommandLine, usage } from './cli.ts';
+import { ConfigError, loadConfig } from './config/load.ts';
+import { startAdminServer } from './admin/server.ts';
+import { startProxy } from './proxy/proxy.ts';
+import { createLogger } from './telemetry/logger.ts';
+import { createRegistry } from './telemetry/metrics.ts';
+import { version } from './version.ts';
+
+async function main(): Promise<void> {
+  let command;
+  try {
+    command = parseCommandLine(process.argv.slice(2));
+  } catch (error) {
+    console.error(`${(error as Error).message}\n\n${usage}`);
+    process.exitCode = 2;
+    return;
+  }
+  if (command.kind === 'help' || command.kind === 'version') {
+    console.log(command.kind === 'help' ? usage : version);
+    return;
+  }
+
+  let config;
+  try {
+    config = loadConfig(command.configFile);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    console.error(`invalid configuration:\n${error.message}`);
+    process.exitCode = 2;
+    return;
+  }
+  if (command.kind === 'check') {
+    console.log(`${command.configFile}: configuration is valid`);
+    return;
+  }
+
+  const logger = createLogger(config.logging.level);
+  const registry = createRegistry(version);
+  const proxy = await startProxy(config, registry, logger);
+  const admin = await startAdminServer({
+    address: config.admin.address,
+    port: config.admin.port,
+    registry,
+    logger,
+    readiness: async () => {
+      const reasons: string[] = [];
+      if (proxy.trafficSwitch.depooled) reasons.push('depooled');
+      if (!(await proxy.upstreamReachable())) reasons.push('the session service does not answer');
+      return { ready: reasons.length === 0, reasons };
+    },
+    status: { version: () => version, proxy: () => proxy.status() },
+  });
+  logger.info({ version }, 'sessionstore-sidecar started');
+
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'stopping: depooling and draining in-flight requests');
+    proxy.stop()
+      .then(() => admin.close())
+      .then(() => {
+        logger.info('stopped');
+        logger.flush();
+      })
+      .catch((error: unknown) => {
+        logger.error({ error: (error as Error).message }, 'error while stopping');
+        process.exitCode = 1;
+      });
+  };
+  process.once('SIGTERM', () => { stop('SIGTERM'); });
+  process.once('SIGINT', () => { stop('SIGINT'); });
+}
+
+await main();

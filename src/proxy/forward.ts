@@ -1,0 +1,175 @@
+// The data path: one client request in, the same request to the service, the
+// service's answer back unchanged. Bodies stream both ways; only a chunked request
+// body is collected first, because its size limit can only be known at its end and
+// the service must never see half a request.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { performance } from 'node:perf_hooks';
+import { pipeline } from 'node:stream/promises';
+import type { Dispatcher } from 'undici';
+import type { Config } from '../config/schema.ts';
+import type { Logger } from '../telemetry/logger.ts';
+import { clientAddressOf, clientResponseHeaders, requestIdOf, upstreamRequestHeaders } from './headers.ts';
+import { methodLabel, type ProxyMetrics } from './metrics.ts';
+import { problems, sendProblem, type ProblemKind } from './problem.ts';
+import type { TrafficSwitch } from './traffic-switch.ts';
+import { classifyUpstreamError } from './upstream-errors.ts';
+
+/** What happened to one request, for whoever watches the service's answers. */
+export interface Answer {
+  method: string;
+  path: string;
+  status: number;
+  durationSeconds: number;
+  /** Set when the sidecar answered itself or the exchange with the service failed. */
+  upstreamError?: string;
+}
+
+export interface ForwarderOptions {
+  upstream: Dispatcher;
+  config: Config;
+  metrics: ProxyMetrics;
+  logger: Logger;
+  trafficSwitch: TrafficSwitch;
+  proto: 'http' | 'https';
+  onAnswer?: (answer: Answer) => void;
+}
+
+class BodyTooLarge extends Error {}
+
+async function collectChunkedBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > limit) throw new BodyTooLarge();
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks, size);
+}
+
+/** The client went away (mid-body, while waiting, or mid-answer) rather than the service failing. */
+function clientLeft(req: IncomingMessage, error: unknown): boolean {
+  const { name, code } = error as { name?: string; code?: string };
+  return name === 'AbortError' || code === 'UND_ERR_ABORTED' || code === 'ERR_STREAM_PREMATURE_CLOSE' || (req.destroyed && !req.complete);
+}
+
+export class Forwarder {
+  #inflight = 0;
+  readonly #options: ForwarderOptions;
+
+  constructor(options: ForwarderOptions) {
+    this.#options = options;
+  }
+
+  get inflight(): number {
+    return this.#inflight;
+  }
+
+  /** Node's request listener. Never throws: every failure becomes an answer or a clean close. */
+  readonly handle = (req: IncomingMessage, res: ServerResponse): void => {
+    const started = performance.now();
+    const requestId = requestIdOf(req.headers);
+    const { config, metrics, trafficSwitch } = this.#options;
+    this.#inflight++;
+    metrics.inflight.inc();
+
+    const done = (outcome: { clientLeft?: boolean; upstreamError?: string } = {}): void => {
+      this.#inflight--;
+      metrics.inflight.dec();
+      // 499, as nginx counts it: the client left before the answer was complete.
+      const status = outcome.clientLeft ? 499 : res.statusCode;
+      const durationSeconds = (performance.now() - started) / 1000;
+      metrics.requests.inc({ method: methodLabel(req.method), code: status });
+      metrics.duration.observe(durationSeconds);
+      const answer: Answer = { method: req.method ?? '', path: req.url ?? '', status, durationSeconds };
+      if (outcome.upstreamError !== undefined) answer.upstreamError = outcome.upstreamError;
+      this.#options.onAnswer?.(answer);
+      this.#log(answer, requestId);
+    };
+    const answerItself = (problem: ProblemKind, detail: string, options: { retryAfterSeconds?: number; close?: boolean } = {}, upstreamError?: string): void => {
+      sendProblem(res, problem, detail, { instance: req.url, requestId, ...options });
+      done(upstreamError === undefined ? {} : { upstreamError });
+    };
+
+    if (trafficSwitch.depooled) {
+      answerItself(problems.depooled, 'this instance is out of rotation', { retryAfterSeconds: config.limits.retry_after_seconds, close: true });
+      return;
+    }
+    if (this.#inflight > config.limits.max_inflight) {
+      answerItself(problems.overloaded, `more than ${config.limits.max_inflight} requests in flight`, { retryAfterSeconds: config.limits.retry_after_seconds }, 'overloaded');
+      return;
+    }
+    if (!req.url?.startsWith('/')) {
+      answerItself(problems.badRequest, 'the request target must be a path (origin-form)', { close: true });
+      return;
+    }
+    const declaredLength = req.headers['content-length'];
+    if (declaredLength !== undefined && Number(declaredLength) > config.limits.max_body_bytes) {
+      answerItself(problems.bodyTooLarge, `the body may be at most ${config.limits.max_body_bytes} bytes`, { close: true });
+      return;
+    }
+    this.#forward(req, res, requestId).then(
+      () => { done(); },
+      (error: unknown) => { done(this.#fail(req, res, requestId, error)); },
+    );
+  };
+
+  async #forward(req: IncomingMessage, res: ServerResponse, requestId: string): Promise<void> {
+    const { upstream, config, trafficSwitch, proto } = this.#options;
+    const abort = new AbortController();
+    res.once('close', () => {
+      if (!res.writableFinished) abort.abort();
+    });
+
+    const chunked = req.headers['transfer-encoding'] !== undefined;
+    const hasBody = chunked || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0');
+    const body = !hasBody ? null : chunked ? await collectChunkedBody(req, config.limits.max_body_bytes) : req;
+
+    const response = await upstream.request({
+      method: req.method as Dispatcher.HttpMethod,
+      path: req.url as string,
+      headers: upstreamRequestHeaders(req.rawHeaders, req.headers.connection, {
+        clientAddress: clientAddressOf(req.socket.remoteAddress),
+        proto,
+        requestId,
+      }),
+      body,
+      signal: abort.signal,
+      headersTimeout: config.upstream.headers_timeout_ms,
+      bodyTimeout: config.upstream.body_timeout_ms,
+    });
+
+    const headers = clientResponseHeaders(response.headers);
+    // A depool that arrived while this request was in flight still closes its connection.
+    if (trafficSwitch.depooled) headers.connection = 'close';
+    res.writeHead(response.statusCode, headers);
+    await pipeline(response.body, res);
+  }
+
+  /** Answers a failed exchange if nothing was sent yet, or cuts the connection so the client sees a truncated answer. */
+  #fail(req: IncomingMessage, res: ServerResponse, requestId: string, error: unknown): { clientLeft?: boolean; upstreamError?: string } {
+    const { metrics, config } = this.#options;
+    if (error instanceof BodyTooLarge) {
+      sendProblem(res, problems.bodyTooLarge, `the body may be at most ${config.limits.max_body_bytes} bytes`, { instance: req.url, requestId, close: true });
+      return {};
+    }
+    if (clientLeft(req, error)) return { clientLeft: true };
+    const failure = classifyUpstreamError(error);
+    metrics.upstreamErrors.inc({ kind: failure.kind });
+    if (res.headersSent) res.destroy();
+    else sendProblem(res, failure.problem, failure.detail, { instance: req.url, requestId });
+    return { upstreamError: failure.kind };
+  }
+
+  #log(answer: Answer, requestId: string): void {
+    const { logger, config } = this.#options;
+    const fields = { request_id: requestId, method: answer.method, path: answer.path, status: answer.status, duration_ms: Math.round(answer.durationSeconds * 1e4) / 10 };
+    if (answer.upstreamError !== undefined) {
+      logger.error({ ...fields, error: answer.upstreamError }, 'request failed');
+    } else if (answer.status >= 500) {
+      logger.error(fields, 'the session service answered with an error');
+    } else if (config.logging.access_log.enabled && Math.random() < config.logging.access_log.sample_rate) {
+      logger.info(fields, 'access');
+    }
+  }
+}

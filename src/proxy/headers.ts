@@ -1,0 +1,68 @@
+// What crosses the proxy in each direction. End-to-end headers pass unchanged;
+// hop-by-hop headers (RFC 9110 section 7.6.1, and any named in Connection) stay behind.
+import { randomUUID } from 'node:crypto';
+import type { IncomingHttpHeaders } from 'node:http';
+
+const hopByHop = new Set(['connection', 'proxy-connection', 'keep-alive', 'te', 'transfer-encoding', 'upgrade']);
+
+function namedInConnection(connection: string | string[] | undefined): Set<string> {
+  const names = new Set<string>();
+  for (const value of [connection ?? []].flat()) {
+    for (const name of value.split(',')) names.add(name.trim().toLowerCase());
+  }
+  return names;
+}
+
+const requestIdPattern = /^[\x21-\x7e]{1,200}$/;
+
+/** Keeps a caller's X-Request-ID when it is sane, so the service's logs and ours share it. */
+export function requestIdOf(headers: IncomingHttpHeaders): string {
+  const given = headers['x-request-id'];
+  return typeof given === 'string' && requestIdPattern.test(given) ? given : randomUUID();
+}
+
+/** The client's headers as the service should see them, as a flat [name, value, …] list that keeps duplicates and case. */
+export function upstreamRequestHeaders(
+  rawHeaders: string[],
+  connection: string | undefined,
+  forwarded: { clientAddress: string; proto: 'http' | 'https'; requestId: string },
+): string[] {
+  const drop = namedInConnection(connection);
+  const out: string[] = [];
+  let forwardedFor: string | undefined;
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i] as string;
+    const value = rawHeaders[i + 1] as string;
+    const lower = name.toLowerCase();
+    if (hopByHop.has(lower) || drop.has(lower)) continue;
+    if (lower === 'x-forwarded-for') {
+      forwardedFor = forwardedFor === undefined ? value : `${forwardedFor}, ${value}`;
+      continue;
+    }
+    if (lower === 'x-forwarded-proto' || lower === 'x-request-id') continue;
+    out.push(name, value);
+  }
+  out.push(
+    'x-forwarded-for', forwardedFor === undefined ? forwarded.clientAddress : `${forwardedFor}, ${forwarded.clientAddress}`,
+    'x-forwarded-proto', forwarded.proto,
+    'x-request-id', forwarded.requestId,
+  );
+  return out;
+}
+
+/** The service's response headers as the client should see them. */
+export function clientResponseHeaders(headers: Record<string, string | string[] | undefined>): Record<string, string | string[]> {
+  const drop = namedInConnection(headers.connection);
+  const out: Record<string, string | string[]> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (value === undefined || hopByHop.has(name) || drop.has(name)) continue;
+    out[name] = value;
+  }
+  return out;
+}
+
+/** "::ffff:10.0.0.1" is how Node shows an IPv4 client on a dual-stack socket. */
+export function clientAddressOf(remoteAddress: string | undefined): string {
+  if (remoteAddress === undefined) return 'unknown';
+  return remoteAddress.startsWith('::ffff:') ? remoteAddress.slice(7) : remoteAddress;
+}

@@ -1,0 +1,41 @@
+import { Counter, Gauge, Histogram, metricPrefix, type Registry } from '../telemetry/metrics.ts';
+
+const knownMethods = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'OPTIONS', 'PATCH']);
+
+/** Methods outside the standard set share one label value, so junk cannot explode cardinality. */
+export const methodLabel = (method: string | undefined): string => (method !== undefined && knownMethods.has(method) ? method : 'OTHER');
+
+/** Why a request to the service failed; the `kind` label of upstream_errors_total. */
+export type UpstreamErrorKind = 'refused' | 'reset' | 'timeout' | 'connect_timeout' | 'other';
+
+export interface ProxyMetrics {
+  requests: Counter<'method' | 'code'>;
+  duration: Histogram;
+  upstreamErrors: Counter<'kind'>;
+  inflight: Gauge;
+}
+
+export function createProxyMetrics(registry: Registry): ProxyMetrics {
+  const registers = [registry];
+  return {
+    requests: new Counter({
+      name: `${metricPrefix}http_requests_total`,
+      help: 'Requests answered through the proxy, by method and status code (499: the client went away first).',
+      labelNames: ['method', 'code'],
+      registers,
+    }),
+    duration: new Histogram({
+      name: `${metricPrefix}http_request_duration_seconds`,
+      help: 'Time from the request arriving until its response was sent.',
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers,
+    }),
+    upstreamErrors: new Counter({
+      name: `${metricPrefix}upstream_errors_total`,
+      help: 'Failed exchanges with the session service: refused, reset, timeout, connect_timeout, other.',
+      labelNames: ['kind'],
+      registers,
+    }),
+    inflight: new Gauge({ name: `${metricPrefix}inflight_requests`, help: 'Requests currently in flight through the proxy.', registers }),
+  };
+}

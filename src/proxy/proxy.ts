@@ -1,0 +1,60 @@
+// The data path as one component: the upstream pool, the depool switch, the
+// forwarder and its listener, with start and stop.
+import { readFileSync } from 'node:fs';
+import { Pool } from 'undici';
+import type { Config } from '../config/schema.ts';
+import type { Logger } from '../telemetry/logger.ts';
+import type { Registry } from '../telemetry/metrics.ts';
+import { Forwarder, type Answer } from './forward.ts';
+import { createProxyMetrics } from './metrics.ts';
+import { startProxyServer, type ProxyServer } from './server.ts';
+import { TrafficSwitch } from './traffic-switch.ts';
+
+export interface Proxy {
+  trafficSwitch: TrafficSwitch;
+  server: ProxyServer;
+  /** Whether the service answers its health endpoint (not 5xx) within a second. */
+  upstreamReachable(): Promise<boolean>;
+  status(): { upstream: string; inflight: number; depooled: boolean; reason?: string; since?: string };
+  /** Depool, stop accepting, drain in-flight requests (bounded), close. */
+  stop(): Promise<void>;
+}
+
+export async function startProxy(config: Config, registry: Registry, logger: Logger, onAnswer?: (answer: Answer) => void): Promise<Proxy> {
+  const origin = new URL(config.upstream.url).origin;
+  const upstream = new Pool(origin, {
+    connections: config.upstream.connections,
+    connect: {
+      timeout: config.upstream.connect_timeout_ms,
+      ...(config.upstream.ca_file ? { ca: readFileSync(config.upstream.ca_file) } : {}),
+    },
+  });
+  const metrics = createProxyMetrics(registry);
+  const trafficSwitch = new TrafficSwitch(logger);
+  const forwarder = new Forwarder({
+    upstream, config, metrics, logger, trafficSwitch,
+    proto: config.listen.tls ? 'https' : 'http',
+    ...(onAnswer ? { onAnswer } : {}),
+  });
+  const server = await startProxyServer(config, forwarder, metrics, logger);
+
+  return {
+    trafficSwitch,
+    server,
+    upstreamReachable: async () => {
+      try {
+        const response = await upstream.request({ method: 'GET', path: config.upstream.health_path, headersTimeout: 1000, bodyTimeout: 1000 });
+        await response.body.dump();
+        return response.statusCode < 500;
+      } catch {
+        return false;
+      }
+    },
+    status: () => ({ upstream: origin, inflight: forwarder.inflight, ...trafficSwitch.status() }),
+    stop: async () => {
+      trafficSwitch.depool('shutting down');
+      await server.close(config.shutdown.drain_timeout_ms);
+      await upstream.close();
+    },
+  };
+}

@@ -1,0 +1,92 @@
+// The proxy's listener: plain http, or https when a certificate is configured (the
+// files are re-read when they change, as Kubernetes rotates Secrets). Requests that
+// Node's parser rejects (malformed, smuggling shapes, oversized headers, too slow)
+// get a problem answer and a closed connection; nothing of them reaches the service.
+import { readFileSync, unwatchFile, watchFile } from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
+import type { AddressInfo, Socket } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Config } from '../config/schema.ts';
+import type { Logger } from '../telemetry/logger.ts';
+import type { Forwarder } from './forward.ts';
+import { problems, rawProblemResponse } from './problem.ts';
+import type { ProxyMetrics } from './metrics.ts';
+
+type ParserError = Error & { code?: string };
+
+function answerParserError(error: ParserError, socket: Socket, metrics: ProxyMetrics, logger: Logger): void {
+  const code = error.code ?? '';
+  if (code === 'ECONNRESET' || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const [problem, detail] =
+    code === 'HPE_HEADER_OVERFLOW' ? [problems.headersTooLarge, 'the request headers exceed the limit']
+    : code === 'ERR_HTTP_REQUEST_TIMEOUT' || code === 'ERR_HTTP_HEADERS_TIMEOUT' ? [problems.requestTimeout, 'the request did not arrive in time']
+    : [problems.badRequest, `the request could not be parsed (${code || 'malformed'})`];
+  metrics.requests.inc({ method: 'OTHER', code: problem.status });
+  logger.warn({ status: problem.status, error: code, address: socket.remoteAddress }, 'rejected a malformed or incomplete request');
+  socket.end(rawProblemResponse(problem, detail));
+  socket.destroySoon();
+}
+
+export interface ProxyServer {
+  address(): AddressInfo;
+  /** Stops accepting, lets in-flight requests finish within drainMs, then closes what is left. */
+  close(drainMs: number): Promise<void>;
+}
+
+export async function startProxyServer(config: Config, forwarder: Forwarder, metrics: ProxyMetrics, logger: Logger): Promise<ProxyServer> {
+  const serverOptions: http.ServerOptions = {
+    maxHeaderSize: config.limits.max_header_bytes,
+    headersTimeout: config.limits.header_timeout_ms,
+    requestTimeout: config.limits.request_timeout_ms,
+    keepAliveTimeout: config.limits.keep_alive_timeout_ms,
+    connectionsCheckingInterval: Math.min(1000, config.limits.header_timeout_ms),
+    requireHostHeader: false,
+    joinDuplicateHeaders: false,
+  };
+  const tls = config.listen.tls;
+  const readPair = (): { cert: Buffer; key: Buffer } => (tls ? { cert: readFileSync(tls.cert_file), key: readFileSync(tls.key_file) } : { cert: Buffer.alloc(0), key: Buffer.alloc(0) });
+  const server = tls ? https.createServer({ ...serverOptions, ...readPair() }, forwarder.handle) : http.createServer(serverOptions, forwarder.handle);
+  server.on('clientError', (error: ParserError, socket: Socket) => {
+    answerParserError(error, socket, metrics, logger);
+  });
+
+  if (tls) {
+    const reload = (): void => {
+      try {
+        (server as https.Server).setSecureContext(readPair());
+        logger.info({ cert_file: tls.cert_file }, 'reloaded the TLS certificate');
+      } catch (error) {
+        logger.error({ cert_file: tls.cert_file, error: (error as Error).message }, 'could not reload the TLS certificate; keeping the previous one');
+      }
+    };
+    // Polling stat follows the symlink swap Kubernetes does when a Secret changes.
+    for (const file of [tls.cert_file, tls.key_file]) watchFile(file, { interval: 1000, persistent: false }, reload);
+  }
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.listen.port, config.listen.address, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  logger.info({ address: config.listen.address, port: (server.address() as AddressInfo).port, tls: Boolean(tls) }, 'proxy listening');
+
+  return {
+    address: () => server.address() as AddressInfo,
+    close: async (drainMs) => {
+      if (tls) for (const file of [tls.cert_file, tls.key_file]) unwatchFile(file);
+      const closed = new Promise<void>((resolve) => server.close(() => { resolve(); }));
+      server.closeIdleConnections();
+      const deadline = Date.now() + drainMs;
+      while (forwarder.inflight > 0 && Date.now() < deadline) await sleep(20);
+      if (forwarder.inflight > 0) logger.warn({ inflight: forwarder.inflight }, 'drain timed out; closing the remaining connections');
+      server.closeAllConnections();
+      await closed;
+    },
+  };
+}
