@@ -5,7 +5,9 @@ import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { configSchema, type Config } from './schema.ts';
 
-export class ConfigError extends Error {}
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
 
 /** Secrets may come from the environment (a Kubernetes Secret) instead of the file. */
 const environmentOverrides: Record<string, (raw: Record<string, unknown>, value: string) => void> = {
@@ -26,14 +28,15 @@ export function formatIssues(source: string, error: z.ZodError): string {
       if (issue.code === 'unrecognized_keys') {
         return issue.keys.map((key) => `${source}: ${at ? `${at}.` : ''}${key}: unknown key`);
       }
-      return [`${source}: ${at || '(top level)'}: ${issue.message}`];
+      const missing = issue.code === 'invalid_type' && 'input' in issue && issue.input === undefined;
+      return [`${source}: ${at || '(top level)'}: ${missing ? `required, expected ${issue.expected}` : issue.message}`];
     })
     .join('\n');
 }
 
 /** Validates an already-parsed object (tests and the file loader share this). */
 export function parseConfig(raw: unknown, source = 'config'): Config {
-  const result = configSchema.safeParse(raw);
+  const result = configSchema.safeParse(raw, { reportInput: true });
   if (!result.success) throw new ConfigError(formatIssues(source, result.error));
   const config = result.data;
   if (config.cassandra.password_file !== undefined && config.cassandra.password === undefined) {

@@ -14,7 +14,9 @@ export const cassandraVersion = ((): string => {
   return match[1];
 })();
 
-export class MissingToolError extends Error {}
+export class MissingToolError extends Error {
+  override name = 'MissingToolError';
+}
 
 /** Java 17 or newer must be on PATH; says how to install it when it is not. */
 export function checkJava(): void {

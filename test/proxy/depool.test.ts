@@ -1,0 +1,72 @@
+// The depool switch: readiness fails, new requests get 503 + Retry-After, keep-alive
+// connections close after their answer, and requests in flight complete.
+import { setTimeout as sleep } from 'node:timers/promises';
+import t from 'tap';
+import { Agent, request } from 'undici';
+import { startAdminServer } from '../../src/admin/server.ts';
+import { startTestProxy, startUpstream, testLogger } from '../support/http.ts';
+
+void t.test('depool and repool', async (t) => {
+  const upstream = await startUpstream(t, (req, res) => {
+    setTimeout(() => res.end(`done ${req.url}`), req.url.includes('slow') ? 300 : 0);
+  });
+  const { url, proxy, registry } = await startTestProxy(t, upstream.url);
+  const admin = await startAdminServer({
+    address: '127.0.0.1', port: 0, registry, logger: testLogger().logger,
+    readiness: async () => {
+      const reasons = [...(proxy.trafficSwitch.depooled ? ['depooled'] : []), ...((await proxy.upstreamReachable()) ? [] : ['the session service does not answer'])];
+      return { ready: reasons.length === 0, reasons };
+    },
+    status: { proxy: () => proxy.status() },
+  });
+  t.teardown(() => admin.close());
+  const adminUrl = `http://127.0.0.1:${admin.address().port}`;
+  const agent = new Agent({ connections: 1 });
+  t.teardown(() => agent.close());
+
+  t.equal((await request(`${adminUrl}/readyz`)).statusCode, 200, 'ready while pooled');
+  const first = await request(`${url}/sessions/v1/a`, { dispatcher: agent });
+  await first.body.text();
+  t.not(first.headers.connection, 'close', 'keep-alive while pooled');
+
+  const inFlight = request(`${url}/sessions/v1/slow`, { dispatcher: agent });
+  await sleep(50);
+  proxy.trafficSwitch.depool('test');
+  const finished = await inFlight;
+  t.equal(await finished.body.text(), 'done /sessions/v1/slow', 'the request in flight completes');
+  t.equal(finished.headers.connection, 'close', 'and its connection closes, so the client reconnects elsewhere');
+
+  const refused = await request(`${url}/sessions/v1/b`);
+  const problem = (await refused.body.json()) as { type: string };
+  t.equal(refused.statusCode, 503);
+  t.equal(refused.headers['retry-after'], '2');
+  t.equal(refused.headers.connection, 'close');
+  t.equal(problem.type, 'urn:sessionstore-sidecar:problem:depooled');
+  const readyz = await request(`${adminUrl}/readyz`);
+  t.equal(readyz.statusCode, 503, 'readiness fails while depooled');
+  t.same(((await readyz.body.json()) as { reasons: string[] }).reasons, ['depooled']);
+  const status = (await (await request(`${adminUrl}/status`)).body.json()) as { proxy: { depooled: boolean; reason: string } };
+  t.match(status.proxy, { depooled: true, reason: 'test' }, '/status shows the depool and why');
+
+  proxy.trafficSwitch.repool();
+  const again = await request(`${url}/sessions/v1/c`);
+  t.equal(await again.body.text(), 'done /sessions/v1/c', 'serves again after repool');
+  t.equal((await request(`${adminUrl}/readyz`)).statusCode, 200, 'ready again');
+  t.equal(upstream.seen.filter((s) => s.url === '/sessions/v1/b').length, 0, 'the refused request never reached the service');
+});
+
+void t.test('over the in-flight limit: 503 + Retry-After', async (t) => {
+  const upstream = await startUpstream(t, (_req, res) => { setTimeout(() => res.end('ok'), 200); });
+  const { url } = await startTestProxy(t, upstream.url, { limits: { max_inflight: 2 } });
+  const answers = await Promise.all([1, 2, 3].map(async (i) => {
+    const response = await request(`${url}/sessions/v1/${i}`);
+    await response.body.text();
+    return response.statusCode;
+  }));
+  t.same(answers.sort(), [200, 200, 503]);
+});
+
+void t.test('readiness fails when the service does not answer', async (t) => {
+  const { proxy } = await startTestProxy(t, 'http://127.0.0.1:1');
+  t.equal(await proxy.upstreamReachable(), false);
+});

@@ -1,0 +1,47 @@
+// https on the proxy port, and a certificate rotated on disk is served without a restart.
+import { copyFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import tls from 'node:tls';
+import t from 'tap';
+import { Agent, request } from 'undici';
+import { createCertificateAuthority } from '../support/certs.ts';
+import { startTestProxy, startUpstream } from '../support/http.ts';
+
+async function servedSerial(port: number, ca: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = tls.connect({ port, host: '127.0.0.1', ca, servername: undefined }, () => {
+      resolve(socket.getPeerCertificate().serialNumber);
+      socket.end();
+    });
+    socket.on('error', reject);
+  });
+}
+
+void t.test('https listener with certificate reload', async (t) => {
+  const ca = createCertificateAuthority();
+  const first = ca.issue('proxy-1', { ipAddresses: ['127.0.0.1'] });
+  const second = ca.issue('proxy-2', { ipAddresses: ['127.0.0.1'] });
+  const certFile = join(ca.dir, 'live.crt');
+  const keyFile = join(ca.dir, 'live.key');
+  copyFileSync(first.certFile, certFile);
+  copyFileSync(first.keyFile, keyFile);
+
+  const upstream = await startUpstream(t, (req, res) => res.end(String(req.headers['x-forwarded-proto'])));
+  const { port } = await startTestProxy(t, upstream.url, { listen: { tls: { cert_file: certFile, key_file: keyFile } } });
+  const agent = new Agent({ connect: { ca: ca.cert } });
+  t.teardown(() => agent.close());
+
+  const response = await request(`https://127.0.0.1:${port}/sessions/v1/k`, { dispatcher: agent });
+  t.equal(await response.body.text(), 'https', 'forwarded, with X-Forwarded-Proto https');
+  const before = await servedSerial(port, ca.cert);
+
+  copyFileSync(second.keyFile, keyFile);
+  copyFileSync(second.certFile, certFile);
+  let after = before;
+  for (let i = 0; i < 40 && after === before; i++) {
+    await sleep(100);
+    after = await servedSerial(port, ca.cert);
+  }
+  t.not(after, before, 'the rotated certificate is served without a restart');
+});
