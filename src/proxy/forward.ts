@@ -2,9 +2,9 @@
 // service's answer back unchanged. Bodies stream both ways; only a chunked request
 // body is collected first, because its size limit can only be known at its end and
 // the service must never see half a request.
+import { EventEmitter } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
-import { pipeline } from 'node:stream/promises';
 import type { Dispatcher } from 'undici';
 import type { Config } from '../config/schema.ts';
 import type { Logger } from '../telemetry/logger.ts';
@@ -116,34 +116,39 @@ export class Forwarder {
 
   async #forward(req: IncomingMessage, res: ServerResponse, requestId: string): Promise<void> {
     const { upstream, config, trafficSwitch, proto } = this.#options;
-    const abort = new AbortController();
+    // An EventEmitter is undici's cheapest abort signal; it fires only when the client leaves early.
+    const abort = new EventEmitter();
     res.once('close', () => {
-      if (!res.writableFinished) abort.abort();
+      if (!res.writableFinished) abort.emit('abort');
     });
 
     const chunked = req.headers['transfer-encoding'] !== undefined;
     const hasBody = chunked || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0');
     const body = !hasBody ? null : chunked ? await collectChunkedBody(req, config.limits.max_body_bytes) : req;
 
-    const response = await upstream.request({
-      method: req.method as Dispatcher.HttpMethod,
-      path: req.url as string,
-      headers: upstreamRequestHeaders(req.rawHeaders, req.headers.connection, {
-        clientAddress: clientAddressOf(req.socket.remoteAddress),
-        proto,
-        requestId,
-      }),
-      body,
-      signal: abort.signal,
-      headersTimeout: config.upstream.headers_timeout_ms,
-      bodyTimeout: config.upstream.body_timeout_ms,
-    });
-
-    const headers = clientResponseHeaders(response.headers);
-    // A depool that arrived while this request was in flight still closes its connection.
-    if (trafficSwitch.depooled) headers.connection = 'close';
-    res.writeHead(response.statusCode, headers);
-    await pipeline(response.body, res);
+    // undici's stream() writes the answer straight into the client's response, with backpressure.
+    await upstream.stream(
+      {
+        method: req.method as Dispatcher.HttpMethod,
+        path: req.url as string,
+        headers: upstreamRequestHeaders(req.rawHeaders, req.headers.connection, {
+          clientAddress: clientAddressOf(req.socket.remoteAddress),
+          proto,
+          requestId,
+        }),
+        body,
+        signal: abort,
+        headersTimeout: config.upstream.headers_timeout_ms,
+        bodyTimeout: config.upstream.body_timeout_ms,
+      },
+      ({ statusCode, headers }) => {
+        const forwarded = clientResponseHeaders(headers);
+        // A depool that arrived while this request was in flight still closes its connection.
+        if (trafficSwitch.depooled) forwarded.connection = 'close';
+        res.writeHead(statusCode, forwarded);
+        return res;
+      },
+    );
   }
 
   /** Answers a failed exchange if nothing was sent yet, or cuts the connection so the client sees a truncated answer. */

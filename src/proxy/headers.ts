@@ -5,9 +5,13 @@ import type { IncomingHttpHeaders } from 'node:http';
 
 const hopByHop = new Set(['connection', 'proxy-connection', 'keep-alive', 'te', 'transfer-encoding', 'upgrade']);
 
+const noNames = new Set<string>();
+
+/** Header names listed in Connection; the common "keep-alive" or "close" lists none worth a Set. */
 function namedInConnection(connection: string | string[] | undefined): Set<string> {
+  if (connection === undefined || /^\s*(keep-alive|close)\s*$/i.test(String(connection))) return noNames;
   const names = new Set<string>();
-  for (const value of [connection ?? []].flat()) {
+  for (const value of [connection].flat()) {
     for (const name of value.split(',')) names.add(name.trim().toLowerCase());
   }
   return names;

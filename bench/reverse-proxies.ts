@@ -1,0 +1,108 @@
+// The processes the proxy benchmark compares: an upstream standing in for the
+// session service, and nginx and HAProxy as plain reverse proxies in front of it.
+// Each runs as one process with one worker, like the sidecar, so CPU and memory
+// are comparable and readable from /proc.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import net from 'node:net';
+
+const work = mkdtempSync(join(tmpdir(), 'sidecar-bench-'));
+/** A session value of the size MediaWiki typically stores. */
+export const responseBody = 'x'.repeat(256);
+
+export interface Running {
+  name: string;
+  url: string;
+  pid: number;
+  stop(): void;
+}
+
+export function findProgram(name: string): string | null {
+  for (const candidate of [name, `/usr/sbin/${name}`]) {
+    if (spawnSync(candidate, ['-v'], { stdio: 'ignore' }).error === undefined) return candidate;
+  }
+  return null;
+}
+
+async function waitForPort(port: number, child: ChildProcess, name: string): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    if (child.exitCode !== null) throw new Error(`${name} exited with ${child.exitCode}`);
+    if (await accepts(port)) return;
+    await sleep(50);
+  }
+  throw new Error(`${name} did not listen on ${port}`);
+}
+
+const accepts = (port: number): Promise<boolean> =>
+  new Promise((resolve) => {
+    const socket = net.connect(port, '127.0.0.1', () => { socket.destroy(); resolve(true); });
+    socket.on('error', () => { resolve(false); });
+  });
+
+export async function start(name: string, command: string, args: string[], port: number): Promise<Running> {
+  if (await accepts(port)) throw new Error(`port ${port} is already in use; stop whatever listens there and run the benchmark again`);
+  // SIDECAR_BENCH_NODE_OPTIONS passes V8 flags (heap sizing) to the sidecar only.
+  const child = spawn(command, command === process.execPath ? [...(process.env.SIDECAR_BENCH_NODE_OPTIONS?.split(' ').filter(Boolean) ?? []), ...args] : args,
+    { stdio: ['ignore', 'ignore', 'inherit'] });
+  await waitForPort(port, child, name);
+  return { name, url: `http://127.0.0.1:${port}`, pid: child.pid ?? 0, stop: () => child.kill('SIGKILL') };
+}
+
+const nginxHead = (name: string): string =>
+  `daemon off; master_process off; worker_processes 1; pid ${join(work, `${name}.pid`)}; error_log ${join(work, `${name}-error.log`)} warn;\n` +
+  `events { worker_connections 4096; }\n`;
+
+const nginxHttp = (name: string): string =>
+  `access_log off; client_body_temp_path ${work}/${name}-body; proxy_temp_path ${work}/${name}-proxy; ` +
+  `fastcgi_temp_path ${work}/${name}-fcgi; uwsgi_temp_path ${work}/${name}-uwsgi; scgi_temp_path ${work}/${name}-scgi; keepalive_requests 1000000;`;
+
+export function startNginxUpstream(nginx: string, port: number): Promise<Running> {
+  const file = join(work, 'upstream.conf');
+  writeFileSync(file, `${nginxHead('upstream')}http { ${nginxHttp('upstream')}
+    server { listen 127.0.0.1:${port}; location / { default_type application/octet-stream; return 200 "${responseBody}"; } } }\n`);
+  return start('upstream (nginx)', nginx, ['-c', file, '-e', join(work, 'upstream-error.log')], port);
+}
+
+export function startNginxProxy(nginx: string, port: number, upstreamPort: number): Promise<Running> {
+  const file = join(work, 'proxy.conf');
+  writeFileSync(file, `${nginxHead('proxy')}http { ${nginxHttp('proxy')}
+    upstream session_service { server 127.0.0.1:${upstreamPort}; keepalive 128; }
+    server { listen 127.0.0.1:${port};
+      location / { proxy_pass http://session_service; proxy_http_version 1.1; proxy_set_header Connection ""; } } }\n`);
+  return start('nginx', nginx, ['-c', file, '-e', join(work, 'proxy-error.log')], port);
+}
+
+export function startHaproxy(haproxy: string, port: number, upstreamPort: number): Promise<Running> {
+  const file = join(work, 'haproxy.cfg');
+  writeFileSync(file, `global
+  nbthread 1
+  maxconn 8192
+defaults
+  mode http
+  timeout connect 1s
+  timeout client 30s
+  timeout server 30s
+frontend proxy
+  bind 127.0.0.1:${port}
+  default_backend session_service
+backend session_service
+  http-reuse always
+  server upstream 127.0.0.1:${upstreamPort}
+`);
+  return start('haproxy', haproxy, ['-f', file, '-db'], port);
+}
+
+export function writeSidecarConfig(port: number, adminPort: number, upstreamUrl: string): string {
+  const file = join(work, 'sidecar.yaml');
+  writeFileSync(file, `listen: {address: 127.0.0.1, port: ${port}}
+admin: {address: 127.0.0.1, port: ${adminPort}}
+upstream: {url: "${upstreamUrl}"}
+limits: {max_inflight: 100000}
+logging: {level: warn}
+cassandra: {contact_points: [127.0.0.1]}
+`);
+  return file;
+}
