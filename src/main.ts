@@ -2,6 +2,7 @@
 import { parseCommandLine, usage } from './cli.ts';
 import { ConfigError, loadConfig } from './config/load.ts';
 import { startAdminServer } from './admin/server.ts';
+import { ClusterMonitor } from './cluster/cluster-monitor.ts';
 import { startProxy } from './proxy/proxy.ts';
 import { createLogger } from './telemetry/logger.ts';
 import { createRegistry } from './telemetry/metrics.ts';
@@ -37,6 +38,8 @@ async function main(): Promise<void> {
 
   const logger = createLogger(config.logging.level);
   const registry = createRegistry(version);
+  const cluster = new ClusterMonitor(config.cassandra, registry, logger);
+  await cluster.start();
   const proxy = await startProxy(config, registry, logger);
   const admin = await startAdminServer({
     address: config.admin.address,
@@ -49,7 +52,7 @@ async function main(): Promise<void> {
       if (!(await proxy.upstreamReachable())) reasons.push('the session service does not answer');
       return { ready: reasons.length === 0, reasons };
     },
-    status: { version: () => version, proxy: () => proxy.status() },
+    status: { version: () => version, proxy: () => proxy.status(), cluster: () => cluster.view() },
   });
   logger.info({ version }, 'sessionstore-sidecar started');
 
@@ -58,6 +61,7 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, 'stopping: depooling and draining in-flight requests');
+    cluster.stop();
     proxy.stop()
       .then(() => admin.close())
       .then(() => {

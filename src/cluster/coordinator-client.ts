@@ -9,7 +9,7 @@ export interface CoordinatorClientOptions {
   localDataCenter: string;
   connectTimeoutMs?: number;
   readTimeoutMs?: number;
-  credentials?: { username: string; password: string };
+  authProvider?: cassandra.auth.AuthProvider;
   sslOptions?: import('node:tls').ConnectionOptions;
 }
 
@@ -41,7 +41,7 @@ export function connectToCoordinator(options: CoordinatorClientOptions): cassand
       readTimeout: options.readTimeoutMs ?? 5000,
     },
     isMetadataSyncEnabled: false,
-    ...(options.credentials ? { credentials: options.credentials } : {}),
+    ...(options.authProvider ? { authProvider: options.authProvider } : {}),
     ...(options.sslOptions ? { sslOptions: options.sslOptions } : {}),
   });
 }

@@ -1,0 +1,206 @@
+// The cluster view as a component: discovers nodes from the contact points, runs a
+// NodeProber per node, folds every probe outcome into NodeState, and explains every
+// change once in the log and continuously in the metrics.
+import { lookup } from 'node:dns/promises';
+import { isIP } from 'node:net';
+import type { Config } from '../config/schema.ts';
+import type { Logger } from '../telemetry/logger.ts';
+import type { Registry } from '../telemetry/metrics.ts';
+import { cassandraSecurity } from './connection-options.ts';
+import { createClusterMetrics, type ClusterMetrics } from './metrics.ts';
+import { NodeProber, type ProbeOutcome } from './node-prober.ts';
+import type { Member } from './probe.ts';
+import { localQuorum, membershipAgrees, membershipChanges, schemaAgrees, summarizeCluster, type BreakerState, type ClusterView, type NodeState } from './view.ts';
+
+const unknown = 'unknown';
+
+function newNode(address: string, now: number, identity: Partial<Member> = {}): NodeState {
+  return {
+    address,
+    hostId: identity.hostId ?? null,
+    dataCenter: identity.dataCenter ?? null,
+    rack: identity.rack ?? null,
+    releaseVersion: identity.releaseVersion ?? null,
+    schemaVersion: identity.schemaVersion ?? null,
+    reachable: false,
+    breaker: 'closed',
+    lastSuccessAt: null,
+    lastError: null,
+    probeLatencyMs: null,
+    canCoordinateLocalQuorum: null,
+    lists: null,
+    lastListedAt: now,
+    replicationFactor: null,
+  };
+}
+
+async function resolveContactPoints(contactPoints: string[]): Promise<string[]> {
+  const addresses = await Promise.all(contactPoints.map(async (point) =>
+    isIP(point) ? [point] : (await lookup(point, { all: true })).map((entry) => entry.address)));
+  return [...new Set(addresses.flat())];
+}
+
+export class ClusterMonitor {
+  readonly #nodes = new Map<string, NodeState>();
+  readonly #probers = new Map<string, NodeProber>();
+  readonly #nodeUpLabels = new Map<string, { address: string; dc: string; rack: string }>();
+  readonly #config: Config['cassandra'];
+  readonly #logger: Logger;
+  readonly #metrics: ClusterMetrics;
+  readonly #now: () => number;
+  #contactPoints = new Set<string>();
+  #summary = { membership: true, schema: true, quorum: false };
+
+  constructor(config: Config['cassandra'], registry: Registry, logger: Logger, now: () => number = Date.now) {
+    this.#config = config;
+    this.#logger = logger.child({ component: 'cluster' });
+    this.#metrics = createClusterMetrics(registry);
+    this.#now = now;
+  }
+
+  async start(): Promise<void> {
+    this.#contactPoints = new Set(await resolveContactPoints(this.#config.contact_points));
+    for (const address of this.#contactPoints) this.#add(address);
+  }
+
+  stop(): void {
+    for (const prober of this.#probers.values()) prober.stop();
+    this.#probers.clear();
+  }
+
+  view(): ClusterView {
+    return summarizeCluster([...this.#nodes.values()], this.#config.local_data_center, this.#now());
+  }
+
+  /** Probes every node once, now, and waits for the results (tests and start-up checks). */
+  async probeAll(): Promise<void> {
+    await Promise.all([...this.#probers.values()].map((prober) => prober.probeOnce()));
+  }
+
+  #add(address: string, identity: Partial<Member> = {}): void {
+    const now = this.#now();
+    this.#nodes.set(address, newNode(address, now, identity));
+    const { probe } = this.#config;
+    const prober = new NodeProber({
+      address,
+      port: this.#config.port,
+      localDataCenter: this.#config.local_data_center,
+      keyspace: this.#config.keyspace,
+      canaryWrites: probe.canary_writes,
+      intervalMs: probe.interval_ms,
+      timeoutMs: probe.timeout_ms,
+      failureThreshold: probe.failure_threshold,
+      resetTimeoutMs: probe.reset_timeout_ms,
+      security: cassandraSecurity(this.#config),
+      metrics: this.#metrics,
+      onOutcome: (node, outcome) => { this.#record(node, outcome); },
+      onBreakerState: (node, state) => { this.#recordBreaker(node, state); },
+    });
+    this.#probers.set(address, prober);
+    this.#updateNodeUp(address);
+    prober.start();
+    this.#logger.info({ address, dc: identity.dataCenter, rack: identity.rack }, this.#contactPoints.has(address) ? 'probing contact point' : 'discovered a new node; probing it');
+  }
+
+  #forget(address: string): void {
+    this.#probers.get(address)?.stop();
+    this.#probers.delete(address);
+    this.#nodes.delete(address);
+    const labels = this.#nodeUpLabels.get(address);
+    if (labels) this.#metrics.nodeUp.remove(labels);
+    this.#nodeUpLabels.delete(address);
+    this.#metrics.breakerState.remove({ address });
+    this.#logger.warn({ address, forget_after_ms: this.#config.probe.forget_after_ms }, 'forgot a node no reachable node has listed for a while');
+  }
+
+  #record(address: string, outcome: ProbeOutcome): void {
+    const node = this.#nodes.get(address);
+    if (!node) return; // forgotten while its probe ran
+    const before = { ...node };
+    const now = this.#now();
+    if (outcome.ok) {
+      const { report } = outcome;
+      Object.assign(node, {
+        ...report.self,
+        address,
+        reachable: true,
+        lastSuccessAt: now,
+        probeLatencyMs: Math.round(report.latencyMs * 10) / 10,
+        canCoordinateLocalQuorum: report.canaryError === null,
+        lists: [address, ...report.peers.map((peer) => peer.address)],
+        replicationFactor: report.replicationFactor,
+        lastListedAt: now,
+      });
+      if (report.canaryError) node.lastError = { ...report.canaryError, at: now };
+      this.#updateMembership(report.peers, now);
+    } else {
+      node.reachable = false;
+      node.canCoordinateLocalQuorum = false;
+      if (!outcome.rejectedByOpenBreaker) node.lastError = { ...outcome.error, at: now };
+    }
+    this.#logChange(before, node);
+    this.#updateNodeUp(address);
+    this.#updateSummary();
+  }
+
+  #recordBreaker(address: string, state: BreakerState): void {
+    const node = this.#nodes.get(address);
+    if (!node) return;
+    node.breaker = state;
+    this.#logger.info({ address, breaker: state, evidence: node.lastError ?? undefined },
+      state === 'open' ? `breaker opened after ${this.#config.probe.failure_threshold} failed probes; probing again with a fresh connection in ${this.#config.probe.reset_timeout_ms} ms`
+      : state === 'half-open' ? 'breaker half-open: next probe uses a fresh connection'
+      : 'breaker closed: the node answers again');
+  }
+
+  #updateMembership(peers: Member[], now: number): void {
+    for (const peer of peers) {
+      const known = this.#nodes.get(peer.address);
+      if (known) {
+        known.lastListedAt = now;
+        // A node we cannot reach still gets its identity from those who list it.
+        if (!known.reachable) Object.assign(known, { hostId: peer.hostId, dataCenter: peer.dataCenter, rack: peer.rack, releaseVersion: peer.releaseVersion });
+      }
+    }
+    const listedNow = new Set([...this.#nodes.values()].filter((n) => n.reachable).flatMap((n) => n.lists ?? []));
+    const { add, forget } = membershipChanges([...this.#nodes.values()], listedNow, this.#contactPoints, now, this.#config.probe.forget_after_ms);
+    for (const address of add) this.#add(address, peers.find((p) => p.address === address));
+    for (const address of forget) this.#forget(address);
+  }
+
+  #logChange(before: NodeState, after: NodeState): void {
+    const fields = { address: after.address, dc: after.dataCenter, rack: after.rack };
+    if (before.reachable !== after.reachable) {
+      if (after.reachable) this.#logger.info({ ...fields, probe_latency_ms: after.probeLatencyMs }, 'node is reachable as a coordinator');
+      else this.#logger.warn({ ...fields, evidence: after.lastError }, `node is unreachable: ${after.lastError?.code ?? 'probe failed'}`);
+    } else if (after.reachable && before.canCoordinateLocalQuorum !== after.canCoordinateLocalQuorum) {
+      if (after.canCoordinateLocalQuorum) this.#logger.info(fields, 'node coordinates LOCAL_QUORUM again');
+      else this.#logger.warn({ ...fields, evidence: after.lastError }, `node cannot coordinate LOCAL_QUORUM: ${after.lastError?.code ?? ''}`);
+    }
+  }
+
+  #updateNodeUp(address: string): void {
+    const node = this.#nodes.get(address);
+    if (!node) return;
+    const labels = { address, dc: node.dataCenter ?? unknown, rack: node.rack ?? unknown };
+    const previous = this.#nodeUpLabels.get(address);
+    if (previous && (previous.dc !== labels.dc || previous.rack !== labels.rack)) this.#metrics.nodeUp.remove(previous);
+    this.#nodeUpLabels.set(address, labels);
+    this.#metrics.nodeUp.set(labels, node.reachable ? 1 : 0);
+  }
+
+  #updateSummary(): void {
+    const nodes = [...this.#nodes.values()];
+    const quorum = localQuorum(nodes, this.#config.local_data_center);
+    const summary = { membership: membershipAgrees(nodes), schema: schemaAgrees(nodes), quorum: quorum.available };
+    this.#metrics.membershipAgreement.set(summary.membership ? 1 : 0);
+    this.#metrics.schemaAgreement.set(summary.schema ? 1 : 0);
+    this.#metrics.localQuorumAvailable.set(summary.quorum ? 1 : 0);
+    if (summary.quorum !== this.#summary.quorum) {
+      this.#logger[summary.quorum ? 'info' : 'warn']({ evidence: quorum }, `LOCAL_QUORUM ${summary.quorum ? 'is achievable' : 'is NOT achievable'} in ${this.#config.local_data_center}: ${quorum.why}`);
+    }
+    if (summary.membership !== this.#summary.membership) this.#logger.warn({ evidence: nodes.map((n) => ({ address: n.address, lists: n.lists })) }, `membership agreement ${summary.membership ? 'restored' : 'lost'}`);
+    if (summary.schema !== this.#summary.schema) this.#logger.warn({ evidence: nodes.map((n) => ({ address: n.address, schema_version: n.schemaVersion })) }, `schema agreement ${summary.schema ? 'restored' : 'lost'}`);
+    this.#summary = summary;
+  }
+}

@@ -1,0 +1,133 @@
+// Probes one coordinator on its own schedule, through its own circuit breaker and its
+// own driver client, so a hung or dead node never delays or taints another's probes.
+// When the breaker half-opens, the probe runs on a fresh client: a node that came
+// back is seen as soon as it answers, whatever the old client's reconnection state.
+import type cassandra from 'cassandra-driver';
+import CircuitBreaker from 'opossum';
+import { describeCassandraError, type CassandraError } from './cassandra-errors.ts';
+import { connectToCoordinator } from './coordinator-client.ts';
+import type { CassandraSecurity } from './connection-options.ts';
+import type { ClusterMetrics } from './metrics.ts';
+import { CoordinatorProbe, type ProbeReport } from './probe.ts';
+import type { BreakerState } from './view.ts';
+
+export type ProbeOutcome = { ok: true; report: ProbeReport } | { ok: false; error: CassandraError; rejectedByOpenBreaker: boolean };
+
+export interface NodeProberOptions {
+  address: string;
+  port: number;
+  localDataCenter: string;
+  keyspace: string;
+  canaryWrites: boolean;
+  intervalMs: number;
+  timeoutMs: number;
+  failureThreshold: number;
+  resetTimeoutMs: number;
+  security: CassandraSecurity;
+  metrics: ClusterMetrics;
+  onOutcome(address: string, outcome: ProbeOutcome): void;
+  onBreakerState(address: string, state: BreakerState): void;
+}
+
+const breakerGauge: Record<BreakerState, number> = { closed: 0, 'half-open': 1, open: 2 };
+
+export class NodeProber {
+  readonly address: string;
+  #client: cassandra.Client | null = null;
+  #consecutiveFailures = 0;
+  #running = false;
+  #timer: NodeJS.Timeout | undefined;
+  readonly #breaker: CircuitBreaker<[], ProbeReport>;
+  readonly #probe: CoordinatorProbe;
+  readonly #options: NodeProberOptions;
+
+  constructor(options: NodeProberOptions) {
+    this.address = options.address;
+    this.#options = options;
+    const { metrics, address } = options;
+    this.#probe = new CoordinatorProbe({
+      keyspace: options.keyspace,
+      localDataCenter: options.localDataCenter,
+      canaryWrites: options.canaryWrites,
+      canaryKey: `sessionstore-sidecar:canary:${address}`,
+      onStep: (step, seconds) => {
+        metrics.probeDuration.observe({ address, probe: step }, seconds);
+        metrics.probeQueries.inc({ address });
+      },
+    });
+    this.#breaker = new CircuitBreaker(() => this.#probe.run(this.#clientForProbe()), {
+      timeout: options.timeoutMs,
+      resetTimeout: options.resetTimeoutMs,
+      // The breaker opens on consecutive failures (below), never on a percentage.
+      volumeThreshold: Number.MAX_SAFE_INTEGER,
+      name: address,
+    });
+    const count = (event: string) => () => { metrics.breakerEvents.inc({ address, event }); };
+    for (const event of ['success', 'failure', 'timeout', 'reject']) this.#breaker.on(event as 'success', count(event));
+    const transition = (state: BreakerState, event: string) => () => {
+      count(event)();
+      metrics.breakerState.set({ address }, breakerGauge[state]);
+      // A fresh client for the next probe: the old one's pool may be as stale as the service's.
+      if (state !== 'closed') this.#dropClient();
+      options.onBreakerState(address, state);
+    };
+    this.#breaker.on('open', transition('open', 'open'));
+    this.#breaker.on('halfOpen', transition('half-open', 'half_open'));
+    this.#breaker.on('close', transition('closed', 'close'));
+    metrics.breakerState.set({ address }, 0);
+  }
+
+  get breakerState(): BreakerState {
+    return this.#breaker.opened ? 'open' : this.#breaker.halfOpen ? 'half-open' : 'closed';
+  }
+
+  start(): void {
+    const tick = (): void => {
+      this.#timer = setTimeout(tick, this.#options.intervalMs);
+      void this.probeOnce();
+    };
+    tick();
+  }
+
+  /** One probe through the breaker; a probe still running (bounded by the timeout) is not doubled. */
+  async probeOnce(): Promise<void> {
+    if (this.#running) return;
+    this.#running = true;
+    try {
+      const report = await this.#breaker.fire();
+      this.#consecutiveFailures = 0;
+      this.#options.onOutcome(this.address, { ok: true, report });
+    } catch (error) {
+      const rejectedByOpenBreaker = (error as { code?: string }).code === 'EOPENBREAKER';
+      if (!rejectedByOpenBreaker && ++this.#consecutiveFailures >= this.#options.failureThreshold && this.#breaker.closed) this.#breaker.open();
+      this.#options.onOutcome(this.address, { ok: false, error: describeCassandraError(error), rejectedByOpenBreaker });
+    } finally {
+      this.#running = false;
+    }
+  }
+
+  stop(): void {
+    clearTimeout(this.#timer);
+    this.#breaker.shutdown();
+    this.#dropClient();
+  }
+
+  #clientForProbe(): cassandra.Client {
+    this.#client ??= connectToCoordinator({
+      address: this.address,
+      port: this.#options.port,
+      localDataCenter: this.#options.localDataCenter,
+      connectTimeoutMs: this.#options.timeoutMs,
+      readTimeoutMs: this.#options.timeoutMs,
+      ...this.#options.security,
+    });
+    return this.#client;
+  }
+
+  #dropClient(): void {
+    const client = this.#client;
+    this.#client = null;
+    // Not awaited: shutting down a client of a hung node can take as long as the node hangs.
+    client?.shutdown().catch(() => undefined);
+  }
+}

@@ -1,0 +1,122 @@
+// One probe of one coordinator: what the node says about itself and its peers, the
+// keyspace's replication, and a LOCAL_QUORUM canary (write, then read) of a row the
+// sidecar owns, coordinated by that node.
+import cassandra from 'cassandra-driver';
+import { performance } from 'node:perf_hooks';
+import { consistencies } from './coordinator-client.ts';
+import { describeCassandraError, type CassandraError } from './cassandra-errors.ts';
+import type { NodeIdentity } from './view.ts';
+
+export type ProbeStep = 'local' | 'peers' | 'schema' | 'canary_write' | 'canary_read';
+
+export interface Member extends NodeIdentity {
+  address: string;
+}
+
+export interface ProbeReport {
+  self: Member;
+  peers: Member[];
+  replicationFactor: number | null;
+  /** null: the canary succeeded. */
+  canaryError: CassandraError | null;
+  latencyMs: number;
+}
+
+export interface ProbeSettings {
+  keyspace: string;
+  localDataCenter: string;
+  canaryWrites: boolean;
+  /** The sidecar's own row: one per coordinator, expiring, never a session key. */
+  canaryKey: string;
+  onStep(step: ProbeStep, seconds: number): void;
+}
+
+const text = (row: cassandra.types.Row, column: string): string | null => {
+  // Uuid and InetAddress values print as their canonical text.
+  const value = row.get(column) as { toString(): string } | null | undefined;
+  return value === null || value === undefined ? null : value.toString();
+};
+
+const identity = (row: cassandra.types.Row): NodeIdentity => ({
+  hostId: text(row, 'host_id'),
+  dataCenter: text(row, 'data_center'),
+  rack: text(row, 'rack'),
+  releaseVersion: text(row, 'release_version'),
+  schemaVersion: text(row, 'schema_version'),
+});
+
+export class CoordinatorProbe {
+  #peersTable: 'system.peers_v2' | 'system.peers' = 'system.peers_v2';
+  readonly #settings: ProbeSettings;
+
+  constructor(settings: ProbeSettings) {
+    this.#settings = settings;
+  }
+
+  async run(client: cassandra.Client): Promise<ProbeReport> {
+    const started = performance.now();
+    const timed = async <T>(step: ProbeStep, work: () => Promise<T>): Promise<T> => {
+      const begin = performance.now();
+      try {
+        return await work();
+      } finally {
+        this.#settings.onStep(step, (performance.now() - begin) / 1000);
+      }
+    };
+    const localRow = (await timed('local', () =>
+      client.execute('SELECT host_id, data_center, rack, release_version, schema_version, rpc_address FROM system.local', [], { consistency: consistencies.localOne }),
+    )).first();
+    const self: Member = { address: text(localRow, 'rpc_address') ?? '', ...identity(localRow) };
+    const peers = await timed('peers', () => this.#peers(client));
+    const replicationFactor = await timed('schema', () => this.#replicationFactor(client));
+    const canaryError = await this.#canary(client, timed);
+    return { self, peers, replicationFactor, canaryError, latencyMs: performance.now() - started };
+  }
+
+  async #peers(client: cassandra.Client): Promise<Member[]> {
+    const v2 = this.#peersTable === 'system.peers_v2';
+    try {
+      const result = await client.execute(
+        v2 ? 'SELECT native_address, host_id, data_center, rack, release_version, schema_version FROM system.peers_v2'
+          : 'SELECT rpc_address, host_id, data_center, rack, release_version, schema_version FROM system.peers',
+        [], { consistency: consistencies.localOne });
+      return result.rows.map((row) => ({ address: text(row, v2 ? 'native_address' : 'rpc_address') ?? '', ...identity(row) }));
+    } catch (error) {
+      // Before Cassandra 4.0 there is no peers_v2: fall back once, for good.
+      if (v2 && describeCassandraError(error).code === 'Invalid') {
+        this.#peersTable = 'system.peers';
+        return this.#peers(client);
+      }
+      throw error;
+    }
+  }
+
+  async #replicationFactor(client: cassandra.Client): Promise<number | null> {
+    const row = (await client.execute('SELECT replication FROM system_schema.keyspaces WHERE keyspace_name = ?',
+      [this.#settings.keyspace], { prepare: true, consistency: consistencies.localOne })).first() as cassandra.types.Row | null;
+    const replication = row?.get('replication') as Record<string, string> | undefined;
+    const factor = Number(replication?.[this.#settings.localDataCenter] ?? replication?.replication_factor);
+    return Number.isInteger(factor) ? factor : null;
+  }
+
+  /**
+   * An error the node answered (Unavailable, WriteTimeout…) is its inability to
+   * coordinate LOCAL_QUORUM; an error with no answer (timeout, lost connection) makes
+   * the whole probe fail, since then the node is not reachable at all.
+   */
+  async #canary(client: cassandra.Client, timed: <T>(step: ProbeStep, work: () => Promise<T>) => Promise<T>): Promise<CassandraError | null> {
+    const { keyspace, canaryKey, canaryWrites } = this.#settings;
+    const options = { prepare: true, consistency: consistencies.localQuorum };
+    try {
+      if (canaryWrites) {
+        await timed('canary_write', () => client.execute(`INSERT INTO ${keyspace}.values (key, value) VALUES (?, ?) USING TTL 3600`,
+          [canaryKey, Buffer.from(new Date().toISOString())], options));
+      }
+      await timed('canary_read', () => client.execute(`SELECT value FROM ${keyspace}.values WHERE key = ?`, [canaryKey], options));
+      return null;
+    } catch (error) {
+      if (!(error instanceof cassandra.errors.ResponseError)) throw error;
+      return describeCassandraError(error);
+    }
+  }
+}

@@ -1,0 +1,73 @@
+// The pure rules of the cluster view, with made-up nodes.
+import t from 'tap';
+import { localQuorum, membershipAgrees, membershipChanges, quorumOf, schemaAgrees, summarizeCluster, type NodeState } from '../../src/cluster/view.ts';
+
+const node = (address: string, overrides: Partial<NodeState> = {}): NodeState => ({
+  address, hostId: `id-${address}`, dataCenter: 'dc1', rack: 'r1', releaseVersion: '5.0.9', schemaVersion: 'v1',
+  reachable: true, breaker: 'closed', lastSuccessAt: 0, lastError: null, probeLatencyMs: 1, canCoordinateLocalQuorum: true,
+  lists: ['a', 'b', 'c'], lastListedAt: 0, replicationFactor: 3, ...overrides,
+});
+
+void t.test('quorum arithmetic', (t) => {
+  t.equal(quorumOf(1), 1);
+  t.equal(quorumOf(3), 2);
+  t.equal(quorumOf(5), 3);
+  t.equal(quorumOf(6), 4);
+  const rf3 = (reachable: number): boolean => localQuorum(['a', 'b', 'c'].map((a, i) => node(a, { reachable: i < reachable })), 'dc1').available;
+  t.same([rf3(3), rf3(2), rf3(1), rf3(0)], [true, true, false, false], 'RF 3 needs 2 reachable');
+  const rf5 = (reachable: number): boolean =>
+    localQuorum(['a', 'b', 'c', 'd', 'e'].map((a, i) => node(a, { reachable: i < reachable, replicationFactor: 5 })), 'dc1').available;
+  t.same([rf5(5), rf5(3), rf5(2)], [true, true, false], 'RF 5 needs 3 reachable');
+  t.end();
+});
+
+void t.test('quorum needs a successful canary, not only enough reachable nodes', (t) => {
+  const nodes = ['a', 'b', 'c'].map((a) => node(a, { canCoordinateLocalQuorum: false }));
+  const quorum = localQuorum(nodes, 'dc1');
+  t.equal(quorum.available, false);
+  t.match(quorum.why, /no LOCAL_QUORUM canary succeeded/);
+  nodes[1] = node('b');
+  t.same(localQuorum(nodes, 'dc1').coordinators, ['b']);
+  t.equal(localQuorum(nodes, 'dc1').available, true);
+  t.equal(localQuorum(nodes.map((n) => ({ ...n, replicationFactor: null })), 'dc1').available, false, 'unknown replication: not available');
+  t.end();
+});
+
+void t.test('only the local data center counts toward quorum; others are reported', (t) => {
+  const nodes = [
+    node('a', { reachable: true }),
+    node('b', { reachable: false }),
+    node('c', { reachable: false }),
+    node('x', { dataCenter: 'dc2' }),
+    node('y', { dataCenter: 'dc2' }),
+  ];
+  const quorum = localQuorum(nodes, 'dc1');
+  t.equal(quorum.available, false, 'two healthy remote nodes do not make a local quorum');
+  t.equal(quorum.reachableLocalNodes, 1);
+  const view = summarizeCluster(nodes, 'dc1', 0);
+  t.equal(view.nodes.length, 5, 'remote nodes are in the view');
+  t.same(view.nodes.filter((n) => !n.local).map((n) => n.address), ['x', 'y']);
+  t.end();
+});
+
+void t.test('membership and schema agreement among reachable nodes', (t) => {
+  t.equal(membershipAgrees([node('a'), node('b', { lists: ['c', 'b', 'a'] })]), true, 'order does not matter');
+  t.equal(membershipAgrees([node('a'), node('b', { lists: ['a', 'b'] })]), false, 'a node that misses a member disagrees');
+  t.equal(membershipAgrees([node('a'), node('b', { lists: ['a', 'b'], reachable: false })]), true, 'unreachable nodes have no say');
+  t.equal(schemaAgrees([node('a'), node('b', { schemaVersion: 'v2' })]), false);
+  t.equal(schemaAgrees([node('a'), node('b', { schemaVersion: 'v2', reachable: false })]), true);
+  t.end();
+});
+
+void t.test('discovery adds listed nodes and forgets only after the grace, only with evidence', (t) => {
+  const contact = new Set(['a']);
+  const known = [node('a', { lastListedAt: 0 }), node('b', { lastListedAt: 0, reachable: false })];
+  t.same(membershipChanges(known, new Set(['a', 'b', 'c']), contact, 1000, 5000).add, ['c'], 'a newly listed node is added');
+  t.same(membershipChanges(known, new Set(['a']), contact, 4000, 5000).forget, [], 'not yet: within the grace');
+  t.same(membershipChanges(known, new Set(['a']), contact, 6000, 5000).forget, ['b'], 'forgotten after the grace');
+  const cutOff = known.map((n) => ({ ...n, reachable: false }));
+  t.same(membershipChanges(cutOff, new Set(), contact, 60_000, 5000).forget, [], 'nothing reachable: nothing forgotten');
+  const onlyContact = [node('a', { lastListedAt: 0 }), node('b')];
+  t.same(membershipChanges(onlyContact, new Set(['b']), contact, 60_000, 5000).forget, [], 'a contact point is never forgotten');
+  t.end();
+});
