@@ -36,6 +36,7 @@ export class NodeProber {
   #client: cassandra.Client | null = null;
   #consecutiveFailures = 0;
   #running = false;
+  #stopped = false;
   #timer: NodeJS.Timeout | undefined;
   readonly #breaker: CircuitBreaker<[], ProbeReport>;
   readonly #probe: CoordinatorProbe;
@@ -70,6 +71,8 @@ export class NodeProber {
       // A fresh client for the next probe: the old one's pool may be as stale as the service's.
       if (state !== 'closed') this.#dropClient();
       options.onBreakerState(address, state);
+      // Half-open: try at once rather than at the next tick, so a node that came back is seen sooner.
+      if (state === 'half-open') void this.probeOnce();
     };
     this.#breaker.on('open', transition('open', 'open'));
     this.#breaker.on('halfOpen', transition('half-open', 'half_open'));
@@ -91,7 +94,7 @@ export class NodeProber {
 
   /** One probe through the breaker; a probe still running (bounded by the timeout) is not doubled. */
   async probeOnce(): Promise<void> {
-    if (this.#running) return;
+    if (this.#running || this.#stopped) return;
     this.#running = true;
     try {
       const report = await this.#breaker.fire();
@@ -107,6 +110,7 @@ export class NodeProber {
   }
 
   stop(): void {
+    this.#stopped = true;
     clearTimeout(this.#timer);
     this.#breaker.shutdown();
     this.#dropClient();

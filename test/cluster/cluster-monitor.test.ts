@@ -1,0 +1,174 @@
+// The sidecar's cluster view against the real three-node cluster: discovery, and
+// detection and recovery bounds (in probe intervals) for stopped, paused and
+// restarted nodes. Every test leaves the cluster as it found it.
+import { setTimeout as sleep } from 'node:timers/promises';
+import t, { type Test } from 'tap';
+import { ClusterMonitor } from '../../src/cluster/cluster-monitor.ts';
+import type { ClusterView } from '../../src/cluster/view.ts';
+import { parseConfig } from '../../src/config/load.ts';
+import { createRegistry, type Registry } from '../../src/telemetry/metrics.ts';
+import { killNode, pauseNode, resumeNode, startNode, stopNode, type NodeNumber } from '../support/cluster/cluster.ts';
+import { restoreClusterAfter } from '../support/cluster/restore.ts';
+import { testLogger } from '../support/http.ts';
+
+const intervalMs = 1000;
+const probe = { interval_ms: intervalMs, timeout_ms: 800, reset_timeout_ms: intervalMs, failure_threshold: 2 };
+const address = (n: NodeNumber): string => `127.0.0.${n}`;
+
+restoreClusterAfter(t);
+
+async function startMonitor(t: Test): Promise<{ monitor: ClusterMonitor; registry: Registry; logLines: () => Record<string, unknown>[] }> {
+  const config = parseConfig({ cassandra: { contact_points: ['127.0.0.1'], probe } });
+  const registry = createRegistry('test');
+  const { logger, lines } = testLogger();
+  const monitor = new ClusterMonitor(config.cassandra, registry, logger);
+  t.teardown(() => { monitor.stop(); });
+  await monitor.start();
+  await waitFor(monitor, (v) => v.nodes.length === 3 && v.nodes.every((n) => n.reachable) && v.localQuorum.available, 15_000);
+  return { monitor, registry, logLines: lines };
+}
+
+/** Polls the view every 50 ms; returns the ms it took, or fails after `limitMs`. */
+async function waitFor(monitor: ClusterMonitor, condition: (view: ClusterView) => boolean, limitMs: number): Promise<number> {
+  const began = Date.now();
+  while (!condition(monitor.view())) {
+    if (Date.now() - began > limitMs) throw new Error(`condition not met within ${limitMs} ms; view: ${JSON.stringify(monitor.view().nodes.map((n) => [n.address, n.reachable, n.breaker, n.lastError?.code]))}`);
+    await sleep(50);
+  }
+  return Date.now() - began;
+}
+
+const nodeOf = (view: ClusterView, n: NodeNumber) => view.nodes.find((node) => node.address === address(n));
+const metric = async (registry: Registry, name: string, labels: Record<string, string> = {}): Promise<number | undefined> =>
+  (await registry.getSingleMetric(name)?.get())?.values.find((v) => Object.entries(labels).every(([k, value]) => v.labels[k] === value))?.value;
+
+/** Records the latest probe latency and last success of the given nodes while `during` runs. */
+async function watchOthers(monitor: ClusterMonitor, others: NodeNumber[], during: () => Promise<void>): Promise<{ maxLatencyMs: number; maxGapMs: number; alwaysReachable: boolean }> {
+  let maxLatencyMs = 0;
+  let alwaysReachable = true;
+  const lastSuccess = new Map<NodeNumber, number>(others.map((n) => [n, Date.now()]));
+  let maxGapMs = 0;
+  const state = { watching: true };
+  const watcher = (async () => {
+    while (state.watching) {
+      const view = monitor.view();
+      for (const n of others) {
+        const node = nodeOf(view, n);
+        alwaysReachable &&= node?.reachable === true;
+        maxLatencyMs = Math.max(maxLatencyMs, node?.probeLatencyMs ?? 0);
+        const success = Date.parse(node?.lastSuccess ?? '');
+        if (success > (lastSuccess.get(n) ?? 0)) lastSuccess.set(n, success);
+        maxGapMs = Math.max(maxGapMs, Date.now() - (lastSuccess.get(n) ?? 0));
+      }
+      await sleep(50);
+    }
+  })();
+  await during();
+  state.watching = false;
+  await watcher;
+  return { maxLatencyMs, maxGapMs, alwaysReachable };
+}
+
+void t.test('one contact point: all three nodes discovered with their identity', async (t) => {
+  const { monitor, registry } = await startMonitor(t);
+  const view = monitor.view();
+  t.same(view.nodes.map((n) => [n.address, n.dataCenter, n.rack, n.local]), [
+    ['127.0.0.1', 'dc1', 'r1', true], ['127.0.0.2', 'dc1', 'r2', true], ['127.0.0.3', 'dc1', 'r3', true],
+  ]);
+  t.ok(view.nodes.every((n) => n.hostId && n.releaseVersion?.startsWith('5.0') && n.canCoordinateLocalQuorum), 'host ids, versions, canaries');
+  t.ok(view.membershipAgreement && view.schemaAgreement, 'agreement');
+  t.equal(view.localQuorum.replicationFactor, 3);
+  t.equal(await metric(registry, 'sessionstore_sidecar_cassandra_node_up', { address: '127.0.0.2', dc: 'dc1', rack: 'r2' }), 1);
+  t.equal(await metric(registry, 'sessionstore_sidecar_local_quorum_available'), 1);
+});
+
+void t.test('node 2 stopped and started again', async (t) => {
+  const { monitor, registry, logLines } = await startMonitor(t);
+  let fromSignalMs = 0;
+  let afterExitMs = 0;
+  let openAfterExitMs = 0;
+  const others = await watchOthers(monitor, [1, 3], async () => {
+    const signalled = Date.now();
+    // A clean stop drains for a few seconds; the bound counts from the moment the node is gone.
+    await stopNode(2);
+    const exited = Date.now();
+    await waitFor(monitor, (v) => nodeOf(v, 2)?.reachable === false, 3 * intervalMs + 2000);
+    fromSignalMs = Date.now() - signalled;
+    afterExitMs = Date.now() - exited;
+    await waitFor(monitor, (v) => nodeOf(v, 2)?.breaker === 'open', 3 * intervalMs + 2000);
+    openAfterExitMs = Date.now() - exited;
+  });
+  t.ok(afterExitMs <= 3 * intervalMs, `node_up fell to 0 within 3 probe intervals of the node stopping (${afterExitMs} ms after it exited, ${fromSignalMs} ms after SIGTERM)`);
+  t.ok(openAfterExitMs <= 3 * intervalMs, `its breaker opened within 3 probe intervals (${openAfterExitMs} ms after it exited)`);
+  t.equal(await metric(registry, 'sessionstore_sidecar_cassandra_node_up', { address: '127.0.0.2' }), 0);
+  t.equal(await metric(registry, 'sessionstore_sidecar_coordinator_breaker_state', { address: '127.0.0.2' }), 2);
+  t.ok(others.alwaysReachable, 'nodes 1 and 3 stayed up');
+  t.ok(others.maxLatencyMs < probe.timeout_ms, `their probes kept their latency (max ${others.maxLatencyMs} ms)`);
+  t.ok(logLines().some((l) => l.address === '127.0.0.2' && String(l.msg).startsWith('node is unreachable')), 'one log line says node 2 is unreachable and why');
+
+  await expectRecovery(t, monitor, registry, 2);
+});
+
+/** Starts the node and asserts node_up is 1 within 2 probe intervals of it answering CQL. */
+async function expectRecovery(t: Test, monitor: ClusterMonitor, registry: Registry, n: NodeNumber): Promise<void> {
+  const timing = await startNode(n);
+  const answeredAt = Date.now() - (timing.seenUpMs - timing.cqlMs);
+  await waitFor(monitor, (v) => nodeOf(v, n)?.reachable === true, 2 * intervalMs + 2000);
+  const recoveredMs = Date.now() - answeredAt;
+  t.ok(recoveredMs <= 2 * intervalMs, `node_up is 1 within 2 probe intervals of node ${n} answering CQL (${recoveredMs} ms)`);
+  await waitFor(monitor, (v) => nodeOf(v, n)?.breaker === 'closed', 2000);
+  t.equal(await metric(registry, 'sessionstore_sidecar_cassandra_node_up', { address: address(n) }), 1);
+}
+
+void t.test('node 2 killed (SIGKILL) and started again', async (t) => {
+  const { monitor, registry } = await startMonitor(t);
+  const killed = Date.now();
+  await killNode(2);
+  await waitFor(monitor, (v) => nodeOf(v, 2)?.reachable === false, 3 * intervalMs + 2000);
+  const detectedMs = Date.now() - killed;
+  await waitFor(monitor, (v) => nodeOf(v, 2)?.breaker === 'open', 3 * intervalMs + 2000);
+  const openMs = Date.now() - killed;
+  t.ok(detectedMs <= 3 * intervalMs, `node_up fell to 0 within 3 probe intervals of SIGKILL (${detectedMs} ms)`);
+  t.ok(openMs <= 3 * intervalMs, `its breaker opened within 3 probe intervals (${openMs} ms)`);
+  await expectRecovery(t, monitor, registry, 2);
+});
+
+void t.test('node 3 paused: timeouts open its breaker without slowing the other probes; resumed, it comes back', async (t) => {
+  const { monitor } = await startMonitor(t);
+  let openMs = 0;
+  const others = await watchOthers(monitor, [1, 2], async () => {
+    const paused = Date.now();
+    pauseNode(3);
+    await waitFor(monitor, (v) => nodeOf(v, 3)?.breaker === 'open', 4 * intervalMs + 2000);
+    openMs = Date.now() - paused;
+    // Stay paused a while: the other probes must keep their pace.
+    await sleep(3 * intervalMs);
+  });
+  t.ok(openMs <= 4 * intervalMs, `breaker opened within 4 probe intervals (${openMs} ms)`);
+  t.match(nodeOf(monitor.view(), 3)?.lastError?.code, /ProbeTimeout|OperationTimedOut|NoHostAvailable/, 'the evidence is a timeout');
+  t.ok(others.alwaysReachable, 'nodes 1 and 2 stayed up');
+  t.ok(others.maxGapMs <= 2 * intervalMs + 500, `their probes kept succeeding every interval (largest gap ${others.maxGapMs} ms)`);
+  t.ok(others.maxLatencyMs < probe.timeout_ms, `and kept their latency (max ${others.maxLatencyMs} ms)`);
+  resumeNode(3);
+  const back = await waitFor(monitor, (v) => nodeOf(v, 3)?.reachable === true && nodeOf(v, 3)?.breaker === 'closed', 10_000);
+  t.pass(`node 3 is back ${back} ms after resuming`);
+});
+
+void t.test('two nodes down: no local quorum, the survivor reports Unavailable; all back: green', async (t) => {
+  const { monitor, registry } = await startMonitor(t);
+  await Promise.all([stopNode(2), stopNode(3)]);
+  await waitFor(monitor, (v) => !v.localQuorum.available, 3 * intervalMs + 2000);
+  t.equal(await metric(registry, 'sessionstore_sidecar_local_quorum_available'), 0);
+  await waitFor(monitor, (v) => nodeOf(v, 1)?.lastError?.code === 'Unavailable', 3 * intervalMs + 2000);
+  const survivor = nodeOf(monitor.view(), 1);
+  t.equal(survivor?.reachable, true, 'node 1 itself is reachable');
+  t.equal(survivor?.canCoordinateLocalQuorum, false, 'but cannot coordinate LOCAL_QUORUM');
+  t.match(survivor?.lastError?.message, /Cannot achieve consistency level LOCAL_QUORUM/);
+  t.match(monitor.view().localQuorum.why, /1 of 3 nodes in dc1 reachable/);
+
+  await Promise.all([startNode(2), startNode(3)]);
+  await waitFor(monitor, (v) => v.localQuorum.available && v.nodes.every((n) => n.reachable && n.canCoordinateLocalQuorum && n.breaker === 'closed'), 4 * intervalMs + 2000);
+  t.equal(await metric(registry, 'sessionstore_sidecar_local_quorum_available'), 1);
+  t.equal(await metric(registry, 'sessionstore_sidecar_membership_agreement'), 1);
+  t.equal(await metric(registry, 'sessionstore_sidecar_schema_agreement'), 1);
+});
