@@ -3,13 +3,12 @@
 // restarted nodes. Every test leaves the cluster as it found it.
 import { setTimeout as sleep } from 'node:timers/promises';
 import t, { type Test } from 'tap';
-import { ClusterMonitor } from '../../src/cluster/cluster-monitor.ts';
+import type { ClusterMonitor } from '../../src/cluster/cluster-monitor.ts';
 import type { ClusterView } from '../../src/cluster/view.ts';
-import { parseConfig } from '../../src/config/load.ts';
-import { createRegistry, type Registry } from '../../src/telemetry/metrics.ts';
-import { killNode, pauseNode, resumeNode, startNode, stopNode, type NodeNumber } from '../support/cluster/cluster.ts';
+import type { Registry } from '../../src/telemetry/metrics.ts';
+import { adminCredentials, killNode, pauseNode, resumeNode, startNode, stopNode, type NodeNumber } from '../support/cluster/cluster.ts';
 import { restoreClusterAfter } from '../support/cluster/restore.ts';
-import { testLogger } from '../support/http.ts';
+import { metric, startTestMonitor, waitFor } from '../support/monitor.ts';
 
 const intervalMs = 1000;
 const probe = { interval_ms: intervalMs, timeout_ms: 800, reset_timeout_ms: intervalMs, failure_threshold: 2 };
@@ -17,30 +16,13 @@ const address = (n: NodeNumber): string => `127.0.0.${n}`;
 
 restoreClusterAfter(t);
 
-async function startMonitor(t: Test): Promise<{ monitor: ClusterMonitor; registry: Registry; logLines: () => Record<string, unknown>[] }> {
-  const config = parseConfig({ cassandra: { contact_points: ['127.0.0.1'], probe } });
-  const registry = createRegistry('test');
-  const { logger, lines } = testLogger();
-  const monitor = new ClusterMonitor(config.cassandra, registry, logger);
-  t.teardown(() => { monitor.stop(); });
-  await monitor.start();
-  await waitFor(monitor, (v) => v.nodes.length === 3 && v.nodes.every((n) => n.reachable) && v.localQuorum.available, 15_000);
-  return { monitor, registry, logLines: lines };
-}
-
-/** Polls the view every 50 ms; returns the ms it took, or fails after `limitMs`. */
-async function waitFor(monitor: ClusterMonitor, condition: (view: ClusterView) => boolean, limitMs: number): Promise<number> {
-  const began = Date.now();
-  while (!condition(monitor.view())) {
-    if (Date.now() - began > limitMs) throw new Error(`condition not met within ${limitMs} ms; view: ${JSON.stringify(monitor.view().nodes.map((n) => [n.address, n.reachable, n.breaker, n.lastError?.code]))}`);
-    await sleep(50);
-  }
-  return Date.now() - began;
+async function startMonitor(t: Test) {
+  const started = await startTestMonitor(t, { contact_points: ['127.0.0.1'], ...adminCredentials(), probe });
+  await waitFor(started.monitor, (v) => v.nodes.length === 3 && v.nodes.every((n) => n.reachable) && v.localQuorum.available, 15_000);
+  return started;
 }
 
 const nodeOf = (view: ClusterView, n: NodeNumber) => view.nodes.find((node) => node.address === address(n));
-const metric = async (registry: Registry, name: string, labels: Record<string, string> = {}): Promise<number | undefined> =>
-  (await registry.getSingleMetric(name)?.get())?.values.find((v) => Object.entries(labels).every(([k, value]) => v.labels[k] === value))?.value;
 
 /** Records the latest probe latency and last success of the given nodes while `during` runs. */
 async function watchOthers(monitor: ClusterMonitor, others: NodeNumber[], during: () => Promise<void>): Promise<{ maxLatencyMs: number; maxGapMs: number; alwaysReachable: boolean }> {
@@ -171,4 +153,15 @@ void t.test('two nodes down: no local quorum, the survivor reports Unavailable; 
   t.equal(await metric(registry, 'sessionstore_sidecar_local_quorum_available'), 1);
   t.equal(await metric(registry, 'sessionstore_sidecar_membership_agreement'), 1);
   t.equal(await metric(registry, 'sessionstore_sidecar_schema_agreement'), 1);
+});
+
+void t.test('probe cost with the default settings: a few queries per second per node', async (t) => {
+  const { monitor, registry } = await startTestMonitor(t, { contact_points: ['127.0.0.1'], ...adminCredentials() });
+  await waitFor(monitor, (v) => v.nodes.length === 3 && v.nodes.every((n) => n.reachable), 15_000);
+  const counts = async (): Promise<number[]> => Promise.all([1, 2, 3].map(async (n) => (await metric(registry, 'sessionstore_sidecar_probe_queries_total', { address: address(n as NodeNumber) })) ?? 0));
+  const before = await counts();
+  const seconds = 8;
+  await sleep(seconds * 1000);
+  const perSecond = (await counts()).map((count, i) => (count - (before[i] ?? 0)) / seconds);
+  t.ok(perSecond.every((q) => q > 0 && q <= 3), `queries per second per node as coordinator: ${perSecond.map((q) => q.toFixed(2)).join(', ')}`);
 });

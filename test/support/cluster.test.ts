@@ -3,7 +3,7 @@ import cassandra from 'cassandra-driver';
 import { randomBytes, randomUUID } from 'node:crypto';
 import t from 'tap';
 import { connectToCoordinator, consistencies } from '../../src/cluster/coordinator-client.ts';
-import { allNodes, startNode, status, stopNode } from './cluster/cluster.ts';
+import { allNodes, authProvider, startNode, status, stopNode } from './cluster/cluster.ts';
 import { dataCenter } from './cluster/layout.ts';
 import { restoreClusterAfter } from './cluster/restore.ts';
 
@@ -14,8 +14,8 @@ const localQuorum = { prepare: true, consistency: consistencies.localQuorum };
 restoreClusterAfter(t);
 
 void t.test('LOCAL_QUORUM through the whole cluster, one node down, two nodes down, and back', async (t) => {
-  const client = new cassandra.Client({ contactPoints: allNodes().map((n) => n.address), localDataCenter: dataCenter });
-  const node1 = connectToCoordinator({ address: '127.0.0.1', localDataCenter: dataCenter });
+  const client = new cassandra.Client({ contactPoints: allNodes().map((n) => n.address), localDataCenter: dataCenter, authProvider: authProvider() });
+  const node1 = connectToCoordinator({ address: '127.0.0.1', localDataCenter: dataCenter, authProvider: authProvider() });
   t.teardown(() => Promise.all([client.shutdown(), node1.shutdown()]));
 
   const roundTrip = async (c: cassandra.Client): Promise<void> => {
@@ -49,7 +49,7 @@ void t.test('LOCAL_QUORUM through the whole cluster, one node down, two nodes do
   await Promise.all([startNode(2), startNode(3)]);
   t.ok((await status()).every((n) => n.process === 'running' && n.answersCql), 'all three nodes run and answer CQL');
   for (const node of allNodes()) {
-    const coordinator = connectToCoordinator({ address: node.address, localDataCenter: dataCenter });
+    const coordinator = connectToCoordinator({ address: node.address, localDataCenter: dataCenter, authProvider: authProvider() });
     try {
       await roundTrip(coordinator);
     } finally {

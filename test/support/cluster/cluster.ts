@@ -1,14 +1,16 @@
 // The local three-node Apache Cassandra cluster: start, stop, kill, pause and resume
 // nodes, each a JVM of its own. The CLI (cli.ts) and the tests share this API.
-import type cassandra from 'cassandra-driver';
-import { spawn } from 'node:child_process';
-import { closeSync, existsSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import cassandra from 'cassandra-driver';
+import { execFileSync, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { connectToCoordinator, consistencies } from '../../../src/cluster/coordinator-client.ts';
 import { checkJava, ensureCassandra } from './install.ts';
-import { allNodes, dataCenter, localNode, type LocalNode, type NodeNumber } from './layout.ts';
-import { javaArguments, writeNodeFiles } from './node-files.ts';
+import { createCertificateAuthority } from '../certs.ts';
+import { allNodes, dataCenter, layoutVersion, localNode, paths, type LocalNode, type NodeNumber } from './layout.ts';
+import { java17Options, javaArguments, writeNodeFiles } from './node-files.ts';
 
 export type ProcessState = 'running' | 'paused' | 'stopped';
 
@@ -54,6 +56,95 @@ function logTail(node: LocalNode, lines = 15): string {
   return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
 }
 
+export interface Credentials {
+  username: string;
+  password: string;
+}
+
+/** The cluster's superuser: the project's own once created, Cassandra's default before that. */
+export function adminCredentials(): Credentials {
+  return existsSync(paths.credentials)
+    ? (JSON.parse(readFileSync(paths.credentials, 'utf8')) as Credentials)
+    : { username: 'cassandra', password: 'cassandra' };
+}
+
+/** The throwaway CA that signed the nodes' certificates, and a client certificate it signed. */
+export const clusterTls = {
+  caFile: join(paths.tls, 'ca.crt'),
+  clientCertFile: join(paths.tls, 'client.crt'),
+  clientKeyFile: join(paths.tls, 'client.key'),
+};
+
+/** A node's PEM keystore holds its key and certificate, as Cassandra's PEM context factory reads it. */
+function ensureTlsMaterial(log: Log): void {
+  if (existsSync(join(paths.tls, 'node3.pem')) && existsSync(clusterTls.clientCertFile)) return;
+  rmSync(paths.tls, { recursive: true, force: true });
+  mkdirSync(paths.tls, { recursive: true });
+  const ca = createCertificateAuthority(paths.tls);
+  for (const node of allNodes()) {
+    const issued = ca.issue(`node${node.number}`, { ipAddresses: [node.address], days: 3650 });
+    writeFileSync(join(paths.tls, `node${node.number}.pem`), issued.key + issued.cert);
+  }
+  ca.issue('client', { days: 3650 });
+  log(`made a throwaway CA and node certificates in ${paths.tls}`);
+}
+
+/** A cluster whose data folders were made for another configuration starts again from nothing. */
+function ensureLayout(log: Log): void {
+  const current = existsSync(paths.layoutVersion) ? readFileSync(paths.layoutVersion, 'utf8') : null;
+  if (current !== layoutVersion) {
+    if (allNodes().some((node) => existsSync(join(node.dir, 'data')))) {
+      log(`the cluster's data was made for another configuration (${current ?? 'unknown'}); deleting it`);
+    }
+    rmSync(paths.cluster, { recursive: true, force: true });
+    mkdirSync(paths.cluster, { recursive: true });
+    writeFileSync(paths.layoutVersion, layoutVersion);
+  }
+  ensureTlsMaterial(log);
+}
+
+/** Runs Cassandra's nodetool against one node, over its local JMX port. */
+function nodetool(node: LocalNode, lib: string, args: string[]): void {
+  const classpath = readdirSync(lib).filter((f) => f.endsWith('.jar')).map((f) => join(lib, f)).join(':');
+  execFileSync('java', [...java17Options, '-cp', classpath, 'org.apache.cassandra.tools.NodeTool', '-h', '127.0.0.1', '-p', String(node.jmxPort), ...args],
+    { stdio: ['ignore', 'ignore', 'pipe'] });
+}
+
+/**
+ * On a new cluster: create the project's superuser, replicate system_auth to every
+ * node and repair it (Cassandra's documented procedure), so that logins survive
+ * nodes going down. The default role is used only for this.
+ */
+async function ensureAdminRole(log: Log, lib: string): Promise<void> {
+  if (existsSync(paths.credentials)) return;
+  const admin = { username: 'cluster_admin', password: randomBytes(18).toString('base64url') };
+  const node1 = localNode(1);
+  // With system_auth still at one replica, the default role reads fine. ALTER sets the
+  // password too when an interrupted earlier run already created the role.
+  for (const statement of ['CREATE ROLE IF NOT EXISTS', 'ALTER ROLE']) {
+    await queryNode(node1, `${statement} ${admin.username} WITH SUPERUSER = true AND LOGIN = true AND PASSWORD = '${admin.password}'`,
+      [], consistencies.localOne, 10_000, adminCredentials());
+  }
+  await queryNode(node1, `ALTER KEYSPACE system_auth WITH replication = {'class': 'NetworkTopologyStrategy', '${dataCenter}': 3}`,
+    [], consistencies.localOne, 10_000, admin);
+  nodetool(node1, lib, ['repair', '--full', 'system_auth']);
+  for (const node of allNodes()) {
+    await waitFor(`${admin.username} can log in`, node, async () => {
+      try {
+        await queryNode(node, 'SELECT release_version FROM system.local', [], consistencies.localOne, 3000, admin);
+        return true;
+      } catch {
+        return false;
+      }
+    }, 30_000);
+  }
+  writeFileSync(paths.credentials, JSON.stringify(admin), { mode: 0o600 });
+  log(`created the superuser ${admin.username} and replicated system_auth to every node (password in ${paths.credentials})`);
+}
+
+export const authProvider = (credentials: Credentials = adminCredentials()): cassandra.auth.AuthProvider =>
+  new cassandra.auth.PlainTextAuthProvider(credentials.username, credentials.password);
+
 /** Runs one query coordinated by the node itself; rejects when the node does not answer. */
 export async function queryNode(
   node: LocalNode,
@@ -61,8 +152,11 @@ export async function queryNode(
   params: unknown[] = [],
   consistency: number = consistencies.localOne,
   timeoutMs = 3000,
+  credentials: Credentials = adminCredentials(),
 ): Promise<cassandra.types.ResultSet> {
-  const client = connectToCoordinator({ address: node.address, localDataCenter: dataCenter, connectTimeoutMs: timeoutMs, readTimeoutMs: timeoutMs });
+  const client = connectToCoordinator({
+    address: node.address, localDataCenter: dataCenter, connectTimeoutMs: timeoutMs, readTimeoutMs: timeoutMs, authProvider: authProvider(credentials),
+  });
   try {
     return await client.execute(query, params, { prepare: params.length > 0, consistency });
   } finally {
@@ -154,6 +248,7 @@ export interface StartTiming {
 export async function up(log: Log = quiet): Promise<void> {
   checkJava();
   const lib = ensureCassandra(log);
+  if (allNodes().every((node) => processState(node) === 'stopped')) ensureLayout(log);
   const begin = Date.now();
   for (const node of allNodes()) {
     const state = processState(node);
@@ -169,6 +264,7 @@ export async function up(log: Log = quiet): Promise<void> {
   }
   for (const node of allNodes()) await waitFor('it answers CQL', node, () => answersCql(node));
   for (const node of allNodes()) await waitFor('it lists the other nodes as peers', node, () => listsOtherNodesAsPeers(node));
+  await ensureAdminRole(log, lib);
   await createSchema(log);
   for (const node of allNodes()) await waitFor('it sees every node up', node, () => seesRunningNodesUp(node));
   log(`cluster up: 3 nodes of ${dataCenter} answer CQL and see each other (${((Date.now() - begin) / 1000).toFixed(1)} s)`);

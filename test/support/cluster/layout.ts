@@ -6,6 +6,8 @@ const root = resolve(import.meta.dirname, '../../..');
 const cache = process.env.SIDECAR_CACHE_DIR ?? join(root, '.cache');
 
 export const dataCenter = 'dc1';
+/** Bump when the nodes' configuration changes in a way old data folders cannot follow. */
+export const layoutVersion = '2: password auth and optional client TLS';
 export const nodeNumbers = [1, 2, 3] as const;
 export type NodeNumber = (typeof nodeNumbers)[number];
 
@@ -37,6 +39,12 @@ export const allNodes = (): LocalNode[] => nodeNumbers.map(localNode);
 export const paths = {
   cache,
   cluster: join(cache, 'cluster'),
+  /** The throwaway CA and the nodes' certificates, made when the cluster is created. */
+  tls: join(cache, 'cluster', 'tls'),
+  /** The superuser the project creates on a new cluster (the default one is not used after that). */
+  credentials: join(cache, 'cluster', 'admin-credentials.json'),
+  /** Which shape of cluster the data folders hold; a different one is wiped and made anew. */
+  layoutVersion: join(cache, 'cluster', 'layout-version'),
   cassandraLib: (version: string): string => join(cache, `cassandra-${version}`, 'lib'),
 };
 

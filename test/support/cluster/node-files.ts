@@ -3,7 +3,7 @@
 // conf/jvm-server.options and conf/jvm17-server.options).
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { allNodes, dataCenter, type LocalNode } from './layout.ts';
+import { allNodes, dataCenter, paths, type LocalNode } from './layout.ts';
 
 const heap = process.env.SIDECAR_CASSANDRA_HEAP ?? '512M';
 
@@ -27,9 +27,22 @@ storage_port: 7000
 native_transport_port: 9042
 start_native_transport: true
 endpoint_snitch: GossipingPropertyFileSnitch
-authenticator: AllowAllAuthenticator
-authorizer: AllowAllAuthorizer
+# Like production: password authentication and per-role permissions. Role reads at
+# LOCAL_ONE so that tests which stop two of three nodes can still open connections.
+authenticator: PasswordAuthenticator
+authorizer: CassandraAuthorizer
 role_manager: CassandraRoleManager
+auth_read_consistency_level: LOCAL_ONE
+# TLS is optional on the CQL port (plaintext still works); a TLS client must present a
+# certificate signed by the test CA.
+client_encryption_options:
+  enabled: true
+  optional: true
+  require_client_auth: true
+  keystore: ${join(paths.tls, `node${node.number}.pem`)}
+  truststore: ${join(paths.tls, 'ca.crt')}
+  ssl_context_factory:
+    class_name: org.apache.cassandra.security.PEMBasedSslContextFactory
 data_file_directories:
   - ${dir('data')}
 commitlog_directory: ${dir('commitlog')}
@@ -69,7 +82,8 @@ export function writeNodeFiles(node: LocalNode): void {
   writeFileSync(join(node.dir, 'conf', 'logback.xml'), logbackXml(node));
 }
 
-const java17Options = [
+/** Module options Cassandra needs on Java 17, from its conf/jvm17-server.options (nodetool needs them too). */
+export const java17Options = [
   '-XX:+UseG1GC', '-XX:+ParallelRefProcEnabled', '-XX:MaxTenuringThreshold=1', '-XX:G1HeapRegionSize=16m',
   '-XX:G1RSetUpdatingPauseTimePercent=5', '-XX:MaxGCPauseMillis=300', '-XX:InitiatingHeapOccupancyPercent=70',
   '-Djdk.attach.allowAttachSelf=true',
