@@ -6,6 +6,7 @@ import { isIP } from 'node:net';
 import type { Config } from '../config/schema.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import type { Registry } from '../telemetry/metrics.ts';
+import type { CassandraError } from './cassandra-errors.ts';
 import { cassandraSecurity } from './connection-options.ts';
 import { createClusterMetrics, type ClusterMetrics } from './metrics.ts';
 import { NodeProber, type ProbeOutcome } from './node-prober.ts';
@@ -72,11 +73,6 @@ export class ClusterMonitor {
     return summarizeCluster([...this.#nodes.values()], this.#config.local_data_center, this.#now());
   }
 
-  /** Probes every node once, now, and waits for the results (tests and start-up checks). */
-  async probeAll(): Promise<void> {
-    await Promise.all([...this.#probers.values()].map((prober) => prober.probeOnce()));
-  }
-
   #add(address: string, identity: Partial<Member> = {}): void {
     const now = this.#now();
     this.#nodes.set(address, newNode(address, now, identity));
@@ -94,6 +90,7 @@ export class ClusterMonitor {
       security: cassandraSecurity(this.#config),
       metrics: this.#metrics,
       onOutcome: (node, outcome) => { this.#record(node, outcome); },
+      onCanary: (node, error) => { this.#recordCanary(node, error); },
       onBreakerState: (node, state) => { this.#recordBreaker(node, state); },
     });
     this.#probers.set(address, prober);
@@ -126,12 +123,10 @@ export class ClusterMonitor {
         reachable: true,
         lastSuccessAt: now,
         probeLatencyMs: Math.round(report.latencyMs * 10) / 10,
-        canCoordinateLocalQuorum: report.canaryError === null,
         lists: [address, ...report.peers.map((peer) => peer.address)],
         replicationFactor: report.replicationFactor,
         lastListedAt: now,
       });
-      if (report.canaryError) node.lastError = { ...report.canaryError, at: now };
       this.#updateMembership(report.peers, now);
     } else {
       node.reachable = false;
@@ -140,6 +135,16 @@ export class ClusterMonitor {
     }
     this.#logChange(before, node);
     this.#updateNodeUp(address);
+    this.#updateSummary();
+  }
+
+  #recordCanary(address: string, error: CassandraError | null): void {
+    const node = this.#nodes.get(address);
+    if (!node) return;
+    const before = { ...node };
+    node.canCoordinateLocalQuorum = error === null;
+    if (error) node.lastError = { ...error, at: this.#now() };
+    this.#logChange(before, node);
     this.#updateSummary();
   }
 

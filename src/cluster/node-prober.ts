@@ -26,6 +26,8 @@ export interface NodeProberOptions {
   security: CassandraSecurity;
   metrics: ClusterMetrics;
   onOutcome(address: string, outcome: ProbeOutcome): void;
+  /** The canary's result: null when LOCAL_QUORUM through this node worked. */
+  onCanary(address: string, error: CassandraError | null): void;
   onBreakerState(address: string, state: BreakerState): void;
 }
 
@@ -36,6 +38,7 @@ export class NodeProber {
   #client: cassandra.Client | null = null;
   #consecutiveFailures = 0;
   #running = false;
+  #canaryRunning = false;
   #stopped = false;
   #timer: NodeJS.Timeout | undefined;
   readonly #breaker: CircuitBreaker<[], ProbeReport>;
@@ -99,14 +102,37 @@ export class NodeProber {
     try {
       const report = await this.#breaker.fire();
       this.#consecutiveFailures = 0;
+      if (!this.#active()) return;
       this.#options.onOutcome(this.address, { ok: true, report });
+      void this.#runCanary();
     } catch (error) {
       const rejectedByOpenBreaker = (error as { code?: string }).code === 'EOPENBREAKER';
       if (!rejectedByOpenBreaker && ++this.#consecutiveFailures >= this.#options.failureThreshold && this.#breaker.closed) this.#breaker.open();
-      this.#options.onOutcome(this.address, { ok: false, error: describeCassandraError(error), rejectedByOpenBreaker });
+      if (this.#active()) this.#options.onOutcome(this.address, { ok: false, error: describeCassandraError(error), rejectedByOpenBreaker });
     } finally {
       this.#running = false;
     }
+  }
+
+  /**
+   * The canary runs beside the reachability probe, not inside it: a hung replica can
+   * slow LOCAL_QUORUM through a healthy coordinator, which must not make that
+   * coordinator look unreachable, nor delay its next probe.
+   */
+  async #runCanary(): Promise<void> {
+    if (this.#canaryRunning || this.#stopped || !this.#client) return;
+    this.#canaryRunning = true;
+    try {
+      const error = await this.#probe.canary(this.#client);
+      if (this.#active()) this.#options.onCanary(this.address, error);
+    } finally {
+      this.#canaryRunning = false;
+    }
+  }
+
+  /** Stopped probers report nothing: an answer that arrives after stop() is dropped. (A method, since awaits may change it.) */
+  #active(): boolean {
+    return !this.#stopped;
   }
 
   stop(): void {

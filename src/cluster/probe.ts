@@ -1,7 +1,7 @@
-// One probe of one coordinator: what the node says about itself and its peers, the
-// keyspace's replication, and a LOCAL_QUORUM canary (write, then read) of a row the
-// sidecar owns, coordinated by that node.
-import cassandra from 'cassandra-driver';
+// The queries that probe one coordinator: whether it answers and what it says about
+// itself, its peers and the keyspace's replication; and, separately, a LOCAL_QUORUM
+// canary (write, then read) of a row the sidecar owns, coordinated by that node.
+import type cassandra from 'cassandra-driver';
 import { performance } from 'node:perf_hooks';
 import { consistencies } from './coordinator-client.ts';
 import { describeCassandraError, type CassandraError } from './cassandra-errors.ts';
@@ -17,8 +17,6 @@ export interface ProbeReport {
   self: Member;
   peers: Member[];
   replicationFactor: number | null;
-  /** null: the canary succeeded. */
-  canaryError: CassandraError | null;
   latencyMs: number;
 }
 
@@ -53,24 +51,47 @@ export class CoordinatorProbe {
     this.#settings = settings;
   }
 
+  async #timed<T>(step: ProbeStep, work: () => Promise<T>): Promise<T> {
+    const begin = performance.now();
+    try {
+      return await work();
+    } finally {
+      this.#settings.onStep(step, (performance.now() - begin) / 1000);
+    }
+  }
+
+  /** Whether the node answers as a coordinator, and what it says about itself and its peers. */
   async run(client: cassandra.Client): Promise<ProbeReport> {
     const started = performance.now();
-    const timed = async <T>(step: ProbeStep, work: () => Promise<T>): Promise<T> => {
-      const begin = performance.now();
-      try {
-        return await work();
-      } finally {
-        this.#settings.onStep(step, (performance.now() - begin) / 1000);
-      }
-    };
+    const timed = <T>(step: ProbeStep, work: () => Promise<T>): Promise<T> => this.#timed(step, work);
     const localRow = (await timed('local', () =>
       client.execute('SELECT host_id, data_center, rack, release_version, schema_version, rpc_address FROM system.local', [], { consistency: consistencies.localOne }),
     )).first();
     const self: Member = { address: text(localRow, 'rpc_address') ?? '', ...identity(localRow) };
     const peers = await timed('peers', () => this.#peers(client));
     const replicationFactor = await timed('schema', () => this.#replicationFactor(client));
-    const canaryError = await this.#canary(client, timed);
-    return { self, peers, replicationFactor, canaryError, latencyMs: performance.now() - started };
+    return { self, peers, replicationFactor, latencyMs: performance.now() - started };
+  }
+
+  /**
+   * The LOCAL_QUORUM canary: a write (where the role may write), then a read, of the
+   * sidecar's own row, coordinated by this node. Any failure, an error Cassandra
+   * answered (Unavailable, WriteTimeout, Unauthorized…) or no answer in time, means
+   * this node cannot coordinate LOCAL_QUORUM right now. Returns null on success.
+   */
+  async canary(client: cassandra.Client): Promise<CassandraError | null> {
+    const { keyspace, canaryKey, canaryWrites } = this.#settings;
+    const options = { prepare: true, consistency: consistencies.localQuorum };
+    try {
+      if (canaryWrites) {
+        await this.#timed('canary_write', () => client.execute(`INSERT INTO ${keyspace}.values (key, value) VALUES (?, ?) USING TTL 3600`,
+          [canaryKey, Buffer.from(new Date().toISOString())], options));
+      }
+      await this.#timed('canary_read', () => client.execute(`SELECT value FROM ${keyspace}.values WHERE key = ?`, [canaryKey], options));
+      return null;
+    } catch (error) {
+      return describeCassandraError(error);
+    }
   }
 
   async #peers(client: cassandra.Client): Promise<Member[]> {
@@ -97,26 +118,5 @@ export class CoordinatorProbe {
     const replication = row?.get('replication') as Record<string, string> | undefined;
     const factor = Number(replication?.[this.#settings.localDataCenter] ?? replication?.replication_factor);
     return Number.isInteger(factor) ? factor : null;
-  }
-
-  /**
-   * An error the node answered (Unavailable, WriteTimeout…) is its inability to
-   * coordinate LOCAL_QUORUM; an error with no answer (timeout, lost connection) makes
-   * the whole probe fail, since then the node is not reachable at all.
-   */
-  async #canary(client: cassandra.Client, timed: <T>(step: ProbeStep, work: () => Promise<T>) => Promise<T>): Promise<CassandraError | null> {
-    const { keyspace, canaryKey, canaryWrites } = this.#settings;
-    const options = { prepare: true, consistency: consistencies.localQuorum };
-    try {
-      if (canaryWrites) {
-        await timed('canary_write', () => client.execute(`INSERT INTO ${keyspace}.values (key, value) VALUES (?, ?) USING TTL 3600`,
-          [canaryKey, Buffer.from(new Date().toISOString())], options));
-      }
-      await timed('canary_read', () => client.execute(`SELECT value FROM ${keyspace}.values WHERE key = ?`, [canaryKey], options));
-      return null;
-    } catch (error) {
-      if (!(error instanceof cassandra.errors.ResponseError)) throw error;
-      return describeCassandraError(error);
-    }
   }
 }
