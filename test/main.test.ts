@@ -72,6 +72,12 @@ void t.test('SIGTERM: depool, finish the requests in flight, exit 0', async (t) 
   child.stdout.on('data', (chunk: Buffer) => logs.push(chunk.toString()));
   for (let i = 0; i < 100 && !logs.join('').includes('sessionstore-sidecar started'); i++) await sleep(50);
 
+  const status = (await (await request(`http://127.0.0.1:${adminPort}/status`)).body.json()) as {
+    version: string; proxy: { depooled: boolean }; cluster: { localDataCenter: string; nodes: { address: string }[] };
+  };
+  t.match(status, { proxy: { depooled: false }, cluster: { localDataCenter: 'dc1' } }, '/status shows the proxy and the cluster view');
+  t.equal(status.cluster.nodes[0]?.address, '127.0.0.1', 'the contact point is in the cluster view');
+
   const inFlight = Promise.all([1, 2, 3].map(async (i) => {
     const response = await request(`http://127.0.0.1:${port}/sessions/v1/${i}`);
     return { status: response.statusCode, body: await response.body.text() };

@@ -1,5 +1,8 @@
 // https on the proxy port, and a certificate rotated on disk is served without a restart.
+import { once } from 'node:events';
 import { copyFileSync } from 'node:fs';
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import tls from 'node:tls';
@@ -44,4 +47,23 @@ void t.test('https listener with certificate reload', async (t) => {
     after = await servedSerial(port, ca.cert);
   }
   t.not(after, before, 'the rotated certificate is served without a restart');
+});
+
+void t.test('an https upstream, verified with the configured CA', async (t) => {
+  const ca = createCertificateAuthority();
+  const upstreamCert = ca.issue('upstream', { ipAddresses: ['127.0.0.1'] });
+  const server = https.createServer({ cert: upstreamCert.cert, key: upstreamCert.key }, (req, res) => res.end(`secure ${req.url}`));
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  t.teardown(() => { server.close(); server.closeAllConnections(); });
+  const upstreamUrl = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
+
+  const verified = await startTestProxy(t, upstreamUrl, { upstream: { ca_file: ca.certFile } });
+  const response = await request(`${verified.url}/sessions/v1/k`);
+  t.equal(await response.body.text(), 'secure /sessions/v1/k', 'forwarded over TLS');
+
+  const unverified = await startTestProxy(t, upstreamUrl);
+  const refused = await request(`${unverified.url}/sessions/v1/k`);
+  await refused.body.text();
+  t.equal(refused.statusCode, 502, 'without the CA the upstream is not trusted: 502');
 });

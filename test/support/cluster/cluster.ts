@@ -119,11 +119,14 @@ async function ensureAdminRole(log: Log, lib: string): Promise<void> {
   if (existsSync(paths.credentials)) return;
   const admin = { username: 'cluster_admin', password: randomBytes(18).toString('base64url') };
   const node1 = localNode(1);
-  // With system_auth still at one replica, the default role reads fine. ALTER sets the
-  // password too when an interrupted earlier run already created the role.
-  for (const statement of ['CREATE ROLE IF NOT EXISTS', 'ALTER ROLE']) {
-    await queryNode(node1, `${statement} ${admin.username} WITH SUPERUSER = true AND LOGIN = true AND PASSWORD = '${admin.password}'`,
-      [], consistencies.localOne, 10_000, adminCredentials());
+  // With system_auth still at one replica, the default role reads fine. When an
+  // interrupted earlier run already created the role, set its password instead.
+  const role = `${admin.username} WITH SUPERUSER = true AND LOGIN = true AND PASSWORD = '${admin.password}'`;
+  try {
+    await queryNode(node1, `CREATE ROLE ${role}`, [], consistencies.localOne, 10_000, adminCredentials());
+  } catch (error) {
+    if ((error as { code?: number }).code !== cassandra.types.responseErrorCodes.alreadyExists) throw error;
+    await queryNode(node1, `ALTER ROLE ${role}`, [], consistencies.localOne, 10_000, adminCredentials());
   }
   await queryNode(node1, `ALTER KEYSPACE system_auth WITH replication = {'class': 'NetworkTopologyStrategy', '${dataCenter}': 3}`,
     [], consistencies.localOne, 10_000, admin);
