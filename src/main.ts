@@ -4,6 +4,7 @@ import { ConfigError, loadConfig } from './config/load.ts';
 import { startAdminServer } from './admin/server.ts';
 import { ClusterMonitor } from './cluster/cluster-monitor.ts';
 import { startProxy } from './proxy/proxy.ts';
+import { ServiceMonitor } from './service/service-monitor.ts';
 import { createLogger } from './telemetry/logger.ts';
 import { createRegistry } from './telemetry/metrics.ts';
 import { version } from './version.ts';
@@ -40,6 +41,8 @@ async function main(): Promise<void> {
   const registry = createRegistry(version);
   const cluster = new ClusterMonitor(config.cassandra, registry, logger);
   await cluster.start();
+  const service = new ServiceMonitor(config, registry, logger, () => cluster.view().nodes.map((node) => node.address));
+  service.start();
   const proxy = await startProxy(config, registry, logger);
   const admin = await startAdminServer({
     address: config.admin.address,
@@ -52,7 +55,7 @@ async function main(): Promise<void> {
       if (!(await proxy.upstreamReachable())) reasons.push('the session service does not answer');
       return { ready: reasons.length === 0, reasons };
     },
-    status: { version: () => version, proxy: () => proxy.status(), cluster: () => cluster.view() },
+    status: { version: () => version, proxy: () => proxy.status(), cluster: () => cluster.view(), service: () => service.view() },
   });
   logger.info({ version }, 'sessionstore-sidecar started');
 
@@ -62,6 +65,7 @@ async function main(): Promise<void> {
     stopping = true;
     logger.info({ signal }, 'stopping: depooling and draining in-flight requests');
     cluster.stop();
+    service.stop();
     proxy.stop()
       .then(() => admin.close())
       .then(() => {

@@ -94,6 +94,15 @@ const cassandra = z.strictObject({
   }).prefault({}),
 });
 
+const service = z.strictObject({
+  /** The service's process name (comm), found when the pod shares its process namespace. */
+  process_name: z.string().min(1).default('kask'),
+  /** Or its pid file, which wins over the name. */
+  pid_file: filePath.optional(),
+  /** How often the service's pool sockets are read from /proc. */
+  observe_interval_ms: milliseconds.default(2000),
+});
+
 export const configSchema = z.strictObject({
   listen: listen.prefault({}),
   admin: admin.prefault({}),
@@ -101,6 +110,7 @@ export const configSchema = z.strictObject({
   limits: limits.prefault({}),
   shutdown: shutdown.prefault({}),
   logging: logging.prefault({}),
+  service: service.prefault({}),
   cassandra,
 });
 

@@ -1,0 +1,94 @@
+// The service's side of the story, observed without changing the service: which
+// Cassandra nodes its driver pool holds connections to, and since when.
+import type { Config } from '../config/schema.ts';
+import type { Logger } from '../telemetry/logger.ts';
+import { Gauge, metricPrefix, type Registry } from '../telemetry/metrics.ts';
+import { observePool, type PoolObservation } from './pool-sockets.ts';
+
+export interface ServicePoolView {
+  at: string;
+  source: PoolObservation['source'];
+  pid: number | null;
+  /** Established connections per node, including 0 for every node the cluster view knows. */
+  connections: Record<string, number>;
+  /** When the pool last held a connection to each node (null: not since the sidecar started). */
+  lastConnected: Record<string, string | null>;
+}
+
+export interface ServiceView {
+  pool: ServicePoolView | null;
+}
+
+export class ServiceMonitor {
+  #timer: NodeJS.Timeout | undefined;
+  #pool: ServicePoolView | null = null;
+  readonly #lastConnectedAt = new Map<string, number>();
+  readonly #config: Config;
+  readonly #logger: Logger;
+  readonly #connectionsGauge: Gauge<'address'>;
+  readonly #clusterNodes: () => string[];
+  readonly #now: () => number;
+
+  /** `clusterNodes` lists the nodes the sidecar's own view knows, so that a node the pool lacks shows as 0. */
+  constructor(config: Config, registry: Registry, logger: Logger, clusterNodes: () => string[], now: () => number = Date.now) {
+    this.#config = config;
+    this.#logger = logger.child({ component: 'service' });
+    this.#clusterNodes = clusterNodes;
+    this.#now = now;
+    this.#connectionsGauge = new Gauge({
+      name: `${metricPrefix}service_pool_connections`,
+      help: "Established connections from the service's driver pool to each Cassandra node's native port, read from /proc.",
+      labelNames: ['address'],
+      registers: [registry],
+    });
+  }
+
+  start(): void {
+    this.observe();
+    this.#timer = setInterval(() => { this.observe(); }, this.#config.service.observe_interval_ms);
+  }
+
+  stop(): void {
+    clearInterval(this.#timer);
+  }
+
+  view(): ServiceView {
+    return { pool: this.#pool };
+  }
+
+  /** One observation of the pool; also run by the timer. */
+  observe(): void {
+    const now = this.#now();
+    const observed = observePool({
+      nativePort: this.#config.cassandra.port,
+      processName: this.#config.service.process_name,
+      ...(this.#config.service.pid_file ? { pidFile: this.#config.service.pid_file } : {}),
+    });
+    const addresses = new Set([...this.#clusterNodes(), ...Object.keys(observed.connections)]);
+    const connections = Object.fromEntries([...addresses].sort().map((address) => [address, observed.connections[address] ?? 0]));
+    const previous = this.#pool;
+    for (const [address, count] of Object.entries(connections)) {
+      if (count > 0) this.#lastConnectedAt.set(address, now);
+      this.#connectionsGauge.set({ address }, count);
+      const before = previous?.connections[address];
+      if (before !== undefined && (before > 0) !== (count > 0)) {
+        this.#logger[count > 0 ? 'info' : 'warn']({ address, connections: count, source: observed.source },
+          count > 0 ? "the service's pool holds connections to this node again" : "the service's pool holds no connection to this node");
+      }
+    }
+    if (previous?.source !== observed.source) {
+      this.#logger.info({ source: observed.source, pid: observed.pid, process_name: this.#config.service.process_name },
+        observed.source === 'process' ? "reading the service's own sockets" : "service process not visible; counting every connection in the pod's namespace except the sidecar's");
+    }
+    this.#pool = {
+      at: new Date(now).toISOString(),
+      source: observed.source,
+      pid: observed.pid,
+      connections,
+      lastConnected: Object.fromEntries([...addresses].sort().map((address) => {
+        const at = this.#lastConnectedAt.get(address);
+        return [address, at === undefined ? null : new Date(at).toISOString()];
+      })),
+    };
+  }
+}

@@ -1,0 +1,31 @@
+// The service's pool as SREs see it: per-node connection counts (0 for a node the
+// pool lacks), when it last held one, and one log line when that changes.
+import { setTimeout as sleep } from 'node:timers/promises';
+import t from 'tap';
+import { parseConfig } from '../../src/config/load.ts';
+import { ServiceMonitor } from '../../src/service/service-monitor.ts';
+import { createRegistry } from '../../src/telemetry/metrics.ts';
+import { testLogger } from '../support/http.ts';
+import { metric } from '../support/monitor.ts';
+import { listenOn, startPoolHolder } from '../support/pool-holder.ts';
+
+void t.test('connections per node, a node the pool lacks, and the moment it loses one', async (t) => {
+  const port = await listenOn(t, '127.0.0.2');
+  const { child, pidFile } = await startPoolHolder(t, port, '127.0.0.2', 3);
+  const config = parseConfig({ cassandra: { contact_points: ['127.0.0.1'], port }, service: { pid_file: pidFile } });
+  const registry = createRegistry('test');
+  const { logger, lines } = testLogger();
+  const monitor = new ServiceMonitor(config, registry, logger, () => ['127.0.0.1', '127.0.0.2']);
+
+  monitor.observe();
+  t.match(monitor.view().pool, { source: 'process', pid: child.pid, connections: { '127.0.0.1': 0, '127.0.0.2': 3 }, lastConnected: { '127.0.0.1': null } });
+  t.equal(await metric(registry, 'sessionstore_sidecar_service_pool_connections', { address: '127.0.0.2' }), 3);
+  t.equal(await metric(registry, 'sessionstore_sidecar_service_pool_connections', { address: '127.0.0.1' }), 0, 'a known node without connections shows 0');
+
+  child.kill('SIGKILL');
+  await sleep(200);
+  monitor.observe();
+  t.equal(await metric(registry, 'sessionstore_sidecar_service_pool_connections', { address: '127.0.0.2' }), 0);
+  t.ok(monitor.view().pool?.lastConnected['127.0.0.2'], 'remembers when it last had one');
+  t.ok(lines().some((l) => l.address === '127.0.0.2' && l.msg === "the service's pool holds no connection to this node"), 'one log line says so');
+});

@@ -1,0 +1,31 @@
+// A child process that holds TCP connections open, standing in for the service's
+// driver pool in tests of what /proc shows about it.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import net, { type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Test } from 'tap';
+
+/** A listener standing in for a Cassandra node's native port. */
+export async function listenOn(t: Test, address: string): Promise<number> {
+  const server = net.createServer((socket) => socket.on('error', () => undefined)).listen(0, address);
+  await once(server, 'listening');
+  t.teardown(() => { server.close(); });
+  return (server.address() as AddressInfo).port;
+}
+
+export async function startPoolHolder(t: Test, port: number, address: string, connections: number): Promise<{ child: ChildProcess; pidFile: string }> {
+  const child = spawn(process.execPath, ['-e', `
+    const net = require('node:net');
+    let open = 0;
+    for (let i = 0; i < ${connections}; i++) net.connect(${port}, '${address}', () => { if (++open === ${connections}) console.log('ready'); });
+    setInterval(() => {}, 1000);
+  `], { stdio: ['ignore', 'pipe', 'inherit'] });
+  t.teardown(() => child.kill());
+  await once(child.stdout as NodeJS.ReadableStream, 'data');
+  const pidFile = join(mkdtempSync(join(tmpdir(), 'sidecar-pid-')), 'service.pid');
+  writeFileSync(pidFile, String(child.pid));
+  return { child, pidFile };
+}
