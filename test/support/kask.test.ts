@@ -1,0 +1,98 @@
+// The Kask-compatible test service against the real cluster: its API, its supervisor,
+// and the two incident faults, each cured by a restart, as in production.
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import t, { type Test } from 'tap';
+import { request } from 'undici';
+import { observePool } from '../../src/service/pool-sockets.ts';
+import { adminCredentials, startNode, stopNode, type NodeNumber } from './cluster/cluster.ts';
+import { restoreClusterAfter } from './cluster/restore.ts';
+import { superviseService, type Supervisor } from './kask/supervisor.ts';
+
+restoreClusterAfter(t);
+let nextPort = 18181;
+
+async function startService(t: Test, fault?: string): Promise<{ url: string; supervisor: Supervisor; pidFile: string; lines: string[] }> {
+  const port = nextPort++;
+  const pidFile = join(mkdtempSync(join(tmpdir(), 'kask-')), 'kask.pid');
+  const { username, password } = adminCredentials();
+  const lines: string[] = [];
+  const supervisor = superviseService({
+    args: ['--port', String(port), '--username', username, '--password', password, ...(fault ? ['--fault', fault] : [])],
+    pidFile,
+    onLine: (line) => lines.push(line),
+  });
+  t.teardown(() => supervisor.stop());
+  const url = `http://127.0.0.1:${port}`;
+  await until(async () => (await request(`${url}/healthz`).then((r) => r.statusCode, () => 0)) === 200, 30_000, 'the service answers');
+  return { url, supervisor, pidFile, lines };
+}
+
+async function until(check: () => Promise<boolean> | boolean, limitMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + limitMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${limitMs} ms waiting until ${what}`);
+    await sleep(200);
+  }
+}
+
+const post = async (url: string, key: string, value: Buffer): Promise<number> => {
+  const response = await request(`${url}/sessions/v1/${key}`, { method: 'POST', body: value, headers: { 'content-type': 'application/octet-stream' } });
+  await response.body.dump();
+  return response.statusCode;
+};
+
+async function restartService(service: { supervisor: Supervisor; url: string }): Promise<void> {
+  const before = service.supervisor.restarts();
+  process.kill(service.supervisor.pid() ?? 0, 'SIGTERM');
+  await until(() => service.supervisor.restarts() > before, 10_000, 'the supervisor restarts the service');
+  await until(async () => (await request(`${service.url}/healthz`).then((r) => r.statusCode, () => 0)) === 200, 30_000, 'the restarted service answers');
+}
+
+const bounce = async (n: NodeNumber): Promise<void> => {
+  await stopNode(n);
+  await sleep(3000); // long enough for the service's driver to see it down
+  await startNode(n);
+};
+
+void t.test('the Kask API: store, read, delete, problems, a static /healthz', async (t) => {
+  const { url } = await startService(t);
+  const value = Buffer.from([0, 1, 2, 255]);
+  t.equal(await post(url, 'kask-test', value), 201);
+  const read = await request(`${url}/sessions/v1/kask-test`);
+  t.equal(read.statusCode, 200);
+  t.same(Buffer.from(await read.body.arrayBuffer()), value);
+  const deleted = await request(`${url}/sessions/v1/kask-test`, { method: 'DELETE' });
+  await deleted.body.dump();
+  t.equal(deleted.statusCode, 204);
+  const missing = await request(`${url}/sessions/v1/kask-test`);
+  t.equal(missing.statusCode, 404);
+  t.match(await missing.body.json(), { type: 'https://www.mediawiki.org/wiki/Kask/errors/not_found', instance: '/sessions/v1/kask-test' });
+  t.match(await (await request(`${url}/metrics`)).body.text(), /kask_requests_total\{method="POST",code="201"\} 1/);
+});
+
+void t.test('fault stale-pool: a node that restarts is never reconnected, until the service restarts', async (t) => {
+  const service = await startService(t, 'stale-pool');
+  const pool = (): Record<string, number> => observePool({ pidFile: service.pidFile, nativePort: 9042 }).connections;
+  await until(() => ['127.0.0.1', '127.0.0.2', '127.0.0.3'].every((a) => (pool()[a] ?? 0) > 0), 10_000, 'the pool holds all three nodes');
+  await bounce(2);
+  await sleep(5000); // a healthy driver reconnects within a few seconds
+  t.equal(pool()['127.0.0.2'] ?? 0, 0, 'node 2 is up, yet the pool holds no connection to it');
+  t.ok((pool()['127.0.0.1'] ?? 0) > 0 && (pool()['127.0.0.3'] ?? 0) > 0, 'and still holds nodes 1 and 3');
+  t.equal(await post(service.url, 'stale-pool', Buffer.from('x')), 201, 'LOCAL_QUORUM still works through two nodes');
+  await restartService(service);
+  await until(() => (pool()['127.0.0.2'] ?? 0) > 0, 10_000, 'the restarted pool connects to node 2');
+  t.pass('a restart cures it');
+});
+
+void t.test('fault false-unavailable: 500s with LOCAL_QUORUM errors while the cluster is healthy, until the service restarts', async (t) => {
+  const service = await startService(t, 'false-unavailable');
+  t.equal(await post(service.url, 'false-unavailable', Buffer.from('x')), 201, 'healthy at first');
+  await bounce(3);
+  await until(async () => (await post(service.url, 'false-unavailable', Buffer.from('x'))) === 500, 30_000, 'the service fails');
+  t.ok(service.lines.some((line) => line.includes('Cannot achieve consistency level LOCAL_QUORUM')), 'and logs what Kask logged');
+  await restartService(service);
+  t.equal(await post(service.url, 'false-unavailable', Buffer.from('x')), 201, 'a restart cures it');
+});

@@ -1,0 +1,57 @@
+// Runs the Kask-compatible service and starts it again whenever it exits, as the
+// kubelet restarts a container. The current process's pid is kept in a pid file, so
+// the sidecar (and tests) can find and signal it.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+export interface Supervisor {
+  /** The pid of the running service, changing with each restart. */
+  pid(): number | undefined;
+  restarts(): number;
+  stop(): Promise<void>;
+}
+
+export interface SupervisorOptions {
+  args: string[];
+  pidFile: string;
+  onLine?: (line: string) => void;
+  /** The kubelet's back-off, kept short for tests. */
+  restartDelayMs?: number;
+}
+
+export function superviseService(options: SupervisorOptions): Supervisor {
+  let child: ChildProcess | undefined;
+  let restarts = 0;
+  let stopping = false;
+  const start = (): void => {
+    child = spawn(process.execPath, [join(import.meta.dirname, 'service.ts'), ...options.args], { stdio: ['ignore', 'pipe', 'inherit'] });
+    writeFileSync(options.pidFile, String(child.pid));
+    let buffered = '';
+    child.stdout?.on('data', (chunk: Buffer) => {
+      buffered += chunk.toString();
+      const lines = buffered.split('\n');
+      buffered = lines.pop() ?? '';
+      for (const line of lines) options.onLine?.(line);
+    });
+    child.once('exit', () => {
+      if (stopping) return;
+      restarts++;
+      void sleep(options.restartDelayMs ?? 100).then(() => { if (!stopping) start(); });
+    });
+  };
+  start();
+  return {
+    pid: () => child?.pid,
+    restarts: () => restarts,
+    stop: async () => {
+      stopping = true;
+      if (child && child.exitCode === null) {
+        const exited = new Promise((resolve) => child?.once('exit', resolve));
+        child.kill('SIGTERM');
+        await exited;
+      }
+    },
+  };
+}
