@@ -4,7 +4,9 @@ import { ConfigError, loadConfig } from './config/load.ts';
 import { startAdminServer } from './admin/server.ts';
 import { ClusterMonitor } from './cluster/cluster-monitor.ts';
 import { startProxy } from './proxy/proxy.ts';
+import { Reconciler } from './reconcile/reconciler.ts';
 import { ServiceMonitor } from './service/service-monitor.ts';
+import { StorageErrorWindow } from './service/storage-errors.ts';
 import { createLogger } from './telemetry/logger.ts';
 import { createRegistry } from './telemetry/metrics.ts';
 import { version } from './version.ts';
@@ -43,7 +45,13 @@ async function main(): Promise<void> {
   await cluster.start();
   const service = new ServiceMonitor(config, registry, logger, () => cluster.view().nodes.map((node) => node.address));
   service.start();
-  const proxy = await startProxy(config, registry, logger);
+  const traffic = new StorageErrorWindow(config.reconcile.error_window_seconds);
+  const proxy = await startProxy(config, registry, logger, (answer) => { traffic.record(answer); });
+  const reconciler = new Reconciler(config.reconcile, {
+    cluster: () => cluster.view(),
+    service: () => ({ poolConnections: service.view().pool?.connections ?? null, traffic: traffic.snapshot() }),
+  }, registry, logger);
+  reconciler.start();
   const admin = await startAdminServer({
     address: config.admin.address,
     port: config.admin.port,
@@ -55,7 +63,7 @@ async function main(): Promise<void> {
       if (!(await proxy.upstreamReachable())) reasons.push('the session service does not answer');
       return { ready: reasons.length === 0, reasons };
     },
-    status: { version: () => version, proxy: () => proxy.status(), cluster: () => cluster.view(), service: () => service.view() },
+    status: { version: () => version, proxy: () => proxy.status(), cluster: () => cluster.view(), service: () => ({ ...service.view(), traffic: traffic.snapshot() }), reconcile: () => reconciler.status() },
   });
   logger.info({ version }, 'sessionstore-sidecar started');
 
@@ -64,6 +72,7 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, 'stopping: depooling and draining in-flight requests');
+    reconciler.stop();
     cluster.stop();
     service.stop();
     proxy.stop()

@@ -26,6 +26,7 @@ function newNode(address: string, now: number, identity: Partial<Member> = {}): 
     reachable: false,
     breaker: 'closed',
     lastSuccessAt: null,
+    reachableSince: null,
     lastError: null,
     probeLatencyMs: null,
     canCoordinateLocalQuorum: null,
@@ -121,6 +122,7 @@ export class ClusterMonitor {
         ...report.self,
         address,
         reachable: true,
+        reachableSince: node.reachableSince ?? now,
         lastSuccessAt: now,
         probeLatencyMs: Math.round(report.latencyMs * 10) / 10,
         lists: [address, ...report.peers.map((peer) => peer.address)],
@@ -130,6 +132,7 @@ export class ClusterMonitor {
       this.#updateMembership(report.peers, now);
     } else {
       node.reachable = false;
+      node.reachableSince = null;
       node.canCoordinateLocalQuorum = false;
       if (!outcome.rejectedByOpenBreaker) node.lastError = { ...outcome.error, at: now };
     }

@@ -20,6 +20,8 @@ export interface NodeState extends NodeIdentity {
   breaker: BreakerState;
   /** Epoch ms. */
   lastSuccessAt: number | null;
+  /** Since when the node has answered without interruption (epoch ms); null while unreachable. */
+  reachableSince: number | null;
   lastError: (CassandraError & { at: number }) | null;
   probeLatencyMs: number | null;
   /** Did the last LOCAL_QUORUM canary coordinated by this node succeed? null: not yet tried. */
@@ -45,9 +47,10 @@ export interface LocalQuorum {
 export interface ClusterView {
   at: string;
   localDataCenter: string;
-  nodes: (Omit<NodeState, 'lastSuccessAt' | 'lastError' | 'lastListedAt'> & {
+  nodes: (Omit<NodeState, 'lastSuccessAt' | 'lastError' | 'lastListedAt' | 'reachableSince'> & {
     local: boolean;
     lastSuccess: string | null;
+    reachableSince: string | null;
     lastError: (CassandraError & { at: string }) | null;
   })[];
   membershipAgreement: boolean;
@@ -100,10 +103,11 @@ export function summarizeCluster(nodes: readonly NodeState[], localDataCenter: s
     localDataCenter,
     nodes: [...nodes]
       .sort((a, b) => a.address.localeCompare(b.address))
-      .map(({ lastSuccessAt, lastError, ...node }) => ({
+      .map(({ lastSuccessAt, lastError, reachableSince, ...node }) => ({
         ...omitLastListed(node),
         local: node.dataCenter === localDataCenter,
         lastSuccess: iso(lastSuccessAt),
+        reachableSince: iso(reachableSince),
         lastError: lastError === null ? null : { ...lastError, at: new Date(lastError.at).toISOString() },
       })),
     membershipAgreement: membershipAgrees(nodes),

@@ -103,6 +103,19 @@ const service = z.strictObject({
   observe_interval_ms: milliseconds.default(2000),
 });
 
+const reconcile = z.strictObject({
+  interval_ms: milliseconds.default(1000),
+  /** A node must answer the sidecar this long before a pool without it is stale. */
+  stale_grace_ms: milliseconds.default(30_000),
+  /** Storage errors over this share of API requests count as failing... */
+  error_rate_threshold: z.number().gt(0).max(1).default(0.2),
+  /** ...over this window, with at least min_requests requests in it. */
+  error_window_seconds: z.number().int().positive().default(10),
+  min_requests: z.number().int().positive().default(10),
+  /** A divergence must hold this long without a break before it calls for a restart. */
+  sustain_ms: milliseconds.default(5000),
+});
+
 export const configSchema = z.strictObject({
   listen: listen.prefault({}),
   admin: admin.prefault({}),
@@ -111,6 +124,7 @@ export const configSchema = z.strictObject({
   shutdown: shutdown.prefault({}),
   logging: logging.prefault({}),
   service: service.prefault({}),
+  reconcile: reconcile.prefault({}),
   cassandra,
 });
 

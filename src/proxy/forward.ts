@@ -9,7 +9,7 @@ import type { Dispatcher } from 'undici';
 import type { Config } from '../config/schema.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import { clientAddressOf, clientResponseHeaders, requestIdOf, upstreamRequestHeaders } from './headers.ts';
-import { methodLabel, type ProxyMetrics } from './metrics.ts';
+import { methodLabel, type ProxyMetrics, type UpstreamErrorKind } from './metrics.ts';
 import { problems, sendProblem, type ProblemKind } from './problem.ts';
 import type { TrafficSwitch } from './traffic-switch.ts';
 import { classifyUpstreamError } from './upstream-errors.ts';
@@ -20,9 +20,15 @@ export interface Answer {
   path: string;
   status: number;
   durationSeconds: number;
-  /** Set when the sidecar answered itself or the exchange with the service failed. */
-  upstreamError?: string;
+  /** The service, or the sidecar itself (depooled, overloaded, malformed, or the service failed). */
+  answeredBy: 'service' | 'sidecar';
+  /** Set when the exchange with the service failed. */
+  upstreamError?: UpstreamErrorKind;
 }
+
+/** Whether an answer is the service failing to reach its storage (or failing outright), as the reconcile loop counts it. */
+export const isStorageError = (answer: Answer): boolean =>
+  answer.upstreamError !== undefined || (answer.answeredBy === 'service' && answer.status >= 500);
 
 export interface ForwarderOptions {
   upstream: Dispatcher;
@@ -35,6 +41,12 @@ export interface ForwarderOptions {
 }
 
 class BodyTooLarge extends Error {}
+
+interface Outcome {
+  answeredBy: Answer['answeredBy'];
+  clientLeft?: boolean;
+  upstreamError?: UpstreamErrorKind;
+}
 
 async function collectChunkedBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   const chunks: Buffer[] = [];
@@ -73,7 +85,7 @@ export class Forwarder {
     this.#inflight++;
     metrics.inflight.inc();
 
-    const done = (outcome: { clientLeft?: boolean; upstreamError?: string } = {}): void => {
+    const done = (outcome: Outcome): void => {
       this.#inflight--;
       metrics.inflight.dec();
       // 499, as nginx counts it: the client left before the answer was complete.
@@ -81,14 +93,14 @@ export class Forwarder {
       const durationSeconds = (performance.now() - started) / 1000;
       metrics.requests.inc({ method: methodLabel(req.method), code: status });
       metrics.duration.observe(durationSeconds);
-      const answer: Answer = { method: req.method ?? '', path: req.url ?? '', status, durationSeconds };
+      const answer: Answer = { method: req.method ?? '', path: req.url ?? '', status, durationSeconds, answeredBy: outcome.answeredBy };
       if (outcome.upstreamError !== undefined) answer.upstreamError = outcome.upstreamError;
       this.#options.onAnswer?.(answer);
       this.#log(answer, requestId);
     };
-    const answerItself = (problem: ProblemKind, detail: string, options: { retryAfterSeconds?: number; close?: boolean } = {}, upstreamError?: string): void => {
+    const answerItself = (problem: ProblemKind, detail: string, options: { retryAfterSeconds?: number; close?: boolean } = {}): void => {
       sendProblem(res, problem, detail, { instance: req.url, requestId, ...options });
-      done(upstreamError === undefined ? {} : { upstreamError });
+      done({ answeredBy: 'sidecar' });
     };
 
     if (trafficSwitch.depooled) {
@@ -96,7 +108,7 @@ export class Forwarder {
       return;
     }
     if (this.#inflight > config.limits.max_inflight) {
-      answerItself(problems.overloaded, `more than ${config.limits.max_inflight} requests in flight`, { retryAfterSeconds: config.limits.retry_after_seconds }, 'overloaded');
+      answerItself(problems.overloaded, `more than ${config.limits.max_inflight} requests in flight`, { retryAfterSeconds: config.limits.retry_after_seconds });
       return;
     }
     if (!req.url?.startsWith('/')) {
@@ -109,7 +121,7 @@ export class Forwarder {
       return;
     }
     this.#forward(req, res, requestId).then(
-      () => { done(); },
+      () => { done({ answeredBy: 'service' }); },
       (error: unknown) => { done(this.#fail(req, res, requestId, error)); },
     );
   };
@@ -152,18 +164,22 @@ export class Forwarder {
   }
 
   /** Answers a failed exchange if nothing was sent yet, or cuts the connection so the client sees a truncated answer. */
-  #fail(req: IncomingMessage, res: ServerResponse, requestId: string, error: unknown): { clientLeft?: boolean; upstreamError?: string } {
+  #fail(req: IncomingMessage, res: ServerResponse, requestId: string, error: unknown): Outcome {
     const { metrics, config } = this.#options;
     if (error instanceof BodyTooLarge) {
       sendProblem(res, problems.bodyTooLarge, `the body may be at most ${config.limits.max_body_bytes} bytes`, { instance: req.url, requestId, close: true });
-      return {};
+      return { answeredBy: 'sidecar' };
     }
-    if (clientLeft(req, error)) return { clientLeft: true };
+    if (clientLeft(req, error)) return { clientLeft: true, answeredBy: 'service' };
     const failure = classifyUpstreamError(error);
     metrics.upstreamErrors.inc({ kind: failure.kind });
-    if (res.headersSent) res.destroy();
-    else sendProblem(res, failure.problem, failure.detail, { instance: req.url, requestId });
-    return { upstreamError: failure.kind };
+    // Once the service's answer has begun, cutting the connection is the only honest signal left.
+    if (res.headersSent) {
+      res.destroy();
+      return { answeredBy: 'service', upstreamError: failure.kind };
+    }
+    sendProblem(res, failure.problem, failure.detail, { instance: req.url, requestId });
+    return { answeredBy: 'sidecar', upstreamError: failure.kind };
   }
 
   #log(answer: Answer, requestId: string): void {
@@ -171,6 +187,8 @@ export class Forwarder {
     const fields = { request_id: requestId, method: answer.method, path: answer.path, status: answer.status, duration_ms: Math.round(answer.durationSeconds * 1e4) / 10 };
     if (answer.upstreamError !== undefined) {
       logger.error({ ...fields, error: answer.upstreamError }, 'request failed');
+    } else if (answer.answeredBy === 'sidecar' && answer.status >= 500) {
+      logger.warn(fields, 'turned a request away (depooled or over the in-flight limit)');
     } else if (answer.status >= 500) {
       logger.error(fields, 'the session service answered with an error');
     } else if (config.logging.access_log.enabled && Math.random() < config.logging.access_log.sample_rate) {

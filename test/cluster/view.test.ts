@@ -4,7 +4,7 @@ import { localQuorum, membershipAgrees, membershipChanges, quorumOf, schemaAgree
 
 const node = (address: string, overrides: Partial<NodeState> = {}): NodeState => ({
   address, hostId: `id-${address}`, dataCenter: 'dc1', rack: 'r1', releaseVersion: '5.0.9', schemaVersion: 'v1',
-  reachable: true, breaker: 'closed', lastSuccessAt: 0, lastError: null, probeLatencyMs: 1, canCoordinateLocalQuorum: true,
+  reachable: true, breaker: 'closed', lastSuccessAt: 0, reachableSince: 0, lastError: null, probeLatencyMs: 1, canCoordinateLocalQuorum: true,
   lists: ['a', 'b', 'c'], lastListedAt: 0, replicationFactor: 3, ...overrides,
 });
 

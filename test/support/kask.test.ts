@@ -1,62 +1,13 @@
 // The Kask-compatible test service against the real cluster: its API, its supervisor,
 // and the two incident faults, each cured by a restart, as in production.
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import t, { type Test } from 'tap';
+import t from 'tap';
 import { request } from 'undici';
 import { observePool } from '../../src/service/pool-sockets.ts';
-import { adminCredentials, startNode, stopNode, type NodeNumber } from './cluster/cluster.ts';
 import { restoreClusterAfter } from './cluster/restore.ts';
-import { superviseService, type Supervisor } from './kask/supervisor.ts';
+import { bounce, post, restartService, startService, until } from './kask/harness.ts';
 
 restoreClusterAfter(t);
-let nextPort = 18181;
-
-async function startService(t: Test, fault?: string): Promise<{ url: string; supervisor: Supervisor; pidFile: string; lines: string[] }> {
-  const port = nextPort++;
-  const pidFile = join(mkdtempSync(join(tmpdir(), 'kask-')), 'kask.pid');
-  const { username, password } = adminCredentials();
-  const lines: string[] = [];
-  const supervisor = superviseService({
-    args: ['--port', String(port), '--username', username, '--password', password, ...(fault ? ['--fault', fault] : [])],
-    pidFile,
-    onLine: (line) => lines.push(line),
-  });
-  t.teardown(() => supervisor.stop());
-  const url = `http://127.0.0.1:${port}`;
-  await until(async () => (await request(`${url}/healthz`).then((r) => r.statusCode, () => 0)) === 200, 30_000, 'the service answers');
-  return { url, supervisor, pidFile, lines };
-}
-
-async function until(check: () => Promise<boolean> | boolean, limitMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + limitMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${limitMs} ms waiting until ${what}`);
-    await sleep(200);
-  }
-}
-
-const post = async (url: string, key: string, value: Buffer): Promise<number> => {
-  const response = await request(`${url}/sessions/v1/${key}`, { method: 'POST', body: value, headers: { 'content-type': 'application/octet-stream' } });
-  await response.body.dump();
-  return response.statusCode;
-};
-
-async function restartService(service: { supervisor: Supervisor; url: string }): Promise<void> {
-  const before = service.supervisor.restarts();
-  process.kill(service.supervisor.pid() ?? 0, 'SIGTERM');
-  await until(() => service.supervisor.restarts() > before, 10_000, 'the supervisor restarts the service');
-  await until(async () => (await request(`${service.url}/healthz`).then((r) => r.statusCode, () => 0)) === 200, 30_000, 'the restarted service answers');
-}
-
-const bounce = async (n: NodeNumber): Promise<void> => {
-  await stopNode(n);
-  await sleep(3000); // long enough for the service's driver to see it down
-  await startNode(n);
-};
-
 void t.test('the Kask API: store, read, delete, problems, a static /healthz', async (t) => {
   const { url } = await startService(t);
   const value = Buffer.from([0, 1, 2, 255]);

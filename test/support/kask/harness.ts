@@ -1,0 +1,64 @@
+// Running the Kask-compatible service in tests: start it under its supervisor, wait
+// for it, restart it, bounce a Cassandra node under it, and talk to its API.
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Test } from 'tap';
+import { request } from 'undici';
+import { adminCredentials, startNode, stopNode, type NodeNumber } from '../cluster/cluster.ts';
+import { superviseService, type Supervisor } from './supervisor.ts';
+
+export interface RunningService {
+  url: string;
+  supervisor: Supervisor;
+  pidFile: string;
+  lines: string[];
+}
+
+let nextPort = 18181;
+
+
+export async function startService(t: Test, fault?: string): Promise<RunningService> {
+  const port = nextPort++;
+  const pidFile = join(mkdtempSync(join(tmpdir(), 'kask-')), 'kask.pid');
+  const { username, password } = adminCredentials();
+  const lines: string[] = [];
+  const supervisor = superviseService({
+    args: ['--port', String(port), '--username', username, '--password', password, ...(fault ? ['--fault', fault] : [])],
+    pidFile,
+    onLine: (line) => lines.push(line),
+  });
+  t.teardown(() => supervisor.stop());
+  const url = `http://127.0.0.1:${port}`;
+  await until(async () => (await request(`${url}/healthz`).then((r) => r.statusCode, () => 0)) === 200, 30_000, 'the service answers');
+  return { url, supervisor, pidFile, lines };
+}
+
+export async function until(check: () => Promise<boolean> | boolean, limitMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + limitMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${limitMs} ms waiting until ${what}`);
+    await sleep(200);
+  }
+}
+
+export const post = async (url: string, key: string, value: Buffer): Promise<number> => {
+  const response = await request(`${url}/sessions/v1/${key}`, { method: 'POST', body: value, headers: { 'content-type': 'application/octet-stream' } });
+  await response.body.dump();
+  return response.statusCode;
+};
+
+export async function restartService(service: { supervisor: Supervisor; url: string }): Promise<void> {
+  const before = service.supervisor.restarts();
+  process.kill(service.supervisor.pid() ?? 0, 'SIGTERM');
+  await until(() => service.supervisor.restarts() > before, 10_000, 'the supervisor restarts the service');
+  await until(async () => (await request(`${service.url}/healthz`).then((r) => r.statusCode, () => 0)) === 200, 30_000, 'the restarted service answers');
+}
+
+export const bounce = async (n: NodeNumber): Promise<void> => {
+  await stopNode(n);
+  await sleep(3000); // long enough for the service's driver to see it down
+  await startNode(n);
+};
+

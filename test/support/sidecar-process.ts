@@ -1,0 +1,119 @@
+// The sidecar as a separate process in front of a test service, the way it runs in
+// a pod: its config file, its logs, its admin endpoints, and steady client load.
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import net, { type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Test } from 'tap';
+import { request } from 'undici';
+import { stringify } from 'yaml';
+import { adminCredentials } from './cluster/cluster.ts';
+
+export async function freePort(): Promise<number> {
+  const server = net.createServer().listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+export interface SidecarProcess {
+  url: string;
+  adminUrl: string;
+  logs: Record<string, unknown>[];
+  status(): Promise<Record<string, unknown>>;
+}
+
+export async function startSidecar(t: Test, upstreamUrl: string, pidFile: string, overrides: Record<string, Record<string, unknown>> = {}): Promise<SidecarProcess> {
+  const [port, adminPort] = [await freePort(), await freePort()];
+  const file = join(mkdtempSync(join(tmpdir(), 'sidecar-')), 'sidecar.yaml');
+  writeFileSync(file, stringify({
+    listen: { address: '127.0.0.1', port },
+    admin: { address: '127.0.0.1', port: adminPort },
+    upstream: { url: upstreamUrl },
+    service: { pid_file: pidFile },
+    ...overrides,
+    cassandra: { contact_points: ['127.0.0.1'], ...adminCredentials(), ...overrides.cassandra },
+  }));
+  const child = spawn(process.execPath, [join(import.meta.dirname, '../../src/main.ts'), '--config', file], { stdio: ['ignore', 'pipe', 'inherit'] });
+  t.teardown(async () => {
+    if (child.exitCode !== null) return;
+    const exited = once(child, 'exit');
+    child.kill('SIGTERM');
+    await exited;
+  });
+  const logs: Record<string, unknown>[] = [];
+  let buffered = '';
+  child.stdout.on('data', (chunk: Buffer) => {
+    buffered += chunk.toString();
+    const lines = buffered.split('\n');
+    buffered = lines.pop() ?? '';
+    for (const line of lines) logs.push(JSON.parse(line) as Record<string, unknown>);
+  });
+  const adminUrl = `http://127.0.0.1:${adminPort}`;
+  for (let i = 0; i < 200 && !logs.some((l) => l.msg === 'sessionstore-sidecar started'); i++) await sleep(50);
+  return {
+    url: `http://127.0.0.1:${port}`,
+    adminUrl,
+    logs,
+    status: async () => (await (await request(`${adminUrl}/status`)).body.json()) as Record<string, unknown>,
+  };
+}
+
+export interface Load {
+  /** Stops the load and returns what it saw. */
+  stop(): Promise<{ sent: number; acked: Map<string, Buffer>; failed: number; firstFailureAt: number | null }>;
+}
+
+/** Writes a new random session at a steady rate through the proxy, remembering every acknowledged (201) one. */
+export function steadyWrites(url: string, perSecond: number): Load {
+  const acked = new Map<string, Buffer>();
+  let sent = 0;
+  let failed = 0;
+  let firstFailureAt: number | null = null;
+  const state = { running: true };
+  const pending = new Set<Promise<void>>();
+  const loop = (async () => {
+    while (state.running) {
+      const key = `load-${randomBytes(8).toString('hex')}`;
+      const value = randomBytes(48);
+      sent++;
+      const write = request(`${url}/sessions/v1/${key}`, { method: 'POST', body: value, headersTimeout: 10_000 })
+        .then(async (response) => {
+          await response.body.dump();
+          if (response.statusCode === 201) acked.set(key, value);
+          else throw new Error(String(response.statusCode));
+        })
+        .catch(() => {
+          failed++;
+          firstFailureAt ??= Date.now();
+        })
+        .finally(() => pending.delete(write));
+      pending.add(write);
+      await sleep(1000 / perSecond);
+    }
+  })();
+  return {
+    stop: async () => {
+      state.running = false;
+      await loop;
+      await Promise.all(pending);
+      return { sent, acked, failed, firstFailureAt };
+    },
+  };
+}
+
+/** Reads back every acknowledged write: the keys whose value is missing or different. */
+export async function lostWrites(url: string, acked: Map<string, Buffer>): Promise<string[]> {
+  const lost: string[] = [];
+  for (const [key, value] of acked) {
+    const response = await request(`${url}/sessions/v1/${key}`);
+    const body = Buffer.from(await response.body.arrayBuffer());
+    if (response.statusCode !== 200 || !body.equals(value)) lost.push(key);
+  }
+  return lost;
+}
