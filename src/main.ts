@@ -1,10 +1,16 @@
 // Wiring only: command line -> configuration -> components -> start; SIGTERM -> stop.
+import cassandra from 'cassandra-driver';
+import { hostname } from 'node:os';
 import { parseCommandLine, usage } from './cli.ts';
 import { ConfigError, loadConfig } from './config/load.ts';
 import { startAdminServer } from './admin/server.ts';
 import { ClusterMonitor } from './cluster/cluster-monitor.ts';
+import { cassandraSecurity } from './cluster/connection-options.ts';
 import { startProxy } from './proxy/proxy.ts';
 import { Reconciler } from './reconcile/reconciler.ts';
+import { FleetLease } from './remediate/lease.ts';
+import { Remediator } from './remediate/remediator.ts';
+import { restartService } from './remediate/restart-action.ts';
 import { ServiceMonitor } from './service/service-monitor.ts';
 import { StorageErrorWindow } from './service/storage-errors.ts';
 import { createLogger } from './telemetry/logger.ts';
@@ -47,10 +53,30 @@ async function main(): Promise<void> {
   service.start();
   const traffic = new StorageErrorWindow(config.reconcile.error_window_seconds);
   const proxy = await startProxy(config, registry, logger, (answer) => { traffic.record(answer); });
+  const leaseClient = new cassandra.Client({
+    contactPoints: config.cassandra.contact_points,
+    localDataCenter: config.cassandra.local_data_center,
+    protocolOptions: { port: config.cassandra.port },
+    ...cassandraSecurity(config.cassandra),
+  });
+  const remediator = new Remediator({
+    config,
+    lease: new FleetLease(leaseClient, {
+      keyspace: config.cassandra.keyspace,
+      scope: config.cassandra.local_data_center,
+      holder: `${hostname()}:${process.pid}`,
+      ttlSeconds: config.remediation.lease_ttl_seconds,
+    }),
+    trafficSwitch: proxy.trafficSwitch,
+    inflight: () => proxy.status().inflight,
+    restart: restartService,
+    registry,
+    logger,
+  });
   const reconciler = new Reconciler(config.reconcile, {
     cluster: () => cluster.view(),
     service: () => ({ poolConnections: service.view().pool?.connections ?? null, traffic: traffic.snapshot() }),
-  }, registry, logger);
+  }, (verdict) => { remediator.consider(verdict); }, registry, logger);
   reconciler.start();
   const admin = await startAdminServer({
     address: config.admin.address,
@@ -63,7 +89,12 @@ async function main(): Promise<void> {
       if (!(await proxy.upstreamReachable())) reasons.push('the session service does not answer');
       return { ready: reasons.length === 0, reasons };
     },
-    status: { version: () => version, proxy: () => proxy.status(), cluster: () => cluster.view(), service: () => ({ ...service.view(), traffic: traffic.snapshot() }), reconcile: () => reconciler.status() },
+    status: { version: () => version, proxy: () => proxy.status(), cluster: () => cluster.view(), service: () => ({ ...service.view(), traffic: traffic.snapshot() }), reconcile: () => reconciler.status(), remediation: () => remediator.status() },
+    actions: {
+      '/remediation/restart': () => remediator.restart('manual', ['requested by an operator on the admin port']),
+      '/remediation/pause': () => { remediator.pause(); },
+      '/remediation/resume': () => { remediator.resume(); },
+    },
   });
   logger.info({ version }, 'sessionstore-sidecar started');
 
@@ -77,6 +108,7 @@ async function main(): Promise<void> {
     service.stop();
     proxy.stop()
       .then(() => admin.close())
+      .then(() => leaseClient.shutdown())
       .then(() => {
         logger.info('stopped');
         logger.flush();

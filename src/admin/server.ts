@@ -20,6 +20,8 @@ export interface AdminOptions {
   readiness: () => Promise<Readiness>;
   /** Each section of /status, computed when asked. */
   status: Record<string, () => unknown>;
+  /** Operator switches, answered on POST (e.g. /remediation/pause). */
+  actions?: Record<string, () => unknown>;
 }
 
 export interface AdminServer {
@@ -54,10 +56,21 @@ export async function startAdminServer(options: AdminOptions): Promise<AdminServ
     },
   };
 
+  const actions = options.actions ?? {};
   const server = http.createServer((req, res) => {
-    const route = routes[new URL(req.url ?? '/', 'http://admin').pathname];
+    const path = new URL(req.url ?? '/', 'http://admin').pathname;
+    const action = actions[path];
+    if (action && req.method === 'POST') {
+      options.logger.warn({ path, address: req.socket.remoteAddress }, 'operator action on the admin port');
+      Promise.resolve(action()).then(
+        (result) => { sendJson(res, 200, { done: path, result: result ?? null }); },
+        (error: unknown) => { sendJson(res, 500, { error: (error as Error).message }); },
+      );
+      return;
+    }
+    const route = routes[path];
     if (!route || (req.method !== 'GET' && req.method !== 'HEAD')) {
-      sendJson(res, route ? 405 : 404, { error: route ? 'method not allowed' : 'not found', endpoints: Object.keys(routes) });
+      sendJson(res, route || action ? 405 : 404, { error: route || action ? 'method not allowed' : 'not found', endpoints: Object.keys(routes), actions: Object.keys(actions).map((a) => `POST ${a}`) });
       return;
     }
     route(res).catch((error: unknown) => {

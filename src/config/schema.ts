@@ -116,6 +116,27 @@ const reconcile = z.strictObject({
   sustain_ms: milliseconds.default(5000),
 });
 
+const remediation = z.strictObject({
+  enabled: z.boolean().default(true),
+  /** Everything but the restart itself: lease, depool, drain, wait, repool, release. */
+  dry_run: z.boolean().default(false),
+  /** How to restart the service's pool: a signal to its process (the kubelet restarts the container), an HTTP call, or a command. */
+  action: z.enum(['signal', 'http', 'command']).default('signal'),
+  signal: z.enum(['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGUSR1', 'SIGUSR2', 'SIGKILL']).default('SIGTERM'),
+  http_url: z.url().optional(),
+  command: z.array(z.string().min(1)).min(1).optional(),
+  drain_timeout_ms: milliseconds.default(10_000),
+  /** After the restart, the service must answer /healthz and its canary within this. */
+  healthy_timeout_ms: milliseconds.default(60_000),
+  /** Write then read a reserved key through the service's API to call it healthy. */
+  service_canary: z.boolean().default(true),
+  lease_ttl_seconds: z.number().int().positive().default(300),
+  max_restarts_per_hour: z.number().int().nonnegative().default(3),
+  backoff_base_ms: milliseconds.default(60_000),
+  backoff_max_ms: milliseconds.default(900_000),
+}).refine((r) => r.action !== 'http' || r.http_url !== undefined, { message: 'action http needs http_url', path: ['http_url'] })
+  .refine((r) => r.action !== 'command' || r.command !== undefined, { message: 'action command needs command', path: ['command'] });
+
 export const configSchema = z.strictObject({
   listen: listen.prefault({}),
   admin: admin.prefault({}),
@@ -125,6 +146,7 @@ export const configSchema = z.strictObject({
   logging: logging.prefault({}),
   service: service.prefault({}),
   reconcile: reconcile.prefault({}),
+  remediation: remediation.prefault({}),
   cassandra,
 });
 

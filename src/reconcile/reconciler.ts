@@ -23,9 +23,11 @@ export class Reconciler {
   readonly #logger: Logger;
   readonly #now: () => number;
   readonly #divergence: Gauge<'rule'>;
-  readonly #suppressed: Gauge<'reason'>;
+  readonly #act: (verdict: Verdict) => void;
 
-  constructor(config: Config['reconcile'], views: { cluster: () => ClusterView; service: () => ServiceSnapshot }, registry: Registry, logger: Logger, now: () => number = Date.now) {
+  /** `act` receives every verdict (the remediator); the reconciler itself only observes and explains. */
+  constructor(config: Config['reconcile'], views: { cluster: () => ClusterView; service: () => ServiceSnapshot }, act: (verdict: Verdict) => void, registry: Registry, logger: Logger, now: () => number = Date.now) {
+    this.#act = act;
     this.#policy = { staleGraceMs: config.stale_grace_ms, errorRateThreshold: config.error_rate_threshold, minRequests: config.min_requests, sustainMs: config.sustain_ms };
     this.#intervalMs = config.interval_ms;
     this.#cluster = views.cluster;
@@ -33,9 +35,7 @@ export class Reconciler {
     this.#logger = logger.child({ component: 'reconcile' });
     this.#now = now;
     this.#divergence = new Gauge({ name: `${metricPrefix}view_divergence`, help: "1 while a rule finds the service's view diverging from the cluster's: stale_pool, false_unavailability.", labelNames: ['rule'], registers: [registry] });
-    this.#suppressed = new Gauge({ name: `${metricPrefix}remediation_suppressed`, help: '1 while remediation is held back, by reason (no_local_quorum: the sidecar cannot reach LOCAL_QUORUM either).', labelNames: ['reason'], registers: [registry] });
     for (const rule of rules) this.#divergence.set({ rule }, 0);
-    this.#suppressed.set({ reason: 'no_local_quorum' }, 0);
   }
 
   start(): void {
@@ -57,7 +57,6 @@ export class Reconciler {
     this.#memory = memory;
     this.#status = { at: new Date(now).toISOString(), verdict };
     for (const rule of rules) this.#divergence.set({ rule }, verdict.findings.some((f) => f.rule === rule) ? 1 : 0);
-    this.#suppressed.set({ reason: 'no_local_quorum' }, verdict.action === 'suppressed' ? 1 : 0);
 
     const shape = (v: Verdict | null): string => `${v?.action ?? 'none'}|${v?.rule ?? ''}|${v?.findings.map((f) => f.rule).join(',') ?? ''}`;
     if (shape(previous) !== shape(verdict)) {
@@ -67,6 +66,7 @@ export class Reconciler {
       else if (verdict.findings.length > 0) this.#logger.warn(fields, `possible divergence (${verdict.findings.map((f) => f.rule).join(', ')}); watching it for ${this.#policy.sustainMs / 1000} s`);
       else this.#logger.info(fields, "the service's view agrees with the cluster's");
     }
+    this.#act(verdict);
     return verdict;
   }
 }

@@ -11,7 +11,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Test } from 'tap';
 import { request } from 'undici';
 import { stringify } from 'yaml';
-import { adminCredentials } from './cluster/cluster.ts';
+import cassandra from 'cassandra-driver';
+import { adminCredentials, authProvider } from './cluster/cluster.ts';
 
 export async function freePort(): Promise<number> {
   const server = net.createServer().listen(0, '127.0.0.1');
@@ -39,7 +40,8 @@ export async function startSidecar(t: Test, upstreamUrl: string, pidFile: string
     ...overrides,
     cassandra: { contact_points: ['127.0.0.1'], ...adminCredentials(), ...overrides.cassandra },
   }));
-  const child = spawn(process.execPath, [join(import.meta.dirname, '../../src/main.ts'), '--config', file], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [join(import.meta.dirname, '../../src/main.ts'), '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stderr.on('data', (chunk: Buffer) => { process.stderr.write(chunk); });
   t.teardown(async () => {
     if (child.exitCode !== null) return;
     const exited = once(child, 'exit');
@@ -107,13 +109,36 @@ export function steadyWrites(url: string, perSecond: number): Load {
   };
 }
 
-/** Reads back every acknowledged write: the keys whose value is missing or different. */
-export async function lostWrites(url: string, acked: Map<string, Buffer>): Promise<string[]> {
-  const lost: string[] = [];
-  for (const [key, value] of acked) {
-    const response = await request(`${url}/sessions/v1/${key}`);
-    const body = Buffer.from(await response.body.arrayBuffer());
-    if (response.statusCode !== 200 || !body.equals(value)) lost.push(key);
+/** Reads every acknowledged write back from Cassandra at LOCAL_QUORUM: the keys whose value is missing or different. */
+export async function lostWrites(acked: Map<string, Buffer>): Promise<string[]> {
+  const client = new cassandra.Client({ contactPoints: ['127.0.0.1', '127.0.0.2', '127.0.0.3'], localDataCenter: 'dc1', authProvider: authProvider() });
+  try {
+    const lost: string[] = [];
+    for (const [key, value] of acked) {
+      const row = (await client.execute('SELECT value FROM sessions.values WHERE key = ?', [key], { prepare: true, consistency: cassandra.types.consistencies.localQuorum })).first() as cassandra.types.Row | null;
+      if (!(row?.get('value') as Buffer | undefined)?.equals(value)) lost.push(key);
+    }
+    return lost;
+  } finally {
+    await client.shutdown();
   }
-  return lost;
+}
+
+/** One sample from the sidecar's /metrics, summed over series that match the labels. */
+export async function metricOf(sidecar: SidecarProcess, name: string, labels: Record<string, string> = {}): Promise<number> {
+  const text = await (await request(`${sidecar.adminUrl}/metrics`)).body.text();
+  let sum = 0;
+  for (const line of text.split('\n')) {
+    const match = /^(\w+)(?:\{([^}]*)\})? (\S+)$/.exec(line);
+    if (match?.[1] !== name) continue;
+    const series: Record<string, string | undefined> = Object.fromEntries([...(match[2] ?? '').matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1] ?? '', m[2]]));
+    if (Object.entries(labels).every(([k, v]) => series[k] === v)) sum += Number(match[3]);
+  }
+  return sum;
+}
+
+/** When the sidecar first logged a line whose message starts with `prefix` (epoch ms), or null. */
+export function loggedAt(sidecar: SidecarProcess, prefix: string): number | null {
+  const line = sidecar.logs.find((l) => String(l.msg).startsWith(prefix));
+  return line ? Date.parse(String(line.time)) : null;
 }

@@ -237,7 +237,9 @@ async function createSchema(log: Log): Promise<void> {
   const node = localNode(1);
   await queryNode(node, `CREATE KEYSPACE IF NOT EXISTS ${sessionsKeyspace} WITH replication = {'class': 'NetworkTopologyStrategy', '${dataCenter}': 3}`, [], consistencies.localOne, 20_000);
   await queryNode(node, `CREATE TABLE IF NOT EXISTS ${sessionsKeyspace}.values (key text PRIMARY KEY, value blob)`, [], consistencies.localOne, 20_000);
-  log(`schema ready: keyspace ${sessionsKeyspace} (NetworkTopologyStrategy ${dataCenter}: 3), table ${sessionsKeyspace}.values`);
+  // The sidecars' fleet lease (docs/remediation.md): at most one restart per data center at a time.
+  await queryNode(node, `CREATE TABLE IF NOT EXISTS ${sessionsKeyspace}.sidecar_leases (scope text PRIMARY KEY, holder text, acquired_at timestamp)`, [], consistencies.localOne, 20_000);
+  log(`schema ready: keyspace ${sessionsKeyspace} (NetworkTopologyStrategy ${dataCenter}: 3), tables ${sessionsKeyspace}.values and ${sessionsKeyspace}.sidecar_leases`);
 }
 
 export interface StartTiming {

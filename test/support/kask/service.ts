@@ -6,7 +6,8 @@
 //                              again (2022-09-15), until the process restarts;
 //   --fault false-unavailable  once a node has gone down and come back, every storage
 //                              call fails with "Cannot achieve consistency level
-//                              LOCAL_QUORUM" (2023-01-24), until the process restarts.
+//                              LOCAL_QUORUM" (2023-01-24), until the process restarts;
+//   --fault always-unavailable the same from the start: a fault no restart cures.
 import cassandra from 'cassandra-driver';
 import http from 'node:http';
 import { parseArgs } from 'node:util';
@@ -52,21 +53,34 @@ const client = new cassandra.Client({
   ...(forgetful ? { policies: { loadBalancing: forgetful } } : {}),
 });
 
-let unavailableSince: string | null = null;
+let unavailableSince: string | null = args.fault === 'always-unavailable' ? new Date().toISOString() : null;
 const hostsSeenDown = new Set<string>();
-client.on('hostDown', (host: cassandra.Host) => {
+const sawDown = (host: cassandra.Host): void => {
+  if (hostsSeenDown.has(host.address)) return;
   hostsSeenDown.add(host.address);
   if (forgetful) {
     forgetful.forgotten.add(host.address);
     log('WARNING', `Host ${host.address} is down; it will not be used again`);
   }
-});
-client.on('hostUp', (host: cassandra.Host) => {
+};
+const sawUp = (host: cassandra.Host): void => {
   if (args.fault === 'false-unavailable' && hostsSeenDown.has(host.address) && unavailableSince === null) {
     unavailableSince = new Date().toISOString();
     log('WARNING', `Host ${host.address} is back up`);
   }
-});
+};
+// Driver events can be missed or late; the host states are polled as well, once
+// the first connections have settled (a host is briefly "down" while the pool starts).
+client.on('hostDown', sawDown);
+client.on('hostUp', sawUp);
+setTimeout(() => {
+  setInterval(() => {
+    for (const host of client.hosts.values()) {
+      if (!host.isUp()) sawDown(host);
+      else if (hostsSeenDown.has(host.address)) sawUp(host);
+    }
+  }, 250).unref();
+}, 3000).unref();
 
 const registry = new Registry();
 const requests = new Counter({ name: 'kask_requests_total', help: 'Requests by method and code.', labelNames: ['method', 'code'], registers: [registry] });
@@ -154,3 +168,6 @@ const stop = (): void => {
 };
 process.once('SIGTERM', stop);
 process.once('SIGINT', stop);
+// A test service whose supervisor died (a killed test) goes too, rather than linger on its port.
+const supervisorPid = process.ppid;
+setInterval(() => { if (process.ppid !== supervisorPid) stop(); }, 1000).unref();

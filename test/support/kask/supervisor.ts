@@ -26,7 +26,9 @@ export function superviseService(options: SupervisorOptions): Supervisor {
   let restarts = 0;
   let stopping = false;
   const start = (): void => {
-    child = spawn(process.execPath, [join(import.meta.dirname, 'service.ts'), ...options.args], { stdio: ['ignore', 'pipe', 'inherit'] });
+    // Piped, not inherited: a service left behind by a killed test must not hold the test runner's output open.
+    child = spawn(process.execPath, [join(import.meta.dirname, 'service.ts'), ...options.args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stderr?.on('data', (chunk: Buffer) => { options.onLine?.(chunk.toString().trimEnd()); });
     writeFileSync(options.pidFile, String(child.pid));
     let buffered = '';
     child.stdout?.on('data', (chunk: Buffer) => {

@@ -1,0 +1,19 @@
+// Dry run: everything but the restart; the verdict is logged with its evidence.
+import t from 'tap';
+import { restoreClusterAfter } from '../support/cluster/restore.ts';
+import { startService, until } from '../support/kask/harness.ts';
+import { metricOf, startSidecar } from '../support/sidecar-process.ts';
+import { bounceNode, fastSidecar } from './scenario.ts';
+
+restoreClusterAfter(t);
+
+void t.test('dry run: the verdict and its evidence are logged, the service is not restarted', async (t) => {
+  const service = await startService(t, 'stale-pool');
+  const sidecar = await startSidecar(t, service.url, service.pidFile, { ...fastSidecar, remediation: { ...fastSidecar.remediation, dry_run: true } });
+  await bounceNode(2);
+  await until(async () => (await metricOf(sidecar, 'sessionstore_sidecar_pool_restarts_total', { rule: 'stale_pool', result: 'dry_run' })) >= 1, 60_000, 'a dry run');
+  const line = sidecar.logs.find((l) => l.msg === 'dry run: would restart the service now');
+  t.match(line?.evidence, [/stale_pool: 127\.0\.0\.2 has answered the sidecar .* but the service holds 0 connections to it/], 'logged with its evidence');
+  t.equal(service.supervisor.restarts(), 0, 'the service was not restarted');
+  t.equal(await metricOf(sidecar, 'sessionstore_sidecar_pool_restarts_total', { result: 'restarted' }), 0);
+});

@@ -1,0 +1,37 @@
+// Two service+sidecar pairs in one data center see the same divergence: the fleet
+// lease serialises their restarts, so the two pods are never out of rotation at once.
+import { setTimeout as sleep } from 'node:timers/promises';
+import t from 'tap';
+import { restoreClusterAfter } from '../support/cluster/restore.ts';
+import { startService, until } from '../support/kask/harness.ts';
+import { metricOf, startSidecar, type SidecarProcess } from '../support/sidecar-process.ts';
+import { bounceNode, fastSidecar } from './scenario.ts';
+
+restoreClusterAfter(t);
+
+void t.test('two pairs, one stale pool each: restarts one after the other', async (t) => {
+  const pairs = await Promise.all([1, 2].map(async () => {
+    const service = await startService(t, 'stale-pool');
+    return { service, sidecar: await startSidecar(t, service.url, service.pidFile, fastSidecar) };
+  }));
+  const depooled = async (sidecar: SidecarProcess): Promise<boolean> => ((await sidecar.status()).proxy as { depooled: boolean }).depooled;
+  let both = 0;
+  let samples = 0;
+  const watching = { on: true };
+  const watcher = (async () => {
+    while (watching.on) {
+      const [a, b] = await Promise.all(pairs.map((p) => depooled(p.sidecar)));
+      samples++;
+      if (a && b) both++;
+      await sleep(20);
+    }
+  })();
+  await bounceNode(2);
+  await until(async () => (await Promise.all(pairs.map((p) => metricOf(p.sidecar, 'sessionstore_sidecar_pool_restarts_total', { result: 'restarted' })))).every((n) => n === 1), 90_000, 'both restarted');
+  watching.on = false;
+  await watcher;
+  t.equal(both, 0, `never both depooled (${samples} samples)`);
+  t.same(pairs.map((p) => p.service.supervisor.restarts()), [1, 1], 'each service restarted once');
+  const waited = pairs.some((p) => p.sidecar.logs.some((l) => String(l.msg).startsWith('another sidecar in this data center is restarting')));
+  t.pass(waited ? 'one sidecar waited for the lease' : 'the two restarts did not overlap in time');
+});
