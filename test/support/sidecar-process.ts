@@ -8,11 +8,11 @@ import net, { type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Test } from 'tap';
 import { request } from 'undici';
 import { stringify } from 'yaml';
 import cassandra from 'cassandra-driver';
 import { adminCredentials, authProvider } from './cluster/cluster.ts';
+import type { Cleanup } from './kask/harness.ts';
 
 export async function freePort(): Promise<number> {
   const server = net.createServer().listen(0, '127.0.0.1');
@@ -29,7 +29,7 @@ export interface SidecarProcess {
   status(): Promise<Record<string, unknown>>;
 }
 
-export async function startSidecar(t: Test, upstreamUrl: string, pidFile: string, overrides: Record<string, Record<string, unknown>> = {}): Promise<SidecarProcess> {
+export async function startSidecar(t: Cleanup, upstreamUrl: string, pidFile: string, overrides: Record<string, Record<string, unknown>> = {}): Promise<SidecarProcess> {
   const [port, adminPort] = [await freePort(), await freePort()];
   const file = join(mkdtempSync(join(tmpdir(), 'sidecar-')), 'sidecar.yaml');
   writeFileSync(file, stringify({

@@ -4,10 +4,14 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Test } from 'tap';
 import { request } from 'undici';
 import { adminCredentials, startNode, stopNode, type NodeNumber } from '../cluster/cluster.ts';
 import { superviseService, type Supervisor } from './supervisor.ts';
+
+/** What these helpers need from a tap test, so the demo can use them too: somewhere to register cleanup. */
+export interface Cleanup {
+  teardown(fn: () => unknown): void;
+}
 
 export interface RunningService {
   url: string;
@@ -19,7 +23,7 @@ export interface RunningService {
 let nextPort = 18181;
 
 
-export async function startService(t: Test, fault?: string): Promise<RunningService> {
+export async function startService(t: Cleanup, fault?: string): Promise<RunningService> {
   const port = nextPort++;
   const pidFile = join(mkdtempSync(join(tmpdir(), 'kask-')), 'kask.pid');
   const { username, password } = adminCredentials();

@@ -1,0 +1,56 @@
+// npm run demo: the 2022-09-15 incident, replayed and healed on this machine. The
+// local three-node Cassandra cluster, the Kask-compatible service with the stale-pool
+// fault, the sidecar in front of it, steady traffic; node 2 goes down and comes back,
+// the service's driver never reconnects, the sidecar notices and restarts the pool
+// gracefully. (The grace is 10 s here instead of production's 30 s, to keep it short.)
+import { setTimeout as sleep } from 'node:timers/promises';
+import { observePool } from '../../src/service/pool-sockets.ts';
+import { down, status, up } from './cluster/cluster.ts';
+import { startService, until, type Cleanup } from './kask/harness.ts';
+import { loggedAt, lostWrites, metricOf, startSidecar, steadyWrites } from './sidecar-process.ts';
+import { bounceNode, fastSidecar } from '../e2e/scenario.ts';
+
+const cleanups: (() => unknown)[] = [];
+const scope: Cleanup = { teardown: (fn) => cleanups.unshift(fn) };
+const say = (line: string): void => { console.log(`[demo] ${line}`); };
+const pool = (pidFile: string): string =>
+  Object.entries(observePool({ pidFile, nativePort: 9042 }).connections).map(([a, n]) => `${a}×${n}`).join(' ') || 'none';
+
+try {
+  const wasUp = (await status()).every((node) => node.answersCql);
+  if (!wasUp) {
+    say('starting the local Cassandra cluster (3 nodes, dc1, 127.0.0.1-3)…');
+    await up((line) => { say(line); });
+    scope.teardown(() => down());
+  }
+  const service = await startService(scope, 'stale-pool');
+  say(`session service (Kask-compatible, fault: stale-pool) on ${service.url}; its pool: ${pool(service.pidFile)}`);
+  const sidecar = await startSidecar(scope, service.url, service.pidFile, fastSidecar);
+  say(`sidecar proxying on ${sidecar.url}, admin on ${sidecar.adminUrl}/status`);
+  const load = steadyWrites(sidecar.url, 20);
+  say('sending 20 session writes per second through the sidecar');
+  await sleep(3000);
+
+  say('node 2 goes down for maintenance and comes back, like sessionstore1001 on 2022-09-15…');
+  const answeredAt = await bounceNode(2);
+  say(`node 2 answers CQL again; the service's pool: ${pool(service.pidFile)} (no connection to 127.0.0.2: the stale pool)`);
+  await until(async () => (await metricOf(sidecar, 'sessionstore_sidecar_pool_restarts_total', { result: 'restarted' })) >= 1, 90_000, 'the sidecar restarts the pool');
+  await sleep(3000);
+  const { sent, acked, failed } = await load.stop();
+
+  const seconds = (at: number | null): string => (at === null ? '?' : `${((at - answeredAt) / 1000).toFixed(1)} s`);
+  say(`detected the divergence ${seconds(loggedAt(sidecar, 'divergence: stale_pool'))} after node 2 was back (grace 10 s + 5 s sustain)`);
+  say(`restarted the service's pool gracefully and repooled ${seconds(loggedAt(sidecar, 'graceful restart finished'))} after node 2 was back`);
+  say(`the service's pool now: ${pool(service.pidFile)}`);
+  say(`traffic: ${sent} writes sent, ${acked.size} acknowledged, ${failed} failed (503 while depooled; clients retry on other pods)`);
+  const lost = await lostWrites(acked);
+  say(`read back from Cassandra at LOCAL_QUORUM: ${lost.length === 0 ? 'every acknowledged write is there' : `${lost.length} missing!`}`);
+  const evidence = sidecar.logs.find((l) => String(l.msg).startsWith('divergence: stale_pool'))?.evidence;
+  say(`the sidecar's evidence: ${JSON.stringify(evidence)}`);
+  if (lost.length > 0) process.exitCode = 1;
+} catch (error) {
+  say(`failed: ${(error as Error).message}`);
+  process.exitCode = 1;
+} finally {
+  for (const cleanup of cleanups) await cleanup();
+}
