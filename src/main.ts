@@ -75,7 +75,7 @@ async function main(): Promise<void> {
   });
   const reconciler = new Reconciler(config.reconcile, {
     cluster: () => cluster.view(),
-    service: () => ({ poolConnections: service.view().pool?.connections ?? null, traffic: traffic.snapshot() }),
+    service: () => ({ poolConnections: service.view().pool?.connections ?? null, traffic: traffic.snapshot(), canaryFailures: service.view().canary?.consecutiveFailures ?? null }),
   }, (verdict) => { remediator.consider(verdict); }, registry, logger);
   reconciler.start();
   const admin = await startAdminServer({

@@ -101,6 +101,11 @@ const service = z.strictObject({
   pid_file: filePath.optional(),
   /** How often the service's pool sockets are read from /proc. */
   observe_interval_ms: milliseconds.default(2000),
+  /** A write then read of a reserved key through the service's API, at a low rate: evidence when live traffic is too thin. */
+  canary: z.strictObject({
+    enabled: z.boolean().default(true),
+    interval_ms: milliseconds.default(10_000),
+  }).prefault({}),
 });
 
 const reconcile = z.strictObject({

@@ -26,7 +26,12 @@ export interface ServiceSnapshot {
   poolConnections: Record<string, number> | null;
   /** The live traffic's API requests and storage errors over the last `windowSeconds`. */
   traffic: { windowSeconds: number; requests: number; storageErrors: number };
+  /** Consecutive failures of the write-then-read canary through the service's API; null when off. */
+  canaryFailures: number | null;
 }
+
+/** Consecutive failed canaries through the service that count as failing, when live traffic is too thin to tell. */
+const canaryFailuresThatCount = 2;
 
 export interface Finding {
   rule: Rule;
@@ -62,12 +67,18 @@ function stalePool(cluster: ClusterView, service: ServiceSnapshot, now: number, 
 }
 
 function falseUnavailability(cluster: ClusterView, service: ServiceSnapshot, policy: DiagnosePolicy): string | null {
+  if (!cluster.localQuorum.available) return null;
   const { requests, storageErrors, windowSeconds } = service.traffic;
-  if (requests < policy.minRequests) return null;
-  const rate = storageErrors / requests;
-  if (rate < policy.errorRateThreshold || !cluster.localQuorum.available) return null;
-  return `${storageErrors} of ${requests} requests (${Math.round(rate * 100)}%, threshold ${Math.round(policy.errorRateThreshold * 100)}%) failed with storage errors in the last ${windowSeconds} s, ` +
-    `while LOCAL_QUORUM canaries succeed through ${cluster.localQuorum.coordinators.join(', ')}`;
+  const rate = requests === 0 ? 0 : storageErrors / requests;
+  const whileHealthy = `while LOCAL_QUORUM canaries succeed through ${cluster.localQuorum.coordinators.join(', ')}`;
+  if (requests >= policy.minRequests && rate >= policy.errorRateThreshold) {
+    return `${storageErrors} of ${requests} requests (${Math.round(rate * 100)}%, threshold ${Math.round(policy.errorRateThreshold * 100)}%) failed with storage errors in the last ${windowSeconds} s, ${whileHealthy}`;
+  }
+  // Thin traffic proves nothing either way; the canary through the service speaks instead.
+  if (requests < policy.minRequests && (service.canaryFailures ?? 0) >= canaryFailuresThatCount) {
+    return `the last ${service.canaryFailures ?? 0} canaries through the service failed (only ${requests} requests in the last ${windowSeconds} s), ${whileHealthy}`;
+  }
+  return null;
 }
 
 export function diagnose(cluster: ClusterView, service: ServiceSnapshot, now: number, policy: DiagnosePolicy, memory: Memory): { verdict: Verdict; memory: Memory } {

@@ -1,5 +1,9 @@
 // The service's side of the story, observed without changing the service: which
-// Cassandra nodes its driver pool holds connections to, and since when.
+// Cassandra nodes its driver pool holds connections to, and since when; and, at a
+// low rate, whether a write and read through its API work.
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import { request } from 'undici';
 import type { Config } from '../config/schema.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import { Gauge, metricPrefix, type Registry } from '../telemetry/metrics.ts';
@@ -15,13 +19,24 @@ export interface ServicePoolView {
   lastConnected: Record<string, string | null>;
 }
 
+export interface ServiceCanary {
+  at: string;
+  ok: boolean;
+  consecutiveFailures: number;
+  detail: string;
+}
+
 export interface ServiceView {
   pool: ServicePoolView | null;
+  /** The last write-then-read through the service's API; null when off or not yet run. */
+  canary: ServiceCanary | null;
 }
 
 export class ServiceMonitor {
   #timer: NodeJS.Timeout | undefined;
+  #canaryTimer: NodeJS.Timeout | undefined;
   #pool: ServicePoolView | null = null;
+  #canary: ServiceCanary | null = null;
   readonly #lastConnectedAt = new Map<string, number>();
   readonly #config: Config;
   readonly #logger: Logger;
@@ -46,14 +61,42 @@ export class ServiceMonitor {
   start(): void {
     this.observe();
     this.#timer = setInterval(() => { this.observe(); }, this.#config.service.observe_interval_ms);
+    if (this.#config.service.canary.enabled) {
+      this.#canaryTimer = setInterval(() => { void this.runCanary(); }, this.#config.service.canary.interval_ms);
+    }
   }
 
   stop(): void {
     clearInterval(this.#timer);
+    clearInterval(this.#canaryTimer);
   }
 
   view(): ServiceView {
-    return { pool: this.#pool };
+    return { pool: this.#pool, canary: this.#canary };
+  }
+
+  /** Writes a random value under a reserved key straight to the service (not through the proxy), and reads it back. */
+  async runCanary(): Promise<ServiceCanary> {
+    const origin = new URL(this.#config.upstream.url).origin;
+    const key = `${origin}/sessions/v1/sessionstore-sidecar-canary-${hostname()}`;
+    const value = randomBytes(16);
+    let detail: string;
+    try {
+      const written = await request(key, { method: 'POST', body: value, headers: { 'content-type': 'application/octet-stream' }, headersTimeout: 5000, bodyTimeout: 5000 });
+      await written.body.dump();
+      const read = await request(key, { headersTimeout: 5000, bodyTimeout: 5000 });
+      const body = Buffer.from(await read.body.arrayBuffer());
+      detail = written.statusCode !== 201 ? `write answered ${written.statusCode}` : read.statusCode !== 200 ? `read answered ${read.statusCode}` : body.equals(value) ? 'ok' : 'read back a different value';
+    } catch (error) {
+      detail = (error as Error).message;
+    }
+    const ok = detail === 'ok';
+    const failures = ok ? 0 : (this.#canary?.consecutiveFailures ?? 0) + 1;
+    if (ok !== (this.#canary?.ok ?? true)) {
+      this.#logger[ok ? 'info' : 'warn']({ detail }, ok ? 'the canary through the service works again' : 'the canary through the service failed');
+    }
+    this.#canary = { at: new Date(this.#now()).toISOString(), ok, consecutiveFailures: failures, detail };
+    return this.#canary;
   }
 
   /** One observation of the pool; also run by the timer. */

@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
 import { restoreClusterAfter } from '../support/cluster/restore.ts';
 import { startService, until } from '../support/kask/harness.ts';
-import { loggedAt, metricOf, startSidecar, steadyWrites } from '../support/sidecar-process.ts';
+import { loggedAt, lostWrites, metricOf, startSidecar, steadyWrites } from '../support/sidecar-process.ts';
 import { fastSidecar } from './scenario.ts';
 
 restoreClusterAfter(t);
@@ -17,9 +17,10 @@ void t.test('a fault no restart cures: restarts stop at the budget, loudly', asy
   const load = steadyWrites(sidecar.url, 20);
   await until(async () => (await metricOf(sidecar, 'sessionstore_sidecar_remediation_suppressed', { reason: 'budget_exhausted' })) === 1, 90_000, 'the budget is spent');
   await sleep(8000);
-  await load.stop();
+  const { acked } = await load.stop();
   t.equal(await metricOf(sidecar, 'sessionstore_sidecar_pool_restarts_total'), 2, 'exactly the budget: two restarts, then none');
   t.equal(await metricOf(sidecar, 'sessionstore_sidecar_pool_restarts_total', { result: 'unhealthy' }), 2, 'each found the service still unhealthy');
   t.ok(loggedAt(sidecar, 'restart budget spent and the divergence persists') !== null, 'a log line calls for a human');
   t.equal(((await sidecar.status()).proxy as { depooled: boolean }).depooled, false, 'and the pod is back in rotation');
+  t.same(await lostWrites(acked), [], `every acknowledged write reads back (${acked.size}: this service acknowledges none)`);
 });

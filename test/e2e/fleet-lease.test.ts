@@ -4,7 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
 import { restoreClusterAfter } from '../support/cluster/restore.ts';
 import { startService, until } from '../support/kask/harness.ts';
-import { metricOf, startSidecar, type SidecarProcess } from '../support/sidecar-process.ts';
+import { lostWrites, metricOf, startSidecar, steadyWrites, type SidecarProcess } from '../support/sidecar-process.ts';
 import { bounceNode, fastSidecar } from './scenario.ts';
 
 restoreClusterAfter(t);
@@ -26,12 +26,15 @@ void t.test('two pairs, one stale pool each: restarts one after the other', asyn
       await sleep(20);
     }
   })();
+  const loads = pairs.map((p) => steadyWrites(p.sidecar.url, 10));
   await bounceNode(2);
   await until(async () => (await Promise.all(pairs.map((p) => metricOf(p.sidecar, 'sessionstore_sidecar_pool_restarts_total', { result: 'restarted' })))).every((n) => n === 1), 90_000, 'both restarted');
   watching.on = false;
   await watcher;
+  const acked = new Map((await Promise.all(loads.map((l) => l.stop()))).flatMap((r) => [...r.acked]));
   t.equal(both, 0, `never both depooled (${samples} samples)`);
   t.same(pairs.map((p) => p.service.supervisor.restarts()), [1, 1], 'each service restarted once');
   const waited = pairs.some((p) => p.sidecar.logs.some((l) => String(l.msg).startsWith('another sidecar in this data center is restarting')));
   t.pass(waited ? 'one sidecar waited for the lease' : 'the two restarts did not overlap in time');
+  t.same(await lostWrites(acked), [], `every acknowledged write reads back (${acked.size})`);
 });

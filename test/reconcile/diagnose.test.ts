@@ -26,7 +26,8 @@ function cluster(overrides: { reachableSince?: Record<string, number>; down?: st
   };
 }
 
-const service = (pool: Record<string, number> | null, requests = 100, storageErrors = 0): ServiceSnapshot => ({ poolConnections: pool, traffic: { windowSeconds: 10, requests, storageErrors } });
+const service = (pool: Record<string, number> | null, requests = 100, storageErrors = 0, canaryFailures: number | null = 0): ServiceSnapshot =>
+  ({ poolConnections: pool, traffic: { windowSeconds: 10, requests, storageErrors }, canaryFailures });
 const fullPool = { '10.0.0.1': 2, '10.0.0.2': 2, '10.0.0.3': 2 };
 const stalePool = { '10.0.0.1': 2, '10.0.0.2': 0, '10.0.0.3': 2 };
 
@@ -83,6 +84,15 @@ void t.test('false unavailability: storage errors while LOCAL_QUORUM canaries su
   t.match(verdict.evidence[0], /50 of 100 requests \(50%, threshold 20%\) failed with storage errors in the last 10 s, while LOCAL_QUORUM canaries succeed through 10\.0\.0\.1/);
   t.equal(over([t0, t0 + 5_000], cluster(), service(fullPool, 100, 10)).action, 'none', 'below the threshold');
   t.equal(over([t0, t0 + 5_000], cluster(), service(fullPool, 5, 5)).action, 'none', 'too few requests to tell');
+  t.end();
+});
+
+void t.test('thin traffic: two failed canaries through the service speak for it', (t) => {
+  const verdict = over([t0, t0 + 5_000], cluster(), service(fullPool, 2, 0, 2));
+  t.match(verdict, { action: 'restart', rule: 'false_unavailability' });
+  t.match(verdict.evidence[0], /the last 2 canaries through the service failed \(only 2 requests in the last 10 s\)/);
+  t.equal(over([t0, t0 + 5_000], cluster(), service(fullPool, 2, 0, 1)).action, 'none', 'one failed canary is not enough');
+  t.equal(over([t0, t0 + 5_000], cluster(), service(fullPool, 100, 0, 5)).action, 'none', 'plenty of successful traffic outweighs the canary');
   t.end();
 });
 
