@@ -7,6 +7,8 @@ export interface TrafficWindow {
   windowSeconds: number;
   requests: number;
   storageErrors: number;
+  /** The last complete second's storage errors, as the per-second rate. */
+  storageErrorsLastSecond: number;
 }
 
 const apiPath = /^\/sessions\//;
@@ -40,14 +42,18 @@ export class StorageErrorWindow {
   }
 
   snapshot(): TrafficWindow {
-    const oldest = Math.floor(this.#now() / 1000) - this.#seconds + 1;
+    const current = Math.floor(this.#now() / 1000);
+    const oldest = current - this.#seconds + 1;
     let requests = 0;
     let storageErrors = 0;
+    let storageErrorsLastSecond = 0;
     for (let slot = 0; slot < this.#seconds; slot++) {
-      if ((this.#stamp[slot] ?? -1) < oldest) continue;
+      const stamp = this.#stamp[slot] ?? -1;
+      if (stamp < oldest) continue;
       requests += this.#requests[slot] ?? 0;
       storageErrors += this.#errors[slot] ?? 0;
+      if (stamp === current - 1) storageErrorsLastSecond = this.#errors[slot] ?? 0;
     }
-    return { windowSeconds: this.#seconds, requests, storageErrors };
+    return { windowSeconds: this.#seconds, requests, storageErrors, storageErrorsLastSecond };
   }
 }
