@@ -157,7 +157,12 @@ export class NodeProber {
   #dropClient(): void {
     const client = this.#client;
     this.#client = null;
-    // Not awaited: shutting down a client of a hung node can take as long as the node hangs.
-    client?.shutdown().catch(() => undefined);
+    if (!client) return;
+    const shutdown = (): void => { client.shutdown().catch(() => undefined); };
+    // The driver ignores shutdown() while the client is still connecting (it checks
+    // `connected` first), which would leave its connection open for good: wait for
+    // the attempt to end. Not awaited: a hung node can keep it waiting.
+    if ((client as unknown as { connecting: boolean }).connecting) client.connect().then(shutdown, shutdown);
+    else shutdown();
   }
 }

@@ -18,7 +18,7 @@ restoreClusterAfter(t);
 
 async function startMonitor(t: Test) {
   const started = await startTestMonitor(t, { contact_points: ['127.0.0.1'], ...adminCredentials(), probe });
-  await waitFor(started.monitor, (v) => v.nodes.length === 3 && v.nodes.every((n) => n.reachable) && v.localQuorum.available, 15_000);
+  await waitFor(started.monitor, (v) => v.nodes.length === 3 && v.nodes.every((n) => n.reachable && n.canCoordinateLocalQuorum === true) && v.localQuorum.available, 15_000);
   return started;
 }
 
