@@ -2,11 +2,11 @@
 // restart, wait until the service and its canary answer, repool, release. Budgets
 // (restarts per hour, exponential backoff) stop restart loops; when they are spent
 // it stops acting and says so, loudly, for a human. Every step is logged once.
-import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { request } from 'undici';
 import type { Config } from '../config/schema.ts';
 import type { TrafficSwitch } from '../proxy/traffic-switch.ts';
+import { canaryThroughService } from '../service/canary.ts';
 import type { Rule, Verdict } from '../reconcile/diagnose.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import { Counter, Gauge, metricPrefix, type Registry } from '../telemetry/metrics.ts';
@@ -223,20 +223,11 @@ export class Remediator {
     const { remediation } = this.#deps.config;
     const deadline = this.#now() + remediation.healthy_timeout_ms;
     while (signalledPid !== null && alive(signalledPid) && this.#now() < deadline) await sleep(50);
-    const key = `${this.#upstream}/sessions/v1/sessionstore-sidecar-canary-${this.#deps.lease.holder}`;
     while (this.#now() < deadline) {
       try {
         const health = await request(`${this.#upstream}${this.#deps.config.upstream.health_path}`, { headersTimeout: 2000, bodyTimeout: 2000 });
         await health.body.dump();
-        if (health.statusCode === 200) {
-          if (!remediation.service_canary) return true;
-          const value = randomBytes(16);
-          const written = await request(key, { method: 'POST', body: value, headers: { 'content-type': 'application/octet-stream' }, headersTimeout: 5000 });
-          await written.body.dump();
-          const read = await request(key, { headersTimeout: 5000 });
-          const body = Buffer.from(await read.body.arrayBuffer());
-          if (written.statusCode === 201 && read.statusCode === 200 && body.equals(value)) return true;
-        }
+        if (health.statusCode === 200 && (!remediation.service_canary || (await canaryThroughService(this.#upstream)) === 'ok')) return true;
       } catch {
         // not up yet
       }

@@ -1,12 +1,10 @@
 // The service's side of the story, observed without changing the service: which
 // Cassandra nodes its driver pool holds connections to, and since when; and, at a
 // low rate, whether a write and read through its API work.
-import { randomBytes } from 'node:crypto';
-import { hostname } from 'node:os';
-import { request } from 'undici';
 import type { Config } from '../config/schema.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import { Gauge, metricPrefix, type Registry } from '../telemetry/metrics.ts';
+import { canaryThroughService } from './canary.ts';
 import { observePool, type PoolObservation } from './pool-sockets.ts';
 
 export interface ServicePoolView {
@@ -75,21 +73,9 @@ export class ServiceMonitor {
     return { pool: this.#pool, canary: this.#canary };
   }
 
-  /** Writes a random value under a reserved key straight to the service (not through the proxy), and reads it back. */
+  /** One canary through the service's API; consecutive failures are counted. */
   async runCanary(): Promise<ServiceCanary> {
-    const origin = new URL(this.#config.upstream.url).origin;
-    const key = `${origin}/sessions/v1/sessionstore-sidecar-canary-${hostname()}`;
-    const value = randomBytes(16);
-    let detail: string;
-    try {
-      const written = await request(key, { method: 'POST', body: value, headers: { 'content-type': 'application/octet-stream' }, headersTimeout: 5000, bodyTimeout: 5000 });
-      await written.body.dump();
-      const read = await request(key, { headersTimeout: 5000, bodyTimeout: 5000 });
-      const body = Buffer.from(await read.body.arrayBuffer());
-      detail = written.statusCode !== 201 ? `write answered ${written.statusCode}` : read.statusCode !== 200 ? `read answered ${read.statusCode}` : body.equals(value) ? 'ok' : 'read back a different value';
-    } catch (error) {
-      detail = (error as Error).message;
-    }
+    const detail = await canaryThroughService(this.#config.upstream.url);
     const ok = detail === 'ok';
     const failures = ok ? 0 : (this.#canary?.consecutiveFailures ?? 0) + 1;
     if (ok !== (this.#canary?.ok ?? true)) {
