@@ -2,17 +2,17 @@
 // requests in flight.
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import net, { type AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
 import { request } from 'undici';
+import { temporaryDirectory } from './support/cleanup.ts';
 import { startUpstream } from './support/http.ts';
 
 const main = join(import.meta.dirname, '../src/main.ts');
-const dir = mkdtempSync(join(tmpdir(), 'sidecar-main-'));
+const dir = temporaryDirectory(t, 'sidecar-main-');
 const writeConfig = (name: string, yaml: string): string => {
   const file = join(dir, name);
   writeFileSync(file, yaml);

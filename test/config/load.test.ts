@@ -1,10 +1,10 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { ConfigError, loadConfig, parseConfig } from '../../src/config/load.ts';
+import { temporaryDirectory } from '../support/cleanup.ts';
 
-const dir = mkdtempSync(join(tmpdir(), 'sidecar-config-'));
+const dir = temporaryDirectory(t, 'sidecar-config-');
 const file = (name: string, text: string): string => {
   writeFileSync(join(dir, name), text);
   return join(dir, name);

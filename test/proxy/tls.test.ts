@@ -9,6 +9,7 @@ import tls from 'node:tls';
 import t from 'tap';
 import { Agent, request } from 'undici';
 import { createCertificateAuthority } from '../support/certs.ts';
+import { temporaryDirectory } from '../support/cleanup.ts';
 import { startTestProxy, startUpstream } from '../support/http.ts';
 
 async function servedSerial(port: number, ca: string): Promise<string> {
@@ -22,7 +23,7 @@ async function servedSerial(port: number, ca: string): Promise<string> {
 }
 
 void t.test('https listener with certificate reload', async (t) => {
-  const ca = createCertificateAuthority();
+  const ca = createCertificateAuthority(temporaryDirectory(t, 'sidecar-ca-'));
   const first = ca.issue('proxy-1', { ipAddresses: ['127.0.0.1'] });
   const second = ca.issue('proxy-2', { ipAddresses: ['127.0.0.1'] });
   const certFile = join(ca.dir, 'live.crt');
@@ -50,7 +51,7 @@ void t.test('https listener with certificate reload', async (t) => {
 });
 
 void t.test('an https upstream, verified with the configured CA', async (t) => {
-  const ca = createCertificateAuthority();
+  const ca = createCertificateAuthority(temporaryDirectory(t, 'sidecar-ca-'));
   const upstreamCert = ca.issue('upstream', { ipAddresses: ['127.0.0.1'] });
   const server = https.createServer({ cert: upstreamCert.cert, key: upstreamCert.key }, (req, res) => res.end(`secure ${req.url}`));
   server.listen(0, '127.0.0.1');

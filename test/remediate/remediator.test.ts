@@ -1,8 +1,7 @@
 // The restart sequence's logic with a fake lease and a fake restart (the real ones
 // run in test/e2e): pause and resume, the manual trigger, the lease held elsewhere,
 // backoff, and the HTTP and command actions against real local targets.
-import { existsSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { parseConfig } from '../../src/config/load.ts';
@@ -12,6 +11,7 @@ import { Remediator } from '../../src/remediate/remediator.ts';
 import { restartService } from '../../src/remediate/restart-action.ts';
 import { TrafficSwitch } from '../../src/proxy/traffic-switch.ts';
 import { createRegistry } from '../../src/telemetry/metrics.ts';
+import { temporaryDirectory } from '../support/cleanup.ts';
 import { startUpstream, testLogger } from '../support/http.ts';
 import { metric } from '../support/monitor.ts';
 
@@ -102,7 +102,7 @@ void t.test('the http and command restart actions', async (t) => {
   const http = parseConfig({ cassandra: { contact_points: ['a'] }, remediation: { action: 'http', http_url: `${reload.url}/reload` } });
   t.match(await restartService(http), { signalledPid: null, detail: /POST .*\/reload: 204/ });
   t.equal(reload.seen[0]?.method, 'POST');
-  const marker = join(mkdtempSync(join(tmpdir(), 'sidecar-cmd-')), 'restarted');
+  const marker = join(temporaryDirectory(t, 'sidecar-cmd-'), 'restarted');
   const command = parseConfig({ cassandra: { contact_points: ['a'] }, remediation: { action: 'command', command: ['touch', marker] } });
   await restartService(command);
   t.ok(existsSync(marker), 'the command ran');

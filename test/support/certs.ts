@@ -1,8 +1,7 @@
 // Throwaway certificates for TLS tests, made with openssl: a CA, and certificates it
 // signs for servers (with IP addresses as names) and clients. Never committed.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 export interface Certificate {
@@ -25,7 +24,8 @@ const loaded = (certFile: string, keyFile: string): Certificate => ({
   certFile, keyFile, cert: readFileSync(certFile, 'utf8'), key: readFileSync(keyFile, 'utf8'),
 });
 
-export function createCertificateAuthority(dir = mkdtempSync(join(tmpdir(), 'sidecar-ca-'))): CertificateAuthority {
+/** A throwaway CA whose files live in `dir`. */
+export function createCertificateAuthority(dir: string): CertificateAuthority {
   openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '2',
     '-subj', '/CN=sessionstore-sidecar test CA', '-keyout', 'ca.key', '-out', 'ca.crt'], dir);
   let serial = 1;

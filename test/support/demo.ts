@@ -6,7 +6,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { observePool } from '../../src/service/pool-sockets.ts';
 import { down, status, up } from './cluster/cluster.ts';
-import { startService, until, type Cleanup } from './kask/harness.ts';
+import type { Cleanup } from './cleanup.ts';
+import { startService, until } from './kask/harness.ts';
 import { loggedAt, lostWrites, metricOf, startSidecar, steadyWrites } from './sidecar-process.ts';
 import { bounceNode, fastSidecar } from '../e2e/scenario.ts';
 

@@ -2,11 +2,11 @@
 // driver pool in tests of what /proc shows about it.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import net, { type AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Test } from 'tap';
+import { temporaryDirectory } from './cleanup.ts';
 
 /** A listener standing in for a Cassandra node's native port. */
 export async function listenOn(t: Test, address: string): Promise<number> {
@@ -25,7 +25,7 @@ export async function startPoolHolder(t: Test, port: number, address: string, co
   `], { stdio: ['ignore', 'pipe', 'inherit'] });
   t.teardown(() => child.kill());
   await once(child.stdout as NodeJS.ReadableStream, 'data');
-  const pidFile = join(mkdtempSync(join(tmpdir(), 'sidecar-pid-')), 'service.pid');
+  const pidFile = join(temporaryDirectory(t, 'sidecar-pid-'), 'service.pid');
   writeFileSync(pidFile, String(child.pid));
   return { child, pidFile };
 }

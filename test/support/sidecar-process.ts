@@ -3,16 +3,15 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import net, { type AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { request } from 'undici';
 import { stringify } from 'yaml';
 import cassandra from 'cassandra-driver';
 import { adminCredentials, authProvider } from './cluster/cluster.ts';
-import type { Cleanup } from './kask/harness.ts';
+import { temporaryDirectory, type Cleanup } from './cleanup.ts';
 
 export async function freePort(): Promise<number> {
   const server = net.createServer().listen(0, '127.0.0.1');
@@ -31,7 +30,7 @@ export interface SidecarProcess {
 
 export async function startSidecar(t: Cleanup, upstreamUrl: string, pidFile: string, overrides: Record<string, Record<string, unknown>> = {}): Promise<SidecarProcess> {
   const [port, adminPort] = [await freePort(), await freePort()];
-  const file = join(mkdtempSync(join(tmpdir(), 'sidecar-')), 'sidecar.yaml');
+  const file = join(temporaryDirectory(t, 'sidecar-'), 'sidecar.yaml');
   writeFileSync(file, stringify({
     listen: { address: '127.0.0.1', port },
     admin: { address: '127.0.0.1', port: adminPort },

@@ -74,7 +74,7 @@ function logbackXml(node: LocalNode): string {
 }
 
 export function writeNodeFiles(node: LocalNode): void {
-  for (const sub of ['conf', 'data', 'commitlog', 'saved_caches', 'hints', 'cdc_raw', 'logs']) {
+  for (const sub of ['conf', 'data', 'commitlog', 'saved_caches', 'hints', 'cdc_raw', 'logs', 'tmp']) {
     mkdirSync(join(node.dir, sub), { recursive: true });
   }
   writeFileSync(join(node.dir, 'conf', 'cassandra.yaml'), cassandraYaml(node));
@@ -135,6 +135,8 @@ export function javaArguments(node: LocalNode, lib: string): string[] {
     `-Dlogback.configurationFile=${join(conf, 'logback.xml')}`,
     `-Dcassandra.logdir=${join(node.dir, 'logs')}`,
     `-Dcassandra.storagedir=${node.dir}`,
+    // Native libraries (lz4, snappy) are unpacked here rather than left behind in /tmp.
+    `-Djava.io.tmpdir=${join(node.dir, 'tmp')}`,
     '-Dcassandra-foreground=yes',
     // A test cluster on one machine: skip the waits meant for real networks.
     '-Dcassandra.skip_wait_for_gossip_to_settle=0',

@@ -1,17 +1,11 @@
 // Running the Kask-compatible service in tests: start it under its supervisor, wait
 // for it, restart it, bounce a Cassandra node under it, and talk to its API.
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { request } from 'undici';
+import { temporaryDirectory, type Cleanup } from '../cleanup.ts';
 import { adminCredentials, startNode, stopNode, type NodeNumber } from '../cluster/cluster.ts';
 import { superviseService, type Supervisor } from './supervisor.ts';
-
-/** What these helpers need from a tap test, so the demo can use them too: somewhere to register cleanup. */
-export interface Cleanup {
-  teardown(fn: () => unknown): void;
-}
 
 export interface RunningService {
   url: string;
@@ -25,7 +19,7 @@ let nextPort = 18181;
 
 export async function startService(t: Cleanup, fault?: string): Promise<RunningService> {
   const port = nextPort++;
-  const pidFile = join(mkdtempSync(join(tmpdir(), 'kask-')), 'kask.pid');
+  const pidFile = join(temporaryDirectory(t, 'kask-'), 'kask.pid');
   const { username, password } = adminCredentials();
   const lines: string[] = [];
   const supervisor = superviseService({
