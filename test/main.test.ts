@@ -3,13 +3,12 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { writeFileSync } from 'node:fs';
-import net, { type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
 import { request } from 'undici';
 import { temporaryDirectory } from './support/cleanup.ts';
-import { startUpstream } from './support/http.ts';
+import { freePort, startUpstream } from './support/http.ts';
 
 const main = join(import.meta.dirname, '../src/main.ts');
 const dir = temporaryDirectory(t, 'sidecar-main-');
@@ -19,14 +18,6 @@ const writeConfig = (name: string, yaml: string): string => {
   return file;
 };
 const run = (...args: string[]): ReturnType<typeof spawnSync> => spawnSync(process.execPath, [main, ...args], { encoding: 'utf8' });
-
-async function freePort(): Promise<number> {
-  const server = net.createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
-  server.close();
-  return port;
-}
 
 void t.test('--version, --help, --check-config', (t) => {
   const version = run('--version');
@@ -84,7 +75,7 @@ void t.test('SIGTERM: depool, finish the requests in flight, exit 0', async (t) 
   }));
   await sleep(150);
   child.kill('SIGTERM');
-  const [code] = (await once(child, 'exit')) as [number];
+  const [code] = (await once(child, 'close')) as [number];
   t.same(await inFlight, [1, 2, 3].map(() => ({ status: 200, body: 'finished' })), 'every request in flight completed');
   t.equal(code, 0, 'exit 0');
   const lines = logs.join('').trim().split('\n').map((line) => JSON.parse(line) as { msg: string });

@@ -1,18 +1,8 @@
 // When the service refuses, resets, hangs or dies mid-answer, the client gets the
 // matching problem (or a cut connection once the answer has begun) and SREs a count.
-import net, { type AddressInfo } from 'node:net';
-import { once } from 'node:events';
 import t from 'tap';
 import { request } from 'undici';
-import { startTestProxy, startUpstream } from '../support/http.ts';
-
-async function freePort(): Promise<number> {
-  const server = net.createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
+import { freePort, startTestProxy, startUpstream } from '../support/http.ts';
 
 async function problemAnswer(url: string): Promise<{ status: number; type: string; detail: string }> {
   const response = await request(url);

@@ -4,7 +4,6 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
-import net, { type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { request } from 'undici';
@@ -12,14 +11,7 @@ import { stringify } from 'yaml';
 import cassandra from 'cassandra-driver';
 import { adminCredentials, authProvider } from './cluster/cluster.ts';
 import { temporaryDirectory, type Cleanup } from './cleanup.ts';
-
-export async function freePort(): Promise<number> {
-  const server = net.createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
+import { freePort } from './http.ts';
 
 export interface SidecarProcess {
   url: string;
