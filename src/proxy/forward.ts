@@ -12,6 +12,7 @@ import { clientAddressOf, clientResponseHeaders, requestIdOf, upstreamRequestHea
 import { methodLabel, type ProxyMetrics, type UpstreamErrorKind } from './metrics.ts';
 import { problems, sendProblem, type ProblemKind } from './problem.ts';
 import type { TrafficSwitch } from './traffic-switch.ts';
+import { TurnedAwayLog } from './turned-away-log.ts';
 import { classifyUpstreamError } from './upstream-errors.ts';
 
 /** What happened to one request, for whoever watches the service's answers. */
@@ -68,9 +69,11 @@ function clientLeft(req: IncomingMessage, error: unknown): boolean {
 export class Forwarder {
   #inflight = 0;
   readonly #options: ForwarderOptions;
+  readonly turnedAway: TurnedAwayLog;
 
   constructor(options: ForwarderOptions) {
     this.#options = options;
+    this.turnedAway = new TurnedAwayLog(options.logger);
   }
 
   get inflight(): number {
@@ -188,7 +191,7 @@ export class Forwarder {
     if (answer.upstreamError !== undefined) {
       logger.error({ ...fields, error: answer.upstreamError }, 'request failed');
     } else if (answer.answeredBy === 'sidecar' && answer.status >= 500) {
-      logger.warn(fields, 'turned a request away (depooled or over the in-flight limit)');
+      this.turnedAway.note(fields);
     } else if (answer.status >= 500) {
       logger.error(fields, 'the session service answered with an error');
     } else if (config.logging.access_log.enabled && Math.random() < config.logging.access_log.sample_rate) {

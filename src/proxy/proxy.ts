@@ -55,6 +55,7 @@ export async function startProxy(config: Config, registry: Registry, logger: Log
       trafficSwitch.depool('shutting down');
       await server.close(config.shutdown.drain_timeout_ms);
       await upstream.close();
+      forwarder.turnedAway.flush();
     },
   };
 }

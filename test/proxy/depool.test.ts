@@ -10,7 +10,7 @@ void t.test('depool and repool', async (t) => {
   const upstream = await startUpstream(t, (req, res) => {
     setTimeout(() => res.end(`done ${req.url}`), req.url.includes('slow') ? 300 : 0);
   });
-  const { url, proxy, registry } = await startTestProxy(t, upstream.url);
+  const { url, proxy, registry, logLines } = await startTestProxy(t, upstream.url);
   const admin = await startAdminServer({
     address: '127.0.0.1', port: 0, registry, logger: testLogger().logger,
     readiness: async () => {
@@ -37,6 +37,8 @@ void t.test('depool and repool', async (t) => {
   t.equal(finished.headers.connection, 'close', 'and its connection closes, so the client reconnects elsewhere');
 
   const refused = await request(`${url}/sessions/v1/b`);
+  for (let i = 0; i < 5; i++) await (await request(`${url}/sessions/v1/b${i}`)).body.dump();
+  t.equal(logLines().filter((l) => String(l.msg).startsWith('turned a request away')).length, 1, 'a flood of refusals logs one line at first, not one per request');
   const problem = (await refused.body.json()) as { type: string };
   t.equal(refused.statusCode, 503);
   t.equal(refused.headers['retry-after'], '2');
