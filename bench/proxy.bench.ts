@@ -7,7 +7,7 @@ import autocannon from 'autocannon';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { findProgram, responseBody, start, startHaproxy, startNginxProxy, startNginxUpstream, writeSidecarConfig, type Running } from './reverse-proxies.ts';
+import { findProgram, removeWorkFiles, responseBody, start, startHaproxy, startNginxProxy, startNginxUpstream, writeSidecarConfig, type Running } from './reverse-proxies.ts';
 
 const seconds = Number(process.env.BENCH_SECONDS ?? 10);
 const path = '/sessions/v1/bench-key';
@@ -110,7 +110,7 @@ try {
     : await start('upstream (node)', process.execPath, [join(import.meta.dirname, 'node-upstream.ts'), String(ports.upstream)], ports.upstream);
   running.push(upstream);
   const sidecar = await start('sidecar', process.execPath,
-    [join(import.meta.dirname, '../src/main.ts'), '--config', writeSidecarConfig(ports.sidecar, ports.sidecarAdmin, upstream.url)], ports.sidecar);
+    [join(import.meta.dirname, '../src/main.ts'), '--config', writeSidecarConfig(ports.sidecar, ports.sidecarAdmin, upstream)], ports.sidecar);
   running.push(sidecar);
   const targets: [Running, boolean][] = [[{ ...upstream, name: 'direct' }, false], [sidecar, true]];
   if (nginx) targets.push([await startNginxProxy(nginx, ports.nginx, ports.upstream), true]);
@@ -137,4 +137,5 @@ try {
   console.error("# written: bench/results/proxy.md and proxy.json");
 } finally {
   for (const process of running) process.stop();
+  removeWorkFiles();
 }

@@ -3,13 +3,15 @@
 // Each runs as one process with one worker, like the sidecar, so CPU and memory
 // are comparable and readable from /proc.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import net from 'node:net';
 
 const work = mkdtempSync(join(tmpdir(), 'sidecar-bench-'));
+/** The configurations and logs written for this run; removed once its processes are stopped. */
+export const removeWorkFiles = (): void => { rmSync(work, { recursive: true, force: true }); };
 /** A session value of the size MediaWiki typically stores. */
 export const responseBody = 'x'.repeat(256);
 
@@ -95,14 +97,17 @@ backend session_service
   return start('haproxy', haproxy, ['-f', file, '-db'], port);
 }
 
-export function writeSidecarConfig(port: number, adminPort: number, upstreamUrl: string): string {
+/** The sidecar as in a pod: it finds the service (here the upstream) by its pid, and watches its sockets. */
+export function writeSidecarConfig(port: number, adminPort: number, upstream: Running): string {
   const file = join(work, 'sidecar.yaml');
   writeFileSync(file, `listen: {address: 127.0.0.1, port: ${port}}
 admin: {address: 127.0.0.1, port: ${adminPort}}
-upstream: {url: "${upstreamUrl}"}
+upstream: {url: "${upstream.url}"}
+service: {pid_file: ${join(work, 'upstream-service.pid')}}
 limits: {max_inflight: 100000}
 logging: {level: warn}
 cassandra: {contact_points: [127.0.0.1]}
 `);
+  writeFileSync(join(work, 'upstream-service.pid'), String(upstream.pid));
   return file;
 }

@@ -19,7 +19,7 @@ export async function restartService(config: Config): Promise<RestartResult> {
   const { remediation, service } = config;
   switch (remediation.action) {
     case 'signal': {
-      const pid = findServiceProcess({ processName: service.process_name, ...(service.pid_file ? { pidFile: service.pid_file } : {}) });
+      const pid = await findServiceProcess({ processName: service.process_name, ...(service.pid_file ? { pidFile: service.pid_file } : {}) });
       if (pid === null) throw new Error(`cannot find the service's process (${service.pid_file ? `pid file ${service.pid_file}` : `name ${service.process_name}`}); does the pod share its process namespace?`);
       process.kill(pid, remediation.signal);
       return { signalledPid: pid, detail: `sent ${remediation.signal} to pid ${pid}` };

@@ -3,7 +3,9 @@
 // namespace, so /proc/self/net/tcp{,6} lists the service's sockets too. With a shared
 // process namespace the service's own sockets are told apart by inode; without it,
 // every established connection to the native port except the sidecar's own counts.
-import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
+// All reads are asynchronous: the kernel takes milliseconds to write /proc/net/tcp
+// on a busy host, and the proxy shares this event loop.
+import { readFile, readdir, readlink } from 'node:fs/promises';
 
 export interface SocketEntry {
   remoteAddress: string;
@@ -43,37 +45,39 @@ export function parseProcNetTcp(text: string): SocketEntry[] {
 }
 
 /** The inodes of every socket a process holds open. */
-export function socketInodesOf(pid: number, proc = '/proc'): Set<number> {
+export async function socketInodesOf(pid: number, proc = '/proc'): Promise<Set<number>> {
+  const targets = await Promise.all((await readdir(`${proc}/${pid}/fd`)).map((fd) =>
+    readlink(`${proc}/${pid}/fd/${fd}`).catch(() => ''))); // '': the descriptor closed while we looked
   const inodes = new Set<number>();
-  for (const fd of readdirSync(`${proc}/${pid}/fd`)) {
-    try {
-      const match = /^socket:\[(\d+)\]$/.exec(readlinkSync(`${proc}/${pid}/fd/${fd}`));
-      if (match) inodes.add(Number(match[1]));
-    } catch {
-      // the descriptor closed while we looked
-    }
+  for (const target of targets) {
+    const match = /^socket:\[(\d+)\]$/.exec(target);
+    if (match) inodes.add(Number(match[1]));
   }
   return inodes;
 }
 
-/** The pid of the service: from a pid file, or the first process whose name (comm) matches. */
-export function findServiceProcess(options: { processName?: string; pidFile?: string }, proc = '/proc'): number | null {
+const commOf = async (proc: string, pid: number | string): Promise<string | null> =>
+  (await readFile(`${proc}/${pid}/comm`, 'utf8').catch(() => null))?.trim() ?? null; // null: it exited while we looked
+
+/**
+ * The pid of the service: from a pid file, or the first process whose name (comm)
+ * matches. `knownPid`, the last one found, is checked first: scanning every process
+ * costs far more than the rest of an observation.
+ */
+export async function findServiceProcess(options: { processName?: string; pidFile?: string; knownPid?: number | null }, proc = '/proc'): Promise<number | null> {
   if (options.pidFile !== undefined) {
     try {
-      const pid = Number(readFileSync(options.pidFile, 'utf8').trim());
+      const pid = Number((await readFile(options.pidFile, 'utf8')).trim());
       return Number.isInteger(pid) && pid > 0 ? pid : null;
     } catch {
       return null;
     }
   }
-  if (options.processName === undefined) return null;
-  for (const entry of readdirSync(proc)) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      if (readFileSync(`${proc}/${entry}/comm`, 'utf8').trim() === options.processName) return Number(entry);
-    } catch {
-      // the process exited while we looked
-    }
+  const { processName, knownPid } = options;
+  if (processName === undefined) return null;
+  if (knownPid != null && (await commOf(proc, knownPid)) === processName) return knownPid;
+  for (const entry of await readdir(proc)) {
+    if (/^\d+$/.test(entry) && (await commOf(proc, entry)) === processName) return Number(entry);
   }
   return null;
 }
@@ -86,26 +90,21 @@ export interface PoolObservation {
   connections: Record<string, number>;
 }
 
-export function observePool(options: { processName?: string; pidFile?: string; nativePort: number; ownPid?: number; proc?: string }): PoolObservation {
+export async function observePool(options: { processName?: string; pidFile?: string; knownPid?: number | null; nativePort: number; ownPid?: number; proc?: string }): Promise<PoolObservation> {
   const proc = options.proc ?? '/proc';
-  const sockets = ['tcp', 'tcp6'].flatMap((file) => {
-    try {
-      return parseProcNetTcp(readFileSync(`${proc}/self/net/${file}`, 'utf8'));
-    } catch {
-      return []; // no IPv6 in this namespace
-    }
-  }).filter((s) => s.established && s.remotePort === options.nativePort);
+  const tables = await Promise.all(['tcp', 'tcp6'].map((file) => readFile(`${proc}/self/net/${file}`, 'utf8').catch(() => ''))); // '': no IPv6 here
+  const sockets = tables.flatMap((text) => parseProcNetTcp(text)).filter((s) => s.established && s.remotePort === options.nativePort);
 
-  const pid = findServiceProcess(options, proc);
+  const pid = await findServiceProcess(options, proc);
   let source: PoolObservation['source'] = 'namespace';
   let belongs: (inode: number) => boolean;
   try {
     if (pid === null) throw new Error('service process not found');
-    const inodes = socketInodesOf(pid, proc);
+    const inodes = await socketInodesOf(pid, proc);
     belongs = (inode) => inodes.has(inode);
     source = 'process';
   } catch {
-    const own = socketInodesOf(options.ownPid ?? process.pid, proc);
+    const own = await socketInodesOf(options.ownPid ?? process.pid, proc);
     belongs = (inode) => !own.has(inode);
   }
   const connections: Record<string, number> = {};

@@ -34,6 +34,7 @@ export class ServiceMonitor {
   #timer: NodeJS.Timeout | undefined;
   #canaryTimer: NodeJS.Timeout | undefined;
   #pool: ServicePoolView | null = null;
+  #observing: Promise<void> | null = null;
   #canary: ServiceCanary | null = null;
   readonly #lastConnectedAt = new Map<string, number>();
   readonly #config: Config;
@@ -57,8 +58,8 @@ export class ServiceMonitor {
   }
 
   start(): void {
-    this.observe();
-    this.#timer = setInterval(() => { this.observe(); }, this.#config.service.observe_interval_ms);
+    void this.observe();
+    this.#timer = setInterval(() => { void this.observe(); }, this.#config.service.observe_interval_ms);
     if (this.#config.service.canary.enabled) {
       this.#canaryTimer = setInterval(() => { void this.runCanary(); }, this.#config.service.canary.interval_ms);
     }
@@ -85,10 +86,16 @@ export class ServiceMonitor {
     return this.#canary;
   }
 
-  /** One observation of the pool; also run by the timer. */
-  observe(): void {
+  /** One observation of the pool; also run by the timer. One at a time: a call while one runs shares it. */
+  observe(): Promise<void> {
+    this.#observing ??= this.#observeOnce().finally(() => { this.#observing = null; });
+    return this.#observing;
+  }
+
+  async #observeOnce(): Promise<void> {
     const now = this.#now();
-    const observed = observePool({
+    const observed = await observePool({
+      knownPid: this.#pool?.pid ?? null,
       nativePort: this.#config.cassandra.port,
       processName: this.#config.service.process_name,
       ...(this.#config.service.pid_file ? { pidFile: this.#config.service.pid_file } : {}),

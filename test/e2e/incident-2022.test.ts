@@ -17,7 +17,7 @@ void t.test('stale pool: detected, one restart, all three nodes pooled again', a
   const load = steadyWrites(sidecar.url, 20);
   const answeredAt = await bounceNode(2);
   await until(async () => (await metricOf(sidecar, 'sessionstore_sidecar_pool_restarts_total', { rule: 'stale_pool', result: 'restarted' })) === 1, graceMs + 60_000, 'one restart');
-  await until(() => ['127.0.0.1', '127.0.0.2', '127.0.0.3'].every((a) => (observePool({ pidFile: service.pidFile, nativePort: 9042 }).connections[a] ?? 0) > 0), 10_000, 'the new pool holds every node');
+  await until(async () => { const { connections } = await observePool({ pidFile: service.pidFile, nativePort: 9042 }); return ['127.0.0.1', '127.0.0.2', '127.0.0.3'].every((a) => (connections[a] ?? 0) > 0); }, 10_000, 'the new pool holds every node');
   await sleep(3000);
   const { acked, failed, sent } = await load.stop();
 

@@ -1,9 +1,10 @@
 // Reading the service's pool from /proc: the format, and real sockets of this
 // process and of a child process standing in for the service.
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import t from 'tap';
-import { observePool, parseProcNetTcp } from '../../src/service/pool-sockets.ts';
+import { findServiceProcess, observePool, parseProcNetTcp } from '../../src/service/pool-sockets.ts';
 import { listenOn, startPoolHolder } from '../support/pool-holder.ts';
 
 void t.test('parses /proc/net/tcp and tcp6 lines', (t) => {
@@ -37,9 +38,17 @@ void t.test('counts the service process’s own connections, or everyone’s but
   // A child process is the "service": two pooled connections to the node.
   const { child, pidFile } = await startPoolHolder(t, port, '127.0.0.2', 2);
 
-  t.same(observePool({ pidFile, nativePort: port }), { source: 'process', pid: child.pid, connections: { '127.0.0.2': 2 } }, 'by pid file: the service’s two connections');
-  const byName = observePool({ processName: 'no-such-process', nativePort: port });
+  t.same(await observePool({ pidFile, nativePort: port }), { source: 'process', pid: child.pid, connections: { '127.0.0.2': 2 } }, 'by pid file: the service’s two connections');
+  const byName = await observePool({ processName: 'no-such-process', nativePort: port });
   t.equal(byName.source, 'namespace', 'service not found: fall back to the namespace');
   t.same(byName.connections, { '127.0.0.2': 2 }, 'the sidecar’s own connection is left out');
-  t.same(observePool({ pidFile, nativePort: port === 65535 ? 1 : port + 1 }).connections, {}, 'other ports do not count');
+  t.same((await observePool({ pidFile, nativePort: port === 65535 ? 1 : port + 1 })).connections, {}, 'other ports do not count');
+});
+
+void t.test('by name: the last pid found is checked first, and dropped once its name no longer matches', async (t) => {
+  const name = readFileSync(`/proc/${process.pid}/comm`, 'utf8').trim();
+  t.equal(await findServiceProcess({ processName: name, knownPid: process.pid }), process.pid, 'the known pid, while its name matches');
+  t.equal(await findServiceProcess({ processName: 'no-such-process', knownPid: process.pid }), null, 'a known pid of another name is not taken');
+  const scanned = await findServiceProcess({ processName: name, knownPid: 999_999_999 });
+  t.ok(scanned !== null && readFileSync(`/proc/${scanned}/comm`, 'utf8').trim() === name, 'a vanished pid: every process is scanned again');
 });

@@ -17,14 +17,14 @@ void t.test('connections per node, a node the pool lacks, and the moment it lose
   const { logger, lines } = testLogger();
   const monitor = new ServiceMonitor(config, registry, logger, () => ['127.0.0.1', '127.0.0.2']);
 
-  monitor.observe();
+  await monitor.observe();
   t.match(monitor.view().pool, { source: 'process', pid: child.pid, connections: { '127.0.0.1': 0, '127.0.0.2': 3 }, lastConnected: { '127.0.0.1': null } });
   t.equal(await metric(registry, 'sessionstore_sidecar_service_pool_connections', { address: '127.0.0.2' }), 3);
   t.equal(await metric(registry, 'sessionstore_sidecar_service_pool_connections', { address: '127.0.0.1' }), 0, 'a known node without connections shows 0');
 
   child.kill('SIGKILL');
   await sleep(200);
-  monitor.observe();
+  await monitor.observe();
   t.equal(await metric(registry, 'sessionstore_sidecar_service_pool_connections', { address: '127.0.0.2' }), 0);
   t.ok(monitor.view().pool?.lastConnected['127.0.0.2'], 'remembers when it last had one');
   t.ok(lines().some((l) => l.address === '127.0.0.2' && l.msg === "the service's pool holds no connection to this node"), 'one log line says so');

@@ -14,8 +14,8 @@ import { bounceNode, fastSidecar } from '../e2e/scenario.ts';
 const cleanups: (() => unknown)[] = [];
 const scope: Cleanup = { teardown: (fn) => cleanups.unshift(fn) };
 const say = (line: string): void => { console.log(`[demo] ${line}`); };
-const pool = (pidFile: string): string =>
-  Object.entries(observePool({ pidFile, nativePort: 9042 }).connections).map(([a, n]) => `${a}×${n}`).join(' ') || 'none';
+const pool = async (pidFile: string): Promise<string> =>
+  Object.entries((await observePool({ pidFile, nativePort: 9042 })).connections).map(([a, n]) => `${a}×${n}`).join(' ') || 'none';
 
 try {
   const wasUp = (await status()).every((node) => node.answersCql);
@@ -25,7 +25,7 @@ try {
     scope.teardown(() => down());
   }
   const service = await startService(scope, 'stale-pool');
-  say(`session service (Kask-compatible, fault: stale-pool) on ${service.url}; its pool: ${pool(service.pidFile)}`);
+  say(`session service (Kask-compatible, fault: stale-pool) on ${service.url}; its pool: ${await pool(service.pidFile)}`);
   const sidecar = await startSidecar(scope, service.url, service.pidFile, fastSidecar);
   say(`sidecar proxying on ${sidecar.url}, admin on ${sidecar.adminUrl}/status`);
   const load = steadyWrites(sidecar.url, 20);
@@ -34,7 +34,7 @@ try {
 
   say('node 2 goes down for maintenance and comes back, like sessionstore1001 on 2022-09-15…');
   const answeredAt = await bounceNode(2);
-  say(`node 2 answers CQL again; the service's pool: ${pool(service.pidFile)} (no connection to 127.0.0.2: the stale pool)`);
+  say(`node 2 answers CQL again; the service's pool: ${await pool(service.pidFile)} (no connection to 127.0.0.2: the stale pool)`);
   await until(async () => (await metricOf(sidecar, 'sessionstore_sidecar_pool_restarts_total', { result: 'restarted' })) >= 1, 90_000, 'the sidecar restarts the pool');
   await sleep(3000);
   const { sent, acked, failed } = await load.stop();
@@ -42,7 +42,7 @@ try {
   const seconds = (at: number | null): string => (at === null ? '?' : `${((at - answeredAt) / 1000).toFixed(1)} s`);
   say(`detected the divergence ${seconds(loggedAt(sidecar, 'divergence: stale_pool'))} after node 2 was back (grace 10 s + 5 s sustain)`);
   say(`restarted the service's pool gracefully and repooled ${seconds(loggedAt(sidecar, 'graceful restart finished'))} after node 2 was back`);
-  say(`the service's pool now: ${pool(service.pidFile)}`);
+  say(`the service's pool now: ${await pool(service.pidFile)}`);
   say(`traffic: ${sent} writes sent, ${acked.size} acknowledged, ${failed} failed (503 while depooled; clients retry on other pods)`);
   const lost = await lostWrites(acked);
   say(`read back from Cassandra at LOCAL_QUORUM: ${lost.length === 0 ? 'every acknowledged write is there' : `${lost.length} missing!`}`);

@@ -26,15 +26,16 @@ void t.test('the Kask API: store, read, delete, problems, a static /healthz', as
 
 void t.test('fault stale-pool: a node that restarts is never reconnected, until the service restarts', async (t) => {
   const service = await startService(t, 'stale-pool');
-  const pool = (): Record<string, number> => observePool({ pidFile: service.pidFile, nativePort: 9042 }).connections;
-  await until(() => ['127.0.0.1', '127.0.0.2', '127.0.0.3'].every((a) => (pool()[a] ?? 0) > 0), 10_000, 'the pool holds all three nodes');
+  const pool = async (): Promise<Record<string, number>> => (await observePool({ pidFile: service.pidFile, nativePort: 9042 })).connections;
+  await until(async () => { const held = await pool(); return ['127.0.0.1', '127.0.0.2', '127.0.0.3'].every((a) => (held[a] ?? 0) > 0); }, 10_000, 'the pool holds all three nodes');
   await bounce(2);
   await sleep(5000); // a healthy driver reconnects within a few seconds
-  t.equal(pool()['127.0.0.2'] ?? 0, 0, 'node 2 is up, yet the pool holds no connection to it');
-  t.ok((pool()['127.0.0.1'] ?? 0) > 0 && (pool()['127.0.0.3'] ?? 0) > 0, 'and still holds nodes 1 and 3');
+  const held = await pool();
+  t.equal(held['127.0.0.2'] ?? 0, 0, 'node 2 is up, yet the pool holds no connection to it');
+  t.ok((held['127.0.0.1'] ?? 0) > 0 && (held['127.0.0.3'] ?? 0) > 0, 'and still holds nodes 1 and 3');
   t.equal(await post(service.url, 'stale-pool', Buffer.from('x')), 201, 'LOCAL_QUORUM still works through two nodes');
   await restartService(service);
-  await until(() => (pool()['127.0.0.2'] ?? 0) > 0, 10_000, 'the restarted pool connects to node 2');
+  await until(async () => ((await pool())['127.0.0.2'] ?? 0) > 0, 10_000, 'the restarted pool connects to node 2');
   t.pass('a restart cures it');
 });
 
