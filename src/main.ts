@@ -89,7 +89,7 @@ async function main(): Promise<void> {
       if (!(await proxy.upstreamReachable())) reasons.push('the session service does not answer');
       return { ready: reasons.length === 0, reasons };
     },
-    status: { version: () => version, proxy: () => proxy.status(), cluster: () => cluster.view(), service: () => ({ ...service.view(), traffic: traffic.snapshot() }), reconcile: () => reconciler.status(), remediation: () => remediator.status() },
+    status: { version: () => version, proxy: () => proxy.status(), cluster: () => ({ ...cluster.view(), contactPoints: cluster.contactPoints() }), service: () => ({ ...service.view(), traffic: traffic.snapshot() }), reconcile: () => reconciler.status(), remediation: () => remediator.status() },
     actions: {
       '/remediation/restart': () => remediator.restart('manual', ['requested by an operator on the admin port']),
       '/remediation/pause': () => { remediator.pause(); },

@@ -9,6 +9,7 @@ import t from 'tap';
 import { request } from 'undici';
 import { temporaryDirectory } from './support/cleanup.ts';
 import { freePort, startUpstream } from './support/http.ts';
+import { startSidecar } from './support/sidecar-process.ts';
 
 const main = join(import.meta.dirname, '../src/main.ts');
 const dir = temporaryDirectory(t, 'sidecar-main-');
@@ -82,4 +83,13 @@ void t.test('SIGTERM: depool, finish the requests in flight, exit 0', async (t) 
   t.ok(lines.some((line) => line.msg.startsWith('depooled')), 'logged the depool');
   t.equal(lines.at(-1)?.msg, 'stopped');
   await t.rejects(request(`http://127.0.0.1:${port}/sessions/v1/late`), 'no longer accepting');
+});
+
+void t.test('a contact point that does not resolve: the sidecar starts, serves, and says so in /status', async (t) => {
+  const upstream = await startUpstream(t, (_req, res) => res.end('served'));
+  const sidecar = await startSidecar(t, upstream.url, join(dir, 'no-service.pid'), { cassandra: { contact_points: ['cassandra.invalid', '127.0.0.1'] } });
+  t.equal(await (await request(`${sidecar.url}/sessions/v1/k`)).body.text(), 'served', 'the proxy serves');
+  const status = (await sidecar.status()) as { cluster: { contactPoints: unknown } };
+  t.match(status.cluster.contactPoints, [{ name: 'cassandra.invalid', addresses: [], error: /ENOTFOUND/ }, { name: '127.0.0.1', addresses: ['127.0.0.1'], error: null }]);
+  t.ok(sidecar.logs.some((l) => l.contact_point === 'cassandra.invalid' && l.level === 'warn'), 'a warning names the contact point');
 });

@@ -36,11 +36,16 @@ function newNode(address: string, now: number, identity: Partial<Member> = {}): 
   };
 }
 
-async function resolveContactPoints(contactPoints: string[]): Promise<string[]> {
-  const addresses = await Promise.all(contactPoints.map(async (point) =>
-    isIP(point) ? [point] : (await lookup(point, { all: true })).map((entry) => entry.address)));
-  return [...new Set(addresses.flat())];
+/** A contact point as last looked up; a failed lookup keeps the addresses found before. */
+export interface ContactPoint {
+  name: string;
+  addresses: string[];
+  error: string | null;
 }
+
+export type Resolve = (name: string) => Promise<string[]>;
+
+const resolveWithSystem: Resolve = async (name) => (await lookup(name, { all: true })).map((entry) => entry.address);
 
 export class ClusterMonitor {
   readonly #nodes = new Map<string, NodeState>();
@@ -50,24 +55,75 @@ export class ClusterMonitor {
   readonly #logger: Logger;
   readonly #metrics: ClusterMetrics;
   readonly #now: () => number;
+  readonly #resolve: Resolve;
+  readonly #resolved = new Map<string, ContactPoint>();
   #contactPoints = new Set<string>();
+  #resolveTimer: NodeJS.Timeout | undefined;
+  #resolving: Promise<void> | null = null;
+  #stopped = false;
   #summary = { membership: true, schema: true, quorum: false };
 
-  constructor(config: Config['cassandra'], registry: Registry, logger: Logger, now: () => number = Date.now) {
+  /** `resolve` looks names up (the system resolver, as the service's driver does); tests may pass their own. */
+  constructor(config: Config['cassandra'], registry: Registry, logger: Logger, options: { now?: () => number; resolve?: Resolve } = {}) {
     this.#config = config;
     this.#logger = logger.child({ component: 'cluster' });
     this.#metrics = createClusterMetrics(registry);
-    this.#now = now;
+    this.#now = options.now ?? Date.now;
+    this.#resolve = options.resolve ?? resolveWithSystem;
   }
 
+  /**
+   * Looks the contact points up and starts probing them. Never fails: a name that
+   * does not resolve (DNS not ready while the pod starts) is logged, shown in
+   * /status and looked up again, while the proxy serves as usual.
+   */
   async start(): Promise<void> {
-    this.#contactPoints = new Set(await resolveContactPoints(this.#config.contact_points));
-    for (const address of this.#contactPoints) this.#add(address);
+    await this.#resolveContactPoints();
+    this.#resolveTimer = setInterval(() => { void this.#resolveContactPoints(); }, this.#config.resolve_interval_ms);
   }
 
   stop(): void {
+    this.#stopped = true;
+    clearInterval(this.#resolveTimer);
     for (const prober of this.#probers.values()) prober.stop();
     this.#probers.clear();
+  }
+
+  /** The contact points in configured order, each as last looked up. */
+  contactPoints(): ContactPoint[] {
+    return this.#config.contact_points.flatMap((name) => this.#resolved.get(name) ?? []);
+  }
+
+  #resolveContactPoints(): Promise<void> {
+    // A slow resolver must not pile lookups up: a round still running is the round.
+    this.#resolving ??= this.#resolveOnce().finally(() => { this.#resolving = null; });
+    return this.#resolving;
+  }
+
+  async #resolveOnce(): Promise<void> {
+    await Promise.all(this.#config.contact_points.map(async (name) => {
+      const previous = this.#resolved.get(name);
+      try {
+        const addresses = isIP(name) ? [name] : [...new Set(await this.#resolve(name))].sort();
+        if (!isIP(name) && (previous?.error != null || previous?.addresses.join() !== addresses.join())) {
+          this.#logger.info({ contact_point: name, addresses }, 'contact point resolved');
+        }
+        this.#resolved.set(name, { name, addresses, error: null });
+      } catch (error) {
+        const message = (error as Error).message;
+        if (previous?.error !== message) {
+          this.#logger.warn({ contact_point: name, error: message, addresses: previous?.addresses ?? [] },
+            `contact point does not resolve; looking it up again every ${this.#config.resolve_interval_ms} ms`);
+        }
+        this.#resolved.set(name, { name, addresses: previous?.addresses ?? [], error: message });
+      }
+    }));
+    if (this.#stopped) return;
+    // An address no longer behind any name may be forgotten like any other node.
+    this.#contactPoints = new Set(this.contactPoints().flatMap((point) => point.addresses));
+    for (const address of this.#contactPoints) {
+      if (!this.#nodes.has(address)) this.#add(address);
+    }
   }
 
   view(): ClusterView {

@@ -101,7 +101,11 @@ export class CoordinatorProbe {
         v2 ? 'SELECT native_address, host_id, data_center, rack, release_version, schema_version FROM system.peers_v2'
           : 'SELECT rpc_address, host_id, data_center, rack, release_version, schema_version FROM system.peers',
         [], { consistency: consistencies.localOne });
-      return result.rows.map((row) => ({ address: text(row, v2 ? 'native_address' : 'rpc_address') ?? '', ...identity(row) }));
+      // A peer still joining may have no address yet; like the drivers, skip it until it has one.
+      return result.rows.flatMap((row) => {
+        const address = text(row, v2 ? 'native_address' : 'rpc_address');
+        return address === null ? [] : [{ address, ...identity(row) }];
+      });
     } catch (error) {
       // Before Cassandra 4.0 there is no peers_v2: fall back once, for good.
       if (v2 && describeCassandraError(error).code === 'Invalid') {

@@ -65,8 +65,9 @@ const logging = z.strictObject({
 });
 
 const cassandra = z.strictObject({
-  /** The same contact points the service uses. */
+  /** The same contact points the service uses: addresses, or names looked up again every resolve_interval_ms. */
   contact_points: z.array(z.string().min(1)).min(1),
+  resolve_interval_ms: milliseconds.default(10_000),
   port: port.default(9042),
   local_data_center: z.string().min(1).default('dc1'),
   keyspace: z.string().regex(/^\w+$/).default('sessions'),

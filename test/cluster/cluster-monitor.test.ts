@@ -76,6 +76,26 @@ void t.test('one contact point: all three nodes discovered with their identity',
   t.equal(await metric(registry, 'sessionstore_sidecar_local_quorum_available'), 1);
 });
 
+void t.test('contact point names: one that does not resolve is reported and looked up again; the rest discover the cluster', async (t) => {
+  const { monitor, logLines } = await startTestMonitor(t, { contact_points: ['cassandra.invalid', '127.0.0.1'], resolve_interval_ms: 200, ...adminCredentials(), probe });
+  await waitFor(monitor, (v) => v.nodes.length === 3 && v.nodes.every((n) => n.reachable), 15_000);
+  t.match(monitor.contactPoints(), [{ name: 'cassandra.invalid', addresses: [], error: /ENOTFOUND/ }, { name: '127.0.0.1', addresses: ['127.0.0.1'], error: null }]);
+  t.equal(logLines().filter((l) => l.contact_point === 'cassandra.invalid').length, 1, 'logged once, not at every lookup');
+
+  // A name whose DNS record appears later, then moves: a fake resolver stands in for DNS.
+  let record: string[] | null = null;
+  const later = await startTestMonitor(t, { contact_points: ['cassandra.test'], resolve_interval_ms: 200, ...adminCredentials(), probe }, (name) =>
+    record === null ? Promise.reject(new Error(`getaddrinfo ENOTFOUND ${name}`)) : Promise.resolve(record));
+  t.same(later.monitor.view().nodes, [], 'nothing to probe yet');
+  record = ['127.0.0.2'];
+  const discoveredMs = await waitFor(later.monitor, (v) => v.nodes.length === 3 && v.nodes.every((n) => n.reachable), 15_000);
+  t.pass(`the cluster discovered ${discoveredMs} ms after the name resolved`);
+  record = ['127.0.0.3'];
+  await sleep(500);
+  t.same(later.monitor.contactPoints(), [{ name: 'cassandra.test', addresses: ['127.0.0.3'], error: null }], 'the new address is followed');
+  t.ok(later.logLines().some((l) => l.msg === 'contact point resolved' && String(l.addresses) === '127.0.0.3'), 'and logged');
+});
+
 void t.test('node 3 paused: timeouts open its breaker without slowing the other probes; resumed, it comes back', async (t) => {
   const { monitor } = await startMonitor(t);
   // The baseline first: on a small machine a node's warm-up (JIT, compactions) can

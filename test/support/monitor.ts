@@ -2,17 +2,17 @@
 // polling helpers that fail with the view in the message.
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Test } from 'tap';
-import { ClusterMonitor } from '../../src/cluster/cluster-monitor.ts';
+import { ClusterMonitor, type Resolve } from '../../src/cluster/cluster-monitor.ts';
 import type { ClusterView } from '../../src/cluster/view.ts';
 import { parseConfig } from '../../src/config/load.ts';
 import { createRegistry, type Registry } from '../../src/telemetry/metrics.ts';
 import { testLogger } from './http.ts';
 
-export async function startTestMonitor(t: Test, cassandra: Record<string, unknown>): Promise<{ monitor: ClusterMonitor; registry: Registry; logLines: () => Record<string, unknown>[] }> {
+export async function startTestMonitor(t: Test, cassandra: Record<string, unknown>, resolve?: Resolve): Promise<{ monitor: ClusterMonitor; registry: Registry; logLines: () => Record<string, unknown>[] }> {
   const config = parseConfig({ cassandra });
   const registry = createRegistry('test');
   const { logger, lines } = testLogger();
-  const monitor = new ClusterMonitor(config.cassandra, registry, logger);
+  const monitor = new ClusterMonitor(config.cassandra, registry, logger, resolve ? { resolve } : {});
   t.teardown(() => { monitor.stop(); });
   await monitor.start();
   return { monitor, registry, logLines: lines };
