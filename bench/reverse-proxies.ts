@@ -97,13 +97,18 @@ backend session_service
   return start('haproxy', haproxy, ['-f', file, '-db'], port);
 }
 
-/** The sidecar as in a pod: it finds the service (here the upstream) by its pid, and watches its sockets. */
+/**
+ * The sidecar as in a pod: it finds the service (here the upstream) by its pid and
+ * watches its sockets. The upstream is no session service, though: the canary
+ * through it would fail, and the sidecar must never restart it.
+ */
 export function writeSidecarConfig(port: number, adminPort: number, upstream: Running): string {
   const file = join(work, 'sidecar.yaml');
   writeFileSync(file, `listen: {address: 127.0.0.1, port: ${port}}
 admin: {address: 127.0.0.1, port: ${adminPort}}
 upstream: {url: "${upstream.url}"}
-service: {pid_file: ${join(work, 'upstream-service.pid')}}
+service: {pid_file: ${join(work, 'upstream-service.pid')}, canary: {enabled: false}}
+remediation: {enabled: false}
 limits: {max_inflight: 100000}
 logging: {level: warn}
 cassandra: {contact_points: [127.0.0.1]}
