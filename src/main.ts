@@ -106,7 +106,8 @@ async function main(): Promise<void> {
     reconciler.stop();
     cluster.stop();
     service.stop();
-    proxy.stop()
+    remediator.stop()
+      .then(() => proxy.stop())
       .then(() => admin.close())
       .then(() => leaseClient.shutdown())
       .then(() => {

@@ -50,6 +50,9 @@ const alive = (pid: number): boolean => {
 
 export class Remediator {
   #inProgress = false;
+  /** Set while this sidecar holds the fleet lease, so that stop() can give it back. */
+  #leaseHeld = false;
+  #stopped = false;
   #paused = false;
   #nextAllowedAt = 0;
   #suppressed: Suppression | null = null;
@@ -82,6 +85,7 @@ export class Remediator {
 
   /** Called with every verdict: acts on a restart verdict unless something holds it back, and says what. */
   consider(verdict: Verdict): void {
+    if (this.#stopped) return;
     if (verdict.action === 'suppressed') {
       this.#setSuppressed('no_local_quorum');
       return;
@@ -99,6 +103,23 @@ export class Remediator {
     const held = this.#holdBack();
     this.#setSuppressed(held);
     if (held === null) void this.restart(verdict.rule, verdict.evidence);
+  }
+
+  /**
+   * At shutdown: never start another restart, and give back a lease held by one
+   * under way (the pod is going away), so that other pods need not wait for its TTL.
+   */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    if (!this.#leaseHeld) return;
+    this.#leaseHeld = false;
+    this.#logger.warn('stopping during a graceful restart: releasing the fleet lease now');
+    await this.#deps.lease.release().catch((error: unknown) => { this.#logger.error({ error: (error as Error).message }, 'could not release the lease; it expires by its TTL'); });
+  }
+
+  /** A method, not the field, where an await in between may have changed it. */
+  #isStopped(): boolean {
+    return this.#stopped;
   }
 
   pause(): void {
@@ -149,7 +170,7 @@ export class Remediator {
 
   /** The whole graceful restart. Also the manual trigger, which skips the budget but never the lease. */
   async restart(reason: RestartReason, evidence: string[] = []): Promise<RestartRecord | null> {
-    if (this.#inProgress) return null;
+    if (this.#inProgress || this.#isStopped()) return null;
     this.#inProgress = true;
     const { config, lease, trafficSwitch } = this.#deps;
     const started = this.#now();
@@ -165,6 +186,7 @@ export class Remediator {
         return null;
       }
       held = true;
+      this.#leaseHeld = true;
       this.#metrics.inProgress.set(1);
       log.warn({ evidence }, `restarting the service's pool gracefully (${reason}): lease taken, depooling`);
       trafficSwitch.depool(`restarting the service's pool (${reason})`);
@@ -187,7 +209,9 @@ export class Remediator {
       log.error({ error: (error as Error).message }, held ? 'the restart failed' : 'could not take the fleet lease');
       if (!held) this.#nextAllowedAt = this.#now() + this.#deps.config.remediation.backoff_base_ms;
     } finally {
-      if (held) {
+      // After stop() the lease is given back already, and the proxy stays depooled for the shutdown.
+      if (held && !this.#isStopped()) {
+        this.#leaseHeld = false;
         trafficSwitch.repool();
         await lease.release().catch((error: unknown) => { log.error({ error: (error as Error).message }, 'could not release the lease; it expires by its TTL'); });
         this.#finish(reason, started, result, detail, evidence);
@@ -222,8 +246,9 @@ export class Remediator {
   async #waitHealthy(signalledPid: number | null): Promise<boolean> {
     const { remediation } = this.#deps.config;
     const deadline = this.#now() + remediation.healthy_timeout_ms;
-    while (signalledPid !== null && alive(signalledPid) && this.#now() < deadline) await sleep(50);
-    while (this.#now() < deadline) {
+    const waiting = (): boolean => this.#now() < deadline && !this.#isStopped();
+    while (signalledPid !== null && alive(signalledPid) && waiting()) await sleep(50);
+    while (waiting()) {
       try {
         const health = await request(`${this.#upstream}${this.#deps.config.upstream.health_path}`, { headersTimeout: 2000, bodyTimeout: 2000 });
         await health.body.dump();

@@ -10,7 +10,7 @@ restoreClusterAfter(t);
 void t.test('dry run: the verdict and its evidence are logged, the service is not restarted', async (t) => {
   const service = await startService(t, 'stale-pool');
   const sidecar = await startSidecar(t, service.url, service.pidFile, { ...fastSidecar, remediation: { ...fastSidecar.remediation, dry_run: true } });
-  const load = steadyWrites(sidecar.url, 20);
+  const load = steadyWrites(t, sidecar.url, 20);
   await bounceNode(2);
   await until(async () => (await metricOf(sidecar, 'sessionstore_sidecar_pool_restarts_total', { rule: 'stale_pool', result: 'dry_run' })) >= 1, 60_000, 'a dry run');
   const { acked } = await load.stop();

@@ -26,7 +26,7 @@ void t.test('two pairs, one stale pool each: restarts one after the other', asyn
       await sleep(20);
     }
   })();
-  const loads = pairs.map((p) => steadyWrites(p.sidecar.url, 10));
+  const loads = pairs.map((p) => steadyWrites(t, p.sidecar.url, 10));
   await bounceNode(2);
   await until(async () => (await Promise.all(pairs.map((p) => metricOf(p.sidecar, 'sessionstore_sidecar_pool_restarts_total', { result: 'restarted' })))).every((n) => n === 1), 90_000, 'both restarted');
   watching.on = false;

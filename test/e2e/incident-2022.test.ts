@@ -14,7 +14,7 @@ restoreClusterAfter(t);
 void t.test('stale pool: detected, one restart, all three nodes pooled again', async (t) => {
   const service = await startService(t, 'stale-pool');
   const sidecar = await startSidecar(t, service.url, service.pidFile, fastSidecar);
-  const load = steadyWrites(sidecar.url, 20);
+  const load = steadyWrites(t, sidecar.url, 20);
   const answeredAt = await bounceNode(2);
   await until(async () => (await metricOf(sidecar, 'sessionstore_sidecar_pool_restarts_total', { rule: 'stale_pool', result: 'restarted' })) === 1, graceMs + 60_000, 'one restart');
   await until(async () => { const { connections } = await observePool({ pidFile: service.pidFile, nativePort: 9042 }); return ['127.0.0.1', '127.0.0.2', '127.0.0.3'].every((a) => (connections[a] ?? 0) > 0); }, 10_000, 'the new pool holds every node');

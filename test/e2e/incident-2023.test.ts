@@ -13,7 +13,7 @@ restoreClusterAfter(t);
 void t.test('false unavailability: detected, one restart, the errors stop', async (t) => {
   const service = await startService(t, 'false-unavailable');
   const sidecar = await startSidecar(t, service.url, service.pidFile, fastSidecar);
-  const load = steadyWrites(sidecar.url, 20);
+  const load = steadyWrites(t, sidecar.url, 20);
   await bounceNode(3);
   await until(async () => (await metricOf(sidecar, 'sessionstore_sidecar_pool_restarts_total', { rule: 'false_unavailability', result: 'restarted' })) === 1, 60_000, 'one restart');
   const recoveredAt = Date.now();

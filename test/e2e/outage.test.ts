@@ -12,7 +12,7 @@ restoreClusterAfter(t);
 void t.test('two nodes down: zero restarts, suppression reported', async (t) => {
   const service = await startService(t);
   const sidecar = await startSidecar(t, service.url, service.pidFile, fastSidecar);
-  const load = steadyWrites(sidecar.url, 20);
+  const load = steadyWrites(t, sidecar.url, 20);
   await Promise.all([stopNode(2), stopNode(3)]);
   await until(async () => (await metricOf(sidecar, 'sessionstore_sidecar_remediation_suppressed', { reason: 'no_local_quorum' })) === 1, 15_000, 'suppression is reported');
   await sleep(10_000); // errors pile up; still nothing may happen

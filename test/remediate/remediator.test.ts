@@ -35,8 +35,8 @@ function fakeLease(holderElsewhere: { value: string | null }): FleetLease & { ta
   return lease as unknown as FleetLease & { taken: number; released: number };
 }
 
-async function setUp(t: Test, remediation: Record<string, unknown> = {}) {
-  // A service that keeps what it is given: the canary's write and read succeed.
+async function setUp(t: Test, remediation: Record<string, unknown> = {}, service = { healthy: true }) {
+  // A service that keeps what it is given: the canary's write and read succeed (unless it is unhealthy).
   let stored: Buffer = Buffer.alloc(0);
   const upstream = await startUpstream(t, (req, res) => {
     if (req.method === 'POST') {
@@ -45,6 +45,7 @@ async function setUp(t: Test, remediation: Record<string, unknown> = {}) {
       res.end();
       return;
     }
+    if (req.url === '/healthz') res.writeHead(service.healthy ? 200 : 503);
     res.end(req.url === '/healthz' ? 'ok' : stored);
   });
   const config = parseConfig({ upstream: { url: upstream.url }, cassandra: { contact_points: ['127.0.0.1'] }, remediation: { healthy_timeout_ms: 3000, backoff_base_ms: 60_000, ...remediation } });
@@ -108,4 +109,21 @@ void t.test('the http and command restart actions', async (t) => {
   t.ok(existsSync(marker), 'the command ran');
   const missing = parseConfig({ cassandra: { contact_points: ['a'] }, service: { pid_file: '/nonexistent/kask.pid' } });
   await t.rejects(restartService(missing), /cannot find the service's process \(pid file \/nonexistent\/kask.pid\)/);
+});
+
+void t.test('stopping during a restart gives the lease back at once and leaves the proxy depooled for the shutdown', async (t) => {
+  const { remediator, lease, trafficSwitch, lines } = await setUp(t, { healthy_timeout_ms: 60_000 }, { healthy: false });
+  // The restarted service never comes back healthy: the restart would wait a minute.
+  const restarting = remediator.restart('stale_pool');
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  t.equal(lease.taken, 1);
+  const stopped = Date.now();
+  await remediator.stop();
+  t.equal(lease.released, 1, 'released at stop, not after the TTL');
+  t.ok(lines().some((l) => l.msg === 'stopping during a graceful restart: releasing the fleet lease now'), 'and said so');
+  await restarting;
+  t.ok(Date.now() - stopped < 1000, 'the restart under way gave up waiting');
+  t.equal(lease.released, 1, 'released once');
+  t.equal(trafficSwitch.depooled, true, 'not repooled while the sidecar shuts down');
+  t.equal(await remediator.restart('manual'), null, 'no restart after stop');
 });

@@ -8,7 +8,7 @@ import { observePool } from '../../src/service/pool-sockets.ts';
 import { down, status, up } from './cluster/cluster.ts';
 import type { Cleanup } from './cleanup.ts';
 import { startService, until } from './kask/harness.ts';
-import { loggedAt, lostWrites, metricOf, startSidecar, steadyWrites } from './sidecar-process.ts';
+import { loggedAt, lostWrites, metricOf, startSidecar, steadyWrites, type SidecarProcess } from './sidecar-process.ts';
 import { bounceNode, fastSidecar } from '../e2e/scenario.ts';
 
 const cleanups: (() => unknown)[] = [];
@@ -17,6 +17,14 @@ const say = (line: string): void => { console.log(`[demo] ${line}`); };
 const pool = async (pidFile: string): Promise<string> =>
   Object.entries((await observePool({ pidFile, nativePort: 9042 })).connections).map(([a, n]) => `${a}×${n}`).join(' ') || 'none';
 
+/** What the sidecar saw and decided, for whoever reads a failed demo. */
+async function explainFailure(sidecar: SidecarProcess): Promise<void> {
+  const status = await sidecar.status().catch(() => null);
+  if (status) say(`the sidecar's verdict and remediation: ${JSON.stringify({ reconcile: status.reconcile, remediation: status.remediation })}`);
+  for (const line of sidecar.logs.filter((l) => l.level === 'warn' || l.level === 'error').slice(-10)) say(`sidecar log: ${JSON.stringify(line)}`);
+}
+
+let startedSidecar: SidecarProcess | undefined;
 try {
   const wasUp = (await status()).every((node) => node.answersCql);
   if (!wasUp) {
@@ -27,8 +35,9 @@ try {
   const service = await startService(scope, 'stale-pool');
   say(`session service (Kask-compatible, fault: stale-pool) on ${service.url}; its pool: ${await pool(service.pidFile)}`);
   const sidecar = await startSidecar(scope, service.url, service.pidFile, fastSidecar);
+  startedSidecar = sidecar;
   say(`sidecar proxying on ${sidecar.url}, admin on ${sidecar.adminUrl}/status`);
-  const load = steadyWrites(sidecar.url, 20);
+  const load = steadyWrites(scope, sidecar.url, 20);
   say('sending 20 session writes per second through the sidecar');
   await sleep(3000);
 
@@ -52,6 +61,7 @@ try {
 } catch (error) {
   say(`failed: ${(error as Error).message}`);
   process.exitCode = 1;
+  if (startedSidecar) await explainFailure(startedSidecar);
 } finally {
   for (const cleanup of cleanups) await cleanup();
 }

@@ -18,6 +18,8 @@ export interface SidecarProcess {
   adminUrl: string;
   logs: Record<string, unknown>[];
   status(): Promise<Record<string, unknown>>;
+  /** SIGTERM, as the kubelet sends it; resolves with the exit code once the process and its output have ended. */
+  stop(): Promise<number | null>;
 }
 
 export async function startSidecar(t: Cleanup, upstreamUrl: string, pidFile: string, overrides: Record<string, Record<string, unknown>> = {}): Promise<SidecarProcess> {
@@ -33,12 +35,13 @@ export async function startSidecar(t: Cleanup, upstreamUrl: string, pidFile: str
   }));
   const child = spawn(process.execPath, [join(import.meta.dirname, '../../src/main.ts'), '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] });
   child.stderr.on('data', (chunk: Buffer) => { process.stderr.write(chunk); });
-  t.teardown(async () => {
-    if (child.exitCode !== null) return;
-    const exited = once(child, 'exit');
+  const stop = async (): Promise<number | null> => {
+    if (child.exitCode !== null) return child.exitCode;
+    const closed = once(child, 'close') as Promise<[number | null]>;
     child.kill('SIGTERM');
-    await exited;
-  });
+    return (await closed)[0];
+  };
+  t.teardown(stop);
   const logs: Record<string, unknown>[] = [];
   let buffered = '';
   child.stdout.on('data', (chunk: Buffer) => {
@@ -54,16 +57,23 @@ export async function startSidecar(t: Cleanup, upstreamUrl: string, pidFile: str
     adminUrl,
     logs,
     status: async () => (await (await request(`${adminUrl}/status`)).body.json()) as Record<string, unknown>,
+    stop,
   };
 }
 
+export interface LoadResult { sent: number; acked: Map<string, Buffer>; failed: number; firstFailureAt: number | null }
+
 export interface Load {
   /** Stops the load and returns what it saw. */
-  stop(): Promise<{ sent: number; acked: Map<string, Buffer>; failed: number; firstFailureAt: number | null }>;
+  stop(): Promise<LoadResult>;
 }
 
-/** Writes a new random session at a steady rate through the proxy, remembering every acknowledged (201) one. */
-export function steadyWrites(url: string, perSecond: number): Load {
+/**
+ * Writes a new random session at a steady rate through the proxy, remembering every
+ * acknowledged (201) one. `owner`'s teardown stops it too, so a test or demo that
+ * fails halfway never leaves it running (and its process alive).
+ */
+export function steadyWrites(owner: Cleanup, url: string, perSecond: number): Load {
   const acked = new Map<string, Buffer>();
   let sent = 0;
   let failed = 0;
@@ -90,14 +100,25 @@ export function steadyWrites(url: string, perSecond: number): Load {
       await sleep(1000 / perSecond);
     }
   })();
-  return {
-    stop: async () => {
-      state.running = false;
-      await loop;
-      await Promise.all(pending);
-      return { sent, acked, failed, firstFailureAt };
-    },
+  const stop = async (): Promise<LoadResult> => {
+    state.running = false;
+    await loop;
+    await Promise.all(pending);
+    return { sent, acked, failed, firstFailureAt };
   };
+  owner.teardown(stop);
+  return { stop };
+}
+
+/** Who holds the fleet lease of data center dc1 right now (null: nobody). */
+export async function fleetLeaseHolder(): Promise<string | null> {
+  const client = new cassandra.Client({ contactPoints: ['127.0.0.1', '127.0.0.2', '127.0.0.3'], localDataCenter: 'dc1', authProvider: authProvider() });
+  try {
+    const row = (await client.execute("SELECT holder FROM sessions.sidecar_leases WHERE scope = 'dc1'", [], { consistency: cassandra.types.consistencies.serial })).first() as cassandra.types.Row | null;
+    return (row?.get('holder') as string | null | undefined) ?? null;
+  } finally {
+    await client.shutdown();
+  }
 }
 
 /** Reads every acknowledged write back from Cassandra at LOCAL_QUORUM: the keys whose value is missing or different. */
