@@ -6,6 +6,7 @@ import { ConfigError, loadConfig } from './config/load.ts';
 import { startAdminServer } from './admin/server.ts';
 import { ClusterMonitor } from './cluster/cluster-monitor.ts';
 import { cassandraSecurity } from './cluster/connection-options.ts';
+import { shutDownClient } from './cluster/coordinator-client.ts';
 import { startProxy } from './proxy/proxy.ts';
 import { Reconciler } from './reconcile/reconciler.ts';
 import { FleetLease } from './remediate/lease.ts';
@@ -109,10 +110,12 @@ async function main(): Promise<void> {
     remediator.stop()
       .then(() => proxy.stop())
       .then(() => admin.close())
-      .then(() => leaseClient.shutdown())
+      .then(() => shutDownClient(leaseClient))
       .then(() => {
         logger.info('stopped');
         logger.flush();
+        // Everything is closed; a handle some library still holds must not keep the pod terminating.
+        setTimeout(() => { process.exit(); }, 2000).unref();
       })
       .catch((error: unknown) => {
         logger.error({ error: (error as Error).message }, 'error while stopping');

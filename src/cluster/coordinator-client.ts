@@ -47,3 +47,14 @@ export function connectToCoordinator(options: CoordinatorClientOptions): cassand
 }
 
 export const { consistencies } = types;
+
+/**
+ * Shuts a driver client down, also one still connecting: the driver ignores
+ * shutdown() while it connects (it checks `connected` first), which would leave the
+ * connection, and the process, open for good. So a connecting client is shut down
+ * once its attempt ends.
+ */
+export async function shutDownClient(client: cassandra.Client): Promise<void> {
+  if ((client as unknown as { connecting: boolean }).connecting) await client.connect().catch(() => undefined);
+  await client.shutdown().catch(() => undefined);
+}

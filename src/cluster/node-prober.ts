@@ -5,7 +5,7 @@
 import type cassandra from 'cassandra-driver';
 import CircuitBreaker from 'opossum';
 import { describeCassandraError, type CassandraError } from './cassandra-errors.ts';
-import { connectToCoordinator } from './coordinator-client.ts';
+import { connectToCoordinator, shutDownClient } from './coordinator-client.ts';
 import type { CassandraSecurity } from './connection-options.ts';
 import type { ClusterMetrics } from './metrics.ts';
 import { CoordinatorProbe, type ProbeReport } from './probe.ts';
@@ -157,12 +157,7 @@ export class NodeProber {
   #dropClient(): void {
     const client = this.#client;
     this.#client = null;
-    if (!client) return;
-    const shutdown = (): void => { client.shutdown().catch(() => undefined); };
-    // The driver ignores shutdown() while the client is still connecting (it checks
-    // `connected` first), which would leave its connection open for good: wait for
-    // the attempt to end. Not awaited: a hung node can keep it waiting.
-    if ((client as unknown as { connecting: boolean }).connecting) client.connect().then(shutdown, shutdown);
-    else shutdown();
+    // Not awaited: a hung node can keep a connecting client waiting.
+    if (client) void shutDownClient(client);
   }
 }

@@ -185,6 +185,11 @@ export class Remediator {
         log.warn({ holder: taken.holder }, 'another sidecar in this data center is restarting its service; waiting for the lease');
         return null;
       }
+      if (this.#isStopped()) {
+        // stop() came while the lease was being taken: give it straight back.
+        await lease.release();
+        return null;
+      }
       held = true;
       this.#leaseHeld = true;
       this.#metrics.inProgress.set(1);
