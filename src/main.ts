@@ -104,6 +104,13 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, 'stopping: depooling and draining in-flight requests');
+    // Whatever hangs (a driver, a stuck close), the process ends on its own, and with an error.
+    const deadlineMs = config.shutdown.drain_timeout_ms + 5_000;
+    setTimeout(() => {
+      logger.error({ deadline_ms: deadlineMs }, 'stopping did not finish in time; exiting');
+      logger.flush();
+      process.exit(1);
+    }, deadlineMs).unref();
     reconciler.stop();
     cluster.stop();
     service.stop();
