@@ -7,13 +7,13 @@ import { request } from 'undici';
 
 /** Returns 'ok', or what went wrong. */
 export async function canaryThroughService(upstreamUrl: string): Promise<string> {
-  const key = `${new URL(upstreamUrl).origin}/sessions/v1/sessionstore-sidecar-canary-${hostname()}`;
+  const url = `${new URL(upstreamUrl).origin}/sessions/v1/sessionstore-sidecar-canary-${hostname()}`;
   const value = randomBytes(16);
   try {
-    const written = await request(key, { method: 'POST', body: value, headers: { 'content-type': 'application/octet-stream' }, headersTimeout: 5000, bodyTimeout: 5000 });
+    const written = await request(url, { method: 'POST', body: value, headers: { 'content-type': 'application/octet-stream' }, headersTimeout: 5000, bodyTimeout: 5000 });
     await written.body.dump();
     if (written.statusCode !== 201) return `write answered ${written.statusCode}`;
-    const read = await request(key, { headersTimeout: 5000, bodyTimeout: 5000 });
+    const read = await request(url, { headersTimeout: 5000, bodyTimeout: 5000 });
     const body = Buffer.from(await read.body.arrayBuffer());
     if (read.statusCode !== 200) return `read answered ${read.statusCode}`;
     return body.equals(value) ? 'ok' : 'read back a different value';
