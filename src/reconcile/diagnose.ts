@@ -2,8 +2,7 @@
 // and say whether the service's pool has diverged from reality. A pure function of
 // its inputs (no I/O, no clock), so every verdict can be replayed and unit-tested.
 // Level-triggered: the same views give the same verdict, whatever happened before,
-// except for `memory`, which only records since when each condition (and the
-// sidecar's own LOCAL_QUORUM) has held.
+// except for `memory`, which only records since when each condition has held.
 import type { ClusterView } from '../cluster/view.ts';
 
 export type Rule = 'stale_pool' | 'false_unavailability';
@@ -53,8 +52,7 @@ export interface Verdict {
   evidence: string[];
 }
 
-/** Since when each rule's condition, and LOCAL_QUORUM for the sidecar itself ('local_quorum'), has held (epoch ms). */
-export type Memory = Partial<Record<Rule | 'local_quorum', number>>;
+export type Memory = Partial<Record<Rule, number>>;
 
 function stalePool(cluster: ClusterView, service: ServiceSnapshot, now: number, policy: DiagnosePolicy): string | null {
   if (service.poolConnections === null) return null;
@@ -68,14 +66,9 @@ function stalePool(cluster: ClusterView, service: ServiceSnapshot, now: number, 
     `(grace ${policy.staleGraceMs / 1000} s) but the service holds 0 connections to it`).join('; ');
 }
 
-/**
- * `quorumForMs`: how long the sidecar itself has reached LOCAL_QUORUM. The errors
- * count only once that covers the whole window: right after a real outage the
- * window still holds the outage's own errors, which no restart could have helped.
- */
-function falseUnavailability(cluster: ClusterView, service: ServiceSnapshot, quorumForMs: number, policy: DiagnosePolicy): string | null {
+function falseUnavailability(cluster: ClusterView, service: ServiceSnapshot, policy: DiagnosePolicy): string | null {
+  if (!cluster.localQuorum.available) return null;
   const { requests, storageErrors, windowSeconds } = service.traffic;
-  if (!cluster.localQuorum.available || quorumForMs < windowSeconds * 1000) return null;
   const rate = requests === 0 ? 0 : storageErrors / requests;
   const whileHealthy = `while LOCAL_QUORUM canaries succeed through ${cluster.localQuorum.coordinators.join(', ')}`;
   if (requests >= policy.minRequests && rate >= policy.errorRateThreshold) {
@@ -89,12 +82,11 @@ function falseUnavailability(cluster: ClusterView, service: ServiceSnapshot, quo
 }
 
 export function diagnose(cluster: ClusterView, service: ServiceSnapshot, now: number, policy: DiagnosePolicy, memory: Memory): { verdict: Verdict; memory: Memory } {
-  const quorumSince = cluster.localQuorum.available ? (memory.local_quorum ?? now) : null;
   const conditions: Record<Rule, string | null> = {
     stale_pool: stalePool(cluster, service, now, policy),
-    false_unavailability: falseUnavailability(cluster, service, quorumSince === null ? 0 : now - quorumSince, policy),
+    false_unavailability: falseUnavailability(cluster, service, policy),
   };
-  const nextMemory: Memory = quorumSince === null ? {} : { local_quorum: quorumSince };
+  const nextMemory: Memory = {};
   const findings: Finding[] = [];
   for (const rule of rules) {
     const evidence = conditions[rule];

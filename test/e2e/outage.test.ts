@@ -20,11 +20,6 @@ void t.test('two nodes down: zero restarts, suppression reported', async (t) => 
   t.equal(service.supervisor.restarts(), 0, 'the service was left alone');
   t.ok(sidecar.logs.some((l) => l.component === 'reconcile' && String(l.msg).startsWith('no action: the sidecar itself cannot reach LOCAL_QUORUM')), 'the log says why nothing is done');
   await Promise.all([startNode(2), startNode(3)]);
-  // When LOCAL_QUORUM returns, the outage's errors are still in the window: they are no false unavailability.
-  await until(async () => (await metricOf(sidecar, 'sessionstore_sidecar_local_quorum_available')) === 1, 15_000, 'LOCAL_QUORUM is back');
-  await sleep(12_000); // the error window (10 s), with a margin
-  const seen = sidecar.logs.filter((l) => l.component === 'reconcile' && String(l.msg).includes('false_unavailability')).map((l) => l.evidence);
-  t.same(seen, [], 'no false unavailability once the cluster is back');
   const { acked } = await load.stop();
   t.same(await lostWrites(acked), [], `every acknowledged write reads back (${acked.size})`);
 });
