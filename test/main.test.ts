@@ -7,9 +7,9 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
 import { request } from 'undici';
-import { temporaryDirectory } from './support/cleanup.ts';
+import { temporaryDirectory } from '../lab/cleanup.ts';
 import { freePort, startUpstream } from './support/http.ts';
-import { startSidecar } from './support/sidecar-process.ts';
+import { startSidecar } from '../lab/sidecar-process.ts';
 
 const main = join(import.meta.dirname, '../src/main.ts');
 const dir = temporaryDirectory(t, 'sidecar-main-');

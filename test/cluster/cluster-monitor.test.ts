@@ -6,8 +6,8 @@ import t, { type Test } from 'tap';
 import type { ClusterMonitor } from '../../src/cluster/cluster-monitor.ts';
 import type { ClusterView } from '../../src/cluster/view.ts';
 import type { Registry } from '../../src/telemetry/metrics.ts';
-import { adminCredentials, killNode, pauseNode, resumeNode, startNode, stopNode, type NodeNumber } from '../support/cluster/cluster.ts';
-import { restoreClusterAfter } from '../support/cluster/restore.ts';
+import { adminCredentials, killNode, pauseNode, resumeNode, startNode, stopNode, type NodeNumber } from '../../lab/cluster/cluster.ts';
+import { restoreClusterAfter } from '../support/restore-cluster.ts';
 import { metric, startTestMonitor, waitFor } from '../support/monitor.ts';
 
 const intervalMs = 1000;

@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import t from 'tap';
 import { consistencies } from '../../src/cluster/coordinator-client.ts';
-import { clusterTls, localNode, queryNode } from '../support/cluster/cluster.ts';
+import { clusterTls, localNode, queryNode } from '../../lab/cluster/cluster.ts';
 import { startTestMonitor, waitFor } from '../support/monitor.ts';
 
 const suffix = randomBytes(4).toString('hex');

@@ -2,7 +2,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { ConfigError, loadConfig, parseConfig } from '../../src/config/load.ts';
-import { temporaryDirectory } from '../support/cleanup.ts';
+import { temporaryDirectory } from '../../lab/cleanup.ts';
 
 const dir = temporaryDirectory(t, 'sidecar-config-');
 const file = (name: string, text: string): string => {

@@ -1,10 +1,10 @@
 // A fault that no restart cures: restarts stop at the budget, and the sidecar says so, loudly.
 import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
-import { restoreClusterAfter } from '../support/cluster/restore.ts';
-import { startService, until } from '../support/kask/harness.ts';
-import { fleetLeaseHolder, loggedAt, lostWrites, metricOf, startSidecar, steadyWrites } from '../support/sidecar-process.ts';
-import { fastSidecar } from './scenario.ts';
+import { restoreClusterAfter } from '../support/restore-cluster.ts';
+import { startService, until } from '../../lab/session-service/harness.ts';
+import { fleetLeaseHolder, loggedAt, lostWrites, metricOf, startSidecar, steadyWrites } from '../../lab/sidecar-process.ts';
+import { fastSidecar } from '../../lab/scenarios.ts';
 
 restoreClusterAfter(t);
 

@@ -1,9 +1,9 @@
 // Dry run: everything but the restart; the verdict is logged with its evidence.
 import t from 'tap';
-import { restoreClusterAfter } from '../support/cluster/restore.ts';
-import { startService, until } from '../support/kask/harness.ts';
-import { lostWrites, metricOf, startSidecar, steadyWrites } from '../support/sidecar-process.ts';
-import { bounceNode, fastSidecar } from './scenario.ts';
+import { restoreClusterAfter } from '../support/restore-cluster.ts';
+import { startService, until } from '../../lab/session-service/harness.ts';
+import { lostWrites, metricOf, startSidecar, steadyWrites } from '../../lab/sidecar-process.ts';
+import { bounceNode, fastSidecar } from '../../lab/scenarios.ts';
 
 restoreClusterAfter(t);
 

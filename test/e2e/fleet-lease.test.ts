@@ -2,10 +2,10 @@
 // lease serialises their restarts, so the two pods are never out of rotation at once.
 import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
-import { restoreClusterAfter } from '../support/cluster/restore.ts';
-import { startService, until } from '../support/kask/harness.ts';
-import { lostWrites, metricOf, startSidecar, steadyWrites, type SidecarProcess } from '../support/sidecar-process.ts';
-import { bounceNode, fastSidecar } from './scenario.ts';
+import { restoreClusterAfter } from '../support/restore-cluster.ts';
+import { startService, until } from '../../lab/session-service/harness.ts';
+import { lostWrites, metricOf, startSidecar, steadyWrites, type SidecarProcess } from '../../lab/sidecar-process.ts';
+import { bounceNode, fastSidecar } from '../../lab/scenarios.ts';
 
 restoreClusterAfter(t);
 

@@ -4,10 +4,10 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
 import { observePool } from '../../src/service/pool-sockets.ts';
-import { restoreClusterAfter } from '../support/cluster/restore.ts';
-import { startService, until } from '../support/kask/harness.ts';
-import { loggedAt, lostWrites, metricOf, startSidecar, steadyWrites } from '../support/sidecar-process.ts';
-import { bounceNode, fastSidecar, graceMs } from './scenario.ts';
+import { restoreClusterAfter } from '../support/restore-cluster.ts';
+import { startService, until } from '../../lab/session-service/harness.ts';
+import { loggedAt, lostWrites, metricOf, startSidecar, steadyWrites } from '../../lab/sidecar-process.ts';
+import { bounceNode, fastSidecar, graceMs } from '../../lab/scenarios.ts';
 
 restoreClusterAfter(t);
 

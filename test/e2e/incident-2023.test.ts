@@ -3,10 +3,10 @@
 // 15 s, one graceful restart, the errors stop, nothing acknowledged is lost.
 import t from 'tap';
 import { request } from 'undici';
-import { restoreClusterAfter } from '../support/cluster/restore.ts';
-import { startService, until } from '../support/kask/harness.ts';
-import { loggedAt, lostWrites, metricOf, startSidecar, steadyWrites } from '../support/sidecar-process.ts';
-import { bounceNode, fastSidecar } from './scenario.ts';
+import { restoreClusterAfter } from '../support/restore-cluster.ts';
+import { startService, until } from '../../lab/session-service/harness.ts';
+import { loggedAt, lostWrites, metricOf, startSidecar, steadyWrites } from '../../lab/sidecar-process.ts';
+import { bounceNode, fastSidecar } from '../../lab/scenarios.ts';
 
 restoreClusterAfter(t);
 

@@ -1,11 +1,11 @@
 // A real outage (two of three nodes down): the sidecar reports it and never restarts the service.
 import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
-import { startNode, stopNode } from '../support/cluster/cluster.ts';
-import { restoreClusterAfter } from '../support/cluster/restore.ts';
-import { startService, until } from '../support/kask/harness.ts';
-import { lostWrites, metricOf, startSidecar, steadyWrites } from '../support/sidecar-process.ts';
-import { fastSidecar } from './scenario.ts';
+import { startNode, stopNode } from '../../lab/cluster/cluster.ts';
+import { restoreClusterAfter } from '../support/restore-cluster.ts';
+import { startService, until } from '../../lab/session-service/harness.ts';
+import { lostWrites, metricOf, startSidecar, steadyWrites } from '../../lab/sidecar-process.ts';
+import { fastSidecar } from '../../lab/scenarios.ts';
 
 restoreClusterAfter(t);
 

@@ -8,8 +8,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import tls from 'node:tls';
 import t from 'tap';
 import { Agent, request } from 'undici';
-import { createCertificateAuthority } from '../support/certs.ts';
-import { temporaryDirectory } from '../support/cleanup.ts';
+import { createCertificateAuthority } from '../../lab/certs.ts';
+import { temporaryDirectory } from '../../lab/cleanup.ts';
 import { startTestProxy, startUpstream } from '../support/http.ts';
 
 async function servedSerial(port: number, ca: string): Promise<string> {

@@ -11,7 +11,7 @@ import { Remediator } from '../../src/remediate/remediator.ts';
 import { restartService } from '../../src/remediate/restart-action.ts';
 import { TrafficSwitch } from '../../src/proxy/traffic-switch.ts';
 import { createRegistry } from '../../src/telemetry/metrics.ts';
-import { temporaryDirectory } from '../support/cleanup.ts';
+import { temporaryDirectory } from '../../lab/cleanup.ts';
 import { startUpstream, testLogger } from '../support/http.ts';
 import { metric } from '../support/monitor.ts';
 

@@ -11,14 +11,7 @@ import type { Answer } from '../../src/proxy/forward.ts';
 import { createLogger, type Logger } from '../../src/telemetry/logger.ts';
 import { createRegistry, type Registry } from '../../src/telemetry/metrics.ts';
 
-/** A port nothing listens on right now (the OS picks it). */
-export async function freePort(): Promise<number> {
-  const server = net.createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
+export { freePort } from '../../lab/net.ts';
 
 export interface SeenRequest {
   method: string;

@@ -6,7 +6,7 @@ import { writeFileSync } from 'node:fs';
 import net, { type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { Test } from 'tap';
-import { temporaryDirectory } from './cleanup.ts';
+import { temporaryDirectory } from '../../lab/cleanup.ts';
 
 /** A listener standing in for a Cassandra node's native port. */
 export async function listenOn(t: Test, address: string): Promise<number> {

@@ -4,12 +4,12 @@
 // the service's driver never reconnects, the sidecar notices and restarts the pool
 // gracefully. (The grace is 10 s here instead of production's 30 s, to keep it short.)
 import { setTimeout as sleep } from 'node:timers/promises';
-import { observePool } from '../../src/service/pool-sockets.ts';
+import { observePool } from '../src/service/pool-sockets.ts';
 import { down, status, up } from './cluster/cluster.ts';
 import type { Cleanup } from './cleanup.ts';
-import { startService, until } from './kask/harness.ts';
+import { startService, until } from './session-service/harness.ts';
 import { loggedAt, lostWrites, metricOf, startSidecar, steadyWrites, type SidecarProcess } from './sidecar-process.ts';
-import { bounceNode, fastSidecar } from '../e2e/scenario.ts';
+import { bounceNode, fastSidecar } from './scenarios.ts';
 
 const cleanups: (() => unknown)[] = [];
 const scope: Cleanup = { teardown: (fn) => cleanups.unshift(fn) };

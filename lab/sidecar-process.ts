@@ -11,7 +11,7 @@ import { stringify } from 'yaml';
 import cassandra from 'cassandra-driver';
 import { adminCredentials, authProvider } from './cluster/cluster.ts';
 import { temporaryDirectory, type Cleanup } from './cleanup.ts';
-import { freePort } from './http.ts';
+import { freePort } from './net.ts';
 
 export interface SidecarProcess {
   url: string;
@@ -33,7 +33,7 @@ export async function startSidecar(t: Cleanup, upstreamUrl: string, pidFile: str
     ...overrides,
     cassandra: { contact_points: ['127.0.0.1'], ...adminCredentials(), ...overrides.cassandra },
   }));
-  const child = spawn(process.execPath, [join(import.meta.dirname, '../../src/main.ts'), '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [join(import.meta.dirname, '../src/main.ts'), '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] });
   child.stderr.on('data', (chunk: Buffer) => { process.stderr.write(chunk); });
   const stop = async (): Promise<number | null> => {
     if (child.exitCode !== null) return child.exitCode;

@@ -3,9 +3,9 @@ import cassandra from 'cassandra-driver';
 import { randomBytes, randomUUID } from 'node:crypto';
 import t from 'tap';
 import { connectToCoordinator, consistencies } from '../../src/cluster/coordinator-client.ts';
-import { allNodes, authProvider, startNode, status, stopNode } from './cluster/cluster.ts';
-import { dataCenter } from './cluster/layout.ts';
-import { restoreClusterAfter } from './cluster/restore.ts';
+import { allNodes, authProvider, startNode, status, stopNode } from '../../lab/cluster/cluster.ts';
+import { dataCenter } from '../../lab/cluster/layout.ts';
+import { restoreClusterAfter } from '../support/restore-cluster.ts';
 
 const write = 'INSERT INTO sessions.values (key, value) VALUES (?, ?)';
 const read = 'SELECT value FROM sessions.values WHERE key = ?';

@@ -2,8 +2,8 @@
 // (set SIDECAR_KEEP_CLUSTER=1 to keep it for the next run).
 import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { down } from './cluster.ts';
-import { paths } from './layout.ts';
+import { down } from '../../lab/cluster/cluster.ts';
+import { paths } from '../../lab/cluster/layout.ts';
 
 const marker = join(paths.cluster, 'started-by-tests');
 if (existsSync(marker) && process.env.SIDECAR_KEEP_CLUSTER !== '1') {

@@ -2,7 +2,7 @@
 // three nodes on their own loopback addresses with Cassandra's standard ports.
 import { join, resolve } from 'node:path';
 
-const root = resolve(import.meta.dirname, '../../..');
+const root = resolve(import.meta.dirname, '../..');
 const cache = process.env.SIDECAR_CACHE_DIR ?? join(root, '.cache');
 
 export const dataCenter = 'dc1';

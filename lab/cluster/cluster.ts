@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { connectToCoordinator, consistencies } from '../../../src/cluster/coordinator-client.ts';
+import { connectToCoordinator, consistencies } from '../../src/cluster/coordinator-client.ts';
 import { checkJava, ensureCassandra } from './install.ts';
 import { createCertificateAuthority } from '../certs.ts';
 import { allNodes, dataCenter, layoutVersion, localNode, paths, type LocalNode, type NodeNumber } from './layout.ts';

@@ -10,7 +10,7 @@ const heap = process.env.SIDECAR_CASSANDRA_HEAP ?? '512M';
 function cassandraYaml(node: LocalNode): string {
   const dir = (name: string): string => join(node.dir, name);
   const seeds = allNodes().map((n) => `${n.address}:7000`).join(',');
-  return `# Written by test/support/cluster for the local test cluster; rewritten at every start.
+  return `# Written by lab/cluster for the local test cluster; rewritten at every start.
 cluster_name: sessionstore-local
 num_tokens: 1
 initial_token: ${node.initialToken}

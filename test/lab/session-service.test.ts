@@ -4,8 +4,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
 import { request } from 'undici';
 import { observePool } from '../../src/service/pool-sockets.ts';
-import { restoreClusterAfter } from './cluster/restore.ts';
-import { bounce, post, restartService, startService, until } from './kask/harness.ts';
+import { restoreClusterAfter } from '../support/restore-cluster.ts';
+import { bounce, post, restartService, startService, until } from '../../lab/session-service/harness.ts';
 
 restoreClusterAfter(t);
 void t.test('the Kask API: store, read, delete, problems, a static /healthz', async (t) => {

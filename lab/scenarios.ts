@@ -1,7 +1,7 @@
 // What the end-to-end scenarios share: the sidecar settings that make them fast
 // (a 10 s grace, 2 s backoff), and bouncing a node under the service.
 import { setTimeout as sleep } from 'node:timers/promises';
-import { startNode, stopNode, type NodeNumber } from '../support/cluster/cluster.ts';
+import { startNode, stopNode, type NodeNumber } from './cluster/cluster.ts';
 
 export const graceMs = 10_000;
 

@@ -3,8 +3,8 @@
 // after-tests.ts leaves the machine as it found it.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { status, up } from './cluster.ts';
-import { paths } from './layout.ts';
+import { status, up } from '../../lab/cluster/cluster.ts';
+import { paths } from '../../lab/cluster/layout.ts';
 
 const nodes = await status();
 if (nodes.every((node) => node.answersCql)) {
