@@ -31,8 +31,8 @@ const upstream = z.strictObject({
   ca_file: filePath.optional(),
   connections: z.number().int().positive().default(128),
   connect_timeout_ms: milliseconds.default(1000),
-  /** Time allowed for the service's response headers, then 504. */
-  headers_timeout_ms: milliseconds.default(10_000),
+  /** Time allowed for the service's response headers, retries included, then 504. Above Kask's own 12 s query timeout, so its answer wins. */
+  headers_timeout_ms: milliseconds.default(15_000),
   /** Time allowed between two chunks of the service's response body. */
   body_timeout_ms: milliseconds.default(10_000),
   health_path: z.string().startsWith('/').default('/healthz'),
@@ -40,14 +40,30 @@ const upstream = z.strictObject({
 
 const limits = z.strictObject({
   max_header_bytes: z.number().int().positive().default(16 * 1024),
-  max_body_bytes: z.number().int().positive().default(8 * 1024 * 1024),
+  /** Session values are a few KB; every body is received whole before it is forwarded, so this bounds each request's memory. */
+  max_body_bytes: z.number().int().positive().default(1024 * 1024),
+  /** All request bodies held at once, across requests; past it new bodies get 503 + Retry-After. */
+  max_buffered_bytes: z.number().int().positive().default(32 * 1024 * 1024),
   max_inflight: z.number().int().positive().default(1024),
-  /** A client must send its headers within this time, and its whole request within request_timeout_ms. */
+  /** A client must send its headers within this time, its body within body_timeout_ms, and its whole request within request_timeout_ms. */
   header_timeout_ms: milliseconds.default(10_000),
+  body_timeout_ms: milliseconds.default(5_000),
   request_timeout_ms: milliseconds.default(30_000),
   keep_alive_timeout_ms: milliseconds.default(5_000),
   /** Retry-After on the sidecar's own 503s. */
   retry_after_seconds: z.number().int().positive().default(2),
+});
+
+const retries = z.strictObject({
+  /** Retry the service's storage errors (its 500s, a reset before any answer) on Kask's idempotent API: GET, POST, DELETE under /sessions/. */
+  enabled: z.boolean().default(true),
+  max_per_request: z.number().int().min(1).max(2).default(2),
+  /** Retries may add at most this share of the API requests over the last 10 s... */
+  budget_ratio: z.number().gt(0).max(1).default(0.5),
+  /** ...plus this many per second, so that thin traffic is shielded too. */
+  min_per_second: z.number().int().nonnegative().default(5),
+  /** Bodies up to this size are kept for a replay; larger requests are never retried. */
+  max_body_bytes: z.number().int().nonnegative().default(64 * 1024),
 });
 
 const shutdown = z.strictObject({
@@ -111,8 +127,13 @@ const service = z.strictObject({
 
 const reconcile = z.strictObject({
   interval_ms: milliseconds.default(1000),
-  /** A node must answer the sidecar this long before a pool without it is stale. */
-  stale_grace_ms: milliseconds.default(30_000),
+  /**
+   * A node must answer the sidecar this long before a pool without it is stale: longer
+   * than a healthy driver needs to take a node back. Kask's gocql takes 10 s after the
+   * node's UP event (its node-up delay for Cassandra 4.0 and later) and, when it missed
+   * the event, up to 60 s (its ReconnectInterval ticker): 75 s stays above both.
+   */
+  stale_grace_ms: milliseconds.default(75_000),
   /** Storage errors over this share of API requests count as failing... */
   error_rate_threshold: z.number().gt(0).max(1).default(0.2),
   /** ...over this window, with at least min_requests requests in it. */
@@ -148,6 +169,7 @@ export const configSchema = z.strictObject({
   admin: admin.prefault({}),
   upstream: upstream.prefault({}),
   limits: limits.prefault({}),
+  retries: retries.prefault({}),
   shutdown: shutdown.prefault({}),
   logging: logging.prefault({}),
   service: service.prefault({}),

@@ -1,79 +1,115 @@
 // The data path: one client request in, the same request to the service, the
-// service's answer back unchanged. Bodies stream both ways; only a chunked request
-// body is collected first, because its size limit can only be known at its end and
-// the service must never see half a request.
+// service's answer back unchanged.
+//   1. admit: refuse from the head alone what must not be forwarded (admission.ts);
+//   2. receive the whole body, within its limits (request-body.ts);
+//   3. exchange it with the service, retrying its storage errors within the budget
+//      (retry-policy.ts); the answer streams straight into the client's response;
+//   4. account for the request when its response closes, however it ended.
+// In-flight accounting hangs on the response's 'close' event, which Node emits exactly
+// once for every response, so no path can leak a slot; and every exchange has a
+// deadline that a sweeper enforces, so no request waits forever, not even one queued
+// inside undici's pool.
 import { EventEmitter } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
+import { Writable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { Config } from '../config/schema.ts';
+import { FloodLog } from '../telemetry/flood-log.ts';
 import type { Logger } from '../telemetry/logger.ts';
+import { admit, type Refusal } from './admission.ts';
 import { clientAddressOf, clientResponseHeaders, requestIdOf, upstreamRequestHeaders } from './headers.ts';
 import { methodLabel, type ProxyMetrics, type UpstreamErrorKind } from './metrics.ts';
-import { problems, sendProblem, type ProblemKind } from './problem.ts';
+import { sendProblem } from './problem.ts';
+import { BodyRefused, ClientGone, receiveBody, type BodyBudget } from './request-body.ts';
+import { replayable, RetryBudget, type SkipReason } from './retry-policy.ts';
+import { requestBegan, requestEnded } from './socket-requests.ts';
 import type { TrafficSwitch } from './traffic-switch.ts';
-import { TurnedAwayLog } from './turned-away-log.ts';
 import { classifyUpstreamError } from './upstream-errors.ts';
 
 /** What happened to one request, for whoever watches the service's answers. */
 export interface Answer {
   method: string;
   path: string;
+  /** The status the client got; 499 when it went away first. */
   status: number;
   durationSeconds: number;
-  /** The service, or the sidecar itself (depooled, overloaded, malformed, or the service failed). */
+  /** Whose answer the client got: the service's, or the sidecar's own (refused, or the service failed). */
   answeredBy: 'service' | 'sidecar';
-  /** Set when the exchange with the service failed. */
+  /** Set when the last exchange with the service failed. */
   upstreamError?: UpstreamErrorKind;
+  /** Attempts sent to the service (0: refused before forwarding). */
+  attempts: number;
+  /** Attempts the service failed with a storage error (a 5xx answer, a reset or a timeout), retried or not. */
+  failedAttempts: number;
 }
 
-/** Whether an answer is the service failing to reach its storage (or failing outright), as the reconcile loop counts it. */
-export const isStorageError = (answer: Answer): boolean =>
-  answer.upstreamError !== undefined || (answer.answeredBy === 'service' && answer.status >= 500);
+/** The service's own failures. Refused connections (the service is down, which the kubelet sees) and the client's doing are not. */
+const storageFailureKinds: ReadonlySet<UpstreamErrorKind> = new Set(['reset', 'timeout']);
+export const isStorageFailure = (kind: UpstreamErrorKind): boolean => storageFailureKinds.has(kind);
 
 export interface ForwarderOptions {
   upstream: Dispatcher;
+  /** The bytes request bodies may hold at once, across requests. */
+  bodies: BodyBudget;
   config: Config;
   metrics: ProxyMetrics;
   logger: Logger;
   trafficSwitch: TrafficSwitch;
   proto: 'http' | 'https';
+  /** Whether the sidecar's own view shows LOCAL_QUORUM achievable: storage errors are retried only then. */
+  localQuorumAvailable: () => boolean;
   onAnswer?: (answer: Answer) => void;
 }
 
-class BodyTooLarge extends Error {}
-
-interface Outcome {
+/** One request's state, from arrival until its response closes. */
+interface Flight {
+  readonly req: IncomingMessage;
+  readonly res: ServerResponse;
+  readonly started: number;
+  readonly requestId: string;
   answeredBy: Answer['answeredBy'];
-  clientLeft?: boolean;
-  upstreamError?: UpstreamErrorKind;
+  upstreamError: UpstreamErrorKind | undefined;
+  /** Body bytes reserved in the budget, released when the response closes. */
+  reserved: number;
+  attempts: number;
+  failedAttempts: number;
+  retries: number;
+  /** When the exchange must have its answer's head (epoch ms), retries included; 0 before it starts. */
+  deadline: number;
+  /** Aborts the attempt under way (undici's cheapest signal). */
+  abort: EventEmitter | null;
+  deadlinePassed: boolean;
+  /** The request's handling, once it started: it records why it failed, so the answer is reported after it settles. */
+  flow: Promise<void> | null;
 }
 
-async function collectChunkedBody(req: IncomingMessage, limit: number): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > limit) throw new BodyTooLarge();
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks, size);
-}
+/** undici's errors when the client's side ended the exchange: our abort when it left, or its response closing early. */
+const clientSideCodes = new Set(['UND_ERR_ABORTED', 'ERR_STREAM_PREMATURE_CLOSE', 'ERR_STREAM_DESTROYED']);
 
-/** The client went away (mid-body, while waiting, or mid-answer) rather than the service failing. */
-function clientLeft(req: IncomingMessage, error: unknown): boolean {
-  const { name, code } = error as { name?: string; code?: string };
-  return name === 'AbortError' || code === 'UND_ERR_ABORTED' || code === 'ERR_STREAM_PREMATURE_CLOSE' || (req.destroyed && !req.complete);
-}
+/** Swallows a failed answer that is about to be retried. */
+const discard = (): Writable => new Writable({ write: (_chunk, _encoding, done) => { done(); } });
+
+/** The shortest time worth a retry. */
+const minRetryTimeMs = 50;
 
 export class Forwarder {
   #inflight = 0;
+  readonly #flights = new Set<Flight>();
+  readonly #sweeper: NodeJS.Timeout;
   readonly #options: ForwarderOptions;
-  readonly turnedAway: TurnedAwayLog;
+  readonly #bodies: BodyBudget;
+  readonly #retryBudget: RetryBudget;
+  readonly #turnedAway: FloodLog;
+  readonly #retried: FloodLog;
 
   constructor(options: ForwarderOptions) {
     this.#options = options;
-    this.turnedAway = new TurnedAwayLog(options.logger);
+    this.#bodies = options.bodies;
+    this.#retryBudget = new RetryBudget(options.config.retries);
+    this.#turnedAway = new FloodLog(options.logger, 'turned a request away (depooled or over a limit)');
+    this.#retried = new FloodLog(options.logger, 'retried a storage error of the session service');
+    this.#sweeper = setInterval(() => { this.#abortOverdue(); }, 250).unref();
   }
 
   get inflight(): number {
@@ -82,118 +118,204 @@ export class Forwarder {
 
   /** Node's request listener. Never throws: every failure becomes an answer or a clean close. */
   readonly handle = (req: IncomingMessage, res: ServerResponse): void => {
-    const started = performance.now();
-    const requestId = requestIdOf(req.headers);
-    const { config, metrics, trafficSwitch } = this.#options;
-    this.#inflight++;
-    metrics.inflight.inc();
-
-    const done = (outcome: Outcome): void => {
-      this.#inflight--;
-      metrics.inflight.dec();
-      // 499, as nginx counts it: the client left before the answer was complete.
-      const status = outcome.clientLeft ? 499 : res.statusCode;
-      const durationSeconds = (performance.now() - started) / 1000;
-      metrics.requests.inc({ method: methodLabel(req.method), code: status });
-      metrics.duration.observe(durationSeconds);
-      const answer: Answer = { method: req.method ?? '', path: req.url ?? '', status, durationSeconds, answeredBy: outcome.answeredBy };
-      if (outcome.upstreamError !== undefined) answer.upstreamError = outcome.upstreamError;
-      this.#options.onAnswer?.(answer);
-      this.#log(answer, requestId);
-    };
-    const answerItself = (problem: ProblemKind, detail: string, options: { retryAfterSeconds?: number; close?: boolean } = {}): void => {
-      sendProblem(res, problem, detail, { instance: req.url, requestId, ...options });
-      done({ answeredBy: 'sidecar' });
-    };
-
-    if (trafficSwitch.depooled) {
-      answerItself(problems.depooled, 'this instance is out of rotation', { retryAfterSeconds: config.limits.retry_after_seconds, close: true });
-      return;
-    }
-    if (this.#inflight > config.limits.max_inflight) {
-      answerItself(problems.overloaded, `more than ${config.limits.max_inflight} requests in flight`, { retryAfterSeconds: config.limits.retry_after_seconds });
-      return;
-    }
-    if (!req.url?.startsWith('/')) {
-      answerItself(problems.badRequest, 'the request target must be a path (origin-form)', { close: true });
-      return;
-    }
-    const declaredLength = req.headers['content-length'];
-    if (declaredLength !== undefined && Number(declaredLength) > config.limits.max_body_bytes) {
-      answerItself(problems.bodyTooLarge, `the body may be at most ${config.limits.max_body_bytes} bytes`, { close: true });
-      return;
-    }
-    this.#forward(req, res, requestId).then(
-      () => { done({ answeredBy: 'service' }); },
-      (error: unknown) => { done(this.#fail(req, res, requestId, error)); },
-    );
+    this.#handle(req, res, false);
   };
 
-  async #forward(req: IncomingMessage, res: ServerResponse, requestId: string): Promise<void> {
-    const { upstream, config, trafficSwitch, proto } = this.#options;
-    // An EventEmitter is undici's cheapest abort signal; it fires only when the client leaves early.
-    const abort = new EventEmitter();
-    res.once('close', () => {
-      if (!res.writableFinished) abort.emit('abort');
-    });
+  /** The listener for requests that carry `Expect: 100-continue`: 100 only once the request will really be forwarded. */
+  readonly handleExpectingContinue = (req: IncomingMessage, res: ServerResponse): void => {
+    this.#handle(req, res, true);
+  };
 
-    const chunked = req.headers['transfer-encoding'] !== undefined;
-    const hasBody = chunked || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0');
-    const body = !hasBody ? null : chunked ? await collectChunkedBody(req, config.limits.max_body_bytes) : req;
-
-    // undici's stream() writes the answer straight into the client's response, with backpressure.
-    await upstream.stream(
-      {
-        method: req.method as Dispatcher.HttpMethod,
-        path: req.url as string,
-        headers: upstreamRequestHeaders(req.rawHeaders, req.headers.connection, {
-          clientAddress: clientAddressOf(req.socket.remoteAddress),
-          proto,
-          requestId,
-        }),
-        body,
-        signal: abort,
-        headersTimeout: config.upstream.headers_timeout_ms,
-        bodyTimeout: config.upstream.body_timeout_ms,
-      },
-      ({ statusCode, headers }) => {
-        const forwarded = clientResponseHeaders(headers);
-        // A depool that arrived while this request was in flight still closes its connection.
-        if (trafficSwitch.depooled) forwarded.connection = 'close';
-        res.writeHead(statusCode, forwarded);
-        return res;
-      },
-    );
+  /** At shutdown: logs what the flood logs still hold and stops the sweeper. */
+  close(): void {
+    clearInterval(this.#sweeper);
+    this.#turnedAway.flush();
+    this.#retried.flush();
   }
 
-  /** Answers a failed exchange if nothing was sent yet, or cuts the connection so the client sees a truncated answer. */
-  #fail(req: IncomingMessage, res: ServerResponse, requestId: string, error: unknown): Outcome {
-    const { metrics, config } = this.#options;
-    if (error instanceof BodyTooLarge) {
-      sendProblem(res, problems.bodyTooLarge, `the body may be at most ${config.limits.max_body_bytes} bytes`, { instance: req.url, requestId, close: true });
-      return { answeredBy: 'sidecar' };
+  #handle(req: IncomingMessage, res: ServerResponse, expectsContinue: boolean): void {
+    const { config, metrics, trafficSwitch, proto } = this.#options;
+    const flight: Flight = {
+      req, res, started: performance.now(), requestId: requestIdOf(req.headers), answeredBy: 'sidecar', upstreamError: undefined,
+      reserved: 0, attempts: 0, failedAttempts: 0, retries: 0, deadline: 0, abort: null, deadlinePassed: false, flow: null,
+    };
+    this.#inflight++;
+    metrics.inflight.inc();
+    this.#flights.add(flight);
+    requestBegan(req.socket);
+    res.once('close', () => { this.#finish(flight); });
+
+    const { headers, hostHeaders } = upstreamRequestHeaders(req.rawHeaders, req.headers.connection, {
+      clientAddress: clientAddressOf(req.socket.remoteAddress), proto, requestId: flight.requestId,
+    });
+    const refusal = admit({ httpVersionMajor: req.httpVersionMajor, url: req.url, headers: req.headers, hostHeaders }, { depooled: trafficSwitch.depooled, inflight: this.#inflight }, config.limits);
+    if (refusal !== null) {
+      this.#refuse(flight, refusal);
+      return;
     }
-    if (clientLeft(req, error)) return { clientLeft: true, answeredBy: 'service' };
-    const failure = classifyUpstreamError(error);
+    if (expectsContinue) res.writeContinue();
+    flight.flow = receiveBody(req, {
+      maxBytes: config.limits.max_body_bytes,
+      timeoutMs: config.limits.body_timeout_ms,
+      budget: this.#bodies,
+      reserved: (bytes) => { flight.reserved += bytes; },
+    })
+      .then((body) => this.#exchange(flight, headers, body))
+      .catch((error: unknown) => { this.#fail(flight, error); });
+  }
+
+  #refuse(flight: Flight, refusal: Refusal): void {
+    const { res, req, requestId } = flight;
+    sendProblem(res, refusal.problem, refusal.detail, {
+      instance: req.url, requestId, close: refusal.close,
+      ...(refusal.retryAfter ? { retryAfterSeconds: this.#options.config.limits.retry_after_seconds } : {}),
+    });
+  }
+
+  /** Sends the request to the service until an answer may go to the client; its head is written into `res` then, and its body streamed. */
+  async #exchange(flight: Flight, headers: string[], body: Buffer | null): Promise<void> {
+    const { config, upstream } = this.#options;
+    const { req, res } = flight;
+    const method = req.method as Dispatcher.HttpMethod;
+    const path = req.url as string;
+    const canReplay = config.retries.enabled && replayable(method, path);
+    if (canReplay) this.#retryBudget.recordRequest();
+    flight.deadline = Date.now() + config.upstream.headers_timeout_ms;
+    const clientGone = (): void => { if (!res.writableFinished) flight.abort?.emit('abort'); };
+    res.once('close', clientGone);
+    try {
+      for (;;) {
+        flight.attempts++;
+        const isRetry = flight.attempts > 1;
+        const abort = new EventEmitter();
+        flight.abort = abort;
+        let retrying = false;
+        try {
+          await upstream.stream(
+            { method, path, headers, body, signal: abort, headersTimeout: Math.max(1, flight.deadline - Date.now()), bodyTimeout: config.upstream.body_timeout_ms },
+            ({ statusCode, headers: answerHeaders }) => {
+              if (statusCode >= 500) {
+                flight.failedAttempts++;
+                retrying = canReplay && statusCode === 500 && this.#mayRetry(flight, body, 'server_error');
+                if (retrying) return discard();
+              }
+              flight.answeredBy = 'service';
+              const forwarded = clientResponseHeaders(answerHeaders);
+              // A depool that arrived while this request was in flight still closes its connection.
+              if (this.#options.trafficSwitch.depooled) forwarded.connection = 'close';
+              res.writeHead(statusCode, forwarded);
+              return res;
+            },
+          );
+        } catch (error) {
+          if (!flight.deadlinePassed && clientSideCodes.has((error as { code?: string }).code ?? '')) throw new ClientGone('the client went away');
+          const failure = classifyUpstreamError(flight.deadlinePassed ? { code: 'UND_ERR_HEADERS_TIMEOUT' } : error);
+          if (isStorageFailure(failure.kind)) flight.failedAttempts++;
+          // A reset before any answer: the service (or a pooled connection it had closed) dropped the request.
+          if (!(canReplay && failure.kind === 'reset' && !res.headersSent && this.#mayRetry(flight, body, 'reset'))) throw error;
+          retrying = true;
+        }
+        if (isRetry) this.#options.metrics.retries.inc({ method: methodLabel(method), outcome: retrying ? 'failed' : 'succeeded' });
+        if (!retrying) return;
+      }
+    } finally {
+      flight.abort = null;
+      res.off('close', clientGone);
+    }
+  }
+
+  /** Whether this failed attempt may be sent again; takes the retry from the budget when it may. */
+  #mayRetry(flight: Flight, body: Buffer | null, failure: 'server_error' | 'reset'): boolean {
+    const { config, metrics, localQuorumAvailable } = this.#options;
+    if (flight.retries >= config.retries.max_per_request) return false;
+    const skip = (reason: SkipReason): false => {
+      metrics.retriesSkipped.inc({ reason });
+      return false;
+    };
+    if (body !== null && body.length > config.retries.max_body_bytes) return skip('body_too_large');
+    // A storage error while Cassandra itself lacks quorum fails again wherever it goes.
+    if (failure === 'server_error' && !localQuorumAvailable()) return skip('no_local_quorum');
+    if (flight.deadline - Date.now() < minRetryTimeMs) return skip('deadline');
+    if (!this.#retryBudget.tryTake()) return skip('budget');
+    flight.retries++;
+    this.#retried.note(() => ({ request_id: flight.requestId, method: flight.req.method, path: flight.req.url, failure, retry: flight.retries }));
+    return true;
+  }
+
+  /** Answers a failed request if nothing was sent yet, or cuts the connection so the client sees a truncated answer. */
+  #fail(flight: Flight, error: unknown): void {
+    const { req, res, requestId } = flight;
+    const { metrics, config } = this.#options;
+    if (error instanceof BodyRefused) {
+      sendProblem(res, error.problem, error.message, {
+        instance: req.url, requestId, close: true,
+        ...(error.retryAfter ? { retryAfterSeconds: config.limits.retry_after_seconds } : {}),
+      });
+      return;
+    }
+    // The client went away (mid-body, while waiting, or mid-answer): nobody to answer.
+    if (error instanceof ClientGone) {
+      res.destroy();
+      return;
+    }
+    const failure = classifyUpstreamError(flight.deadlinePassed ? { code: 'UND_ERR_HEADERS_TIMEOUT' } : error);
     metrics.upstreamErrors.inc({ kind: failure.kind });
+    flight.upstreamError = failure.kind;
     // Once the service's answer has begun, cutting the connection is the only honest signal left.
     if (res.headersSent) {
       res.destroy();
-      return { answeredBy: 'service', upstreamError: failure.kind };
+      return;
     }
+    flight.answeredBy = 'sidecar';
     sendProblem(res, failure.problem, failure.detail, { instance: req.url, requestId });
-    return { answeredBy: 'sidecar', upstreamError: failure.kind };
+  }
+
+  #abortOverdue(): void {
+    const now = Date.now();
+    for (const flight of this.#flights) {
+      if (flight.abort !== null && flight.deadline > 0 && now > flight.deadline && !flight.res.headersSent) {
+        flight.deadlinePassed = true;
+        flight.abort.emit('abort');
+      }
+    }
+  }
+
+  /** The response closed, however it ended: the slot, the body's bytes and the connection's count are free at once. */
+  #finish(flight: Flight): void {
+    this.#inflight--;
+    this.#options.metrics.inflight.dec();
+    this.#flights.delete(flight);
+    this.#bodies.release(flight.reserved);
+    requestEnded(flight.req.socket);
+    if (flight.flow === null) this.#report(flight);
+    else void flight.flow.then(() => { this.#report(flight); });
+  }
+
+  #report(flight: Flight): void {
+    const { metrics, onAnswer } = this.#options;
+    const { req, res } = flight;
+    // 499, as nginx counts it: the client left before its answer was complete.
+    const status = !res.writableFinished && flight.upstreamError === undefined ? 499 : res.statusCode;
+    const answer: Answer = {
+      method: req.method ?? '', path: req.url ?? '', status, durationSeconds: (performance.now() - flight.started) / 1000,
+      answeredBy: flight.answeredBy, attempts: flight.attempts, failedAttempts: flight.failedAttempts,
+    };
+    if (flight.upstreamError !== undefined) answer.upstreamError = flight.upstreamError;
+    metrics.requests.inc({ method: methodLabel(req.method), code: status });
+    metrics.duration.observe(answer.durationSeconds);
+    onAnswer?.(answer);
+    this.#log(answer, flight.requestId);
   }
 
   #log(answer: Answer, requestId: string): void {
     const { logger, config } = this.#options;
     // Built only for a line that is written: most requests log nothing.
-    const fields = () => ({ request_id: requestId, method: answer.method, path: answer.path, status: answer.status, duration_ms: Math.round(answer.durationSeconds * 1e4) / 10 });
+    const fields = () => ({ request_id: requestId, method: answer.method, path: answer.path, status: answer.status, duration_ms: Math.round(answer.durationSeconds * 1e4) / 10, attempts: answer.attempts });
     if (answer.upstreamError !== undefined) {
       logger.error({ ...fields(), error: answer.upstreamError }, 'request failed');
-    } else if (answer.answeredBy === 'sidecar' && answer.status >= 500) {
-      this.turnedAway.note(fields());
-    } else if (answer.status >= 500) {
+    } else if (answer.answeredBy === 'sidecar' && answer.status === 503) {
+      this.#turnedAway.note(fields);
+    } else if (answer.answeredBy === 'service' && answer.status >= 500) {
       logger.error(fields(), 'the session service answered with an error');
     } else if (config.logging.access_log.enabled && Math.random() < config.logging.access_log.sample_rate) {
       logger.info(fields(), 'access');

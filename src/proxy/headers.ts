@@ -1,9 +1,13 @@
 // What crosses the proxy in each direction. End-to-end headers pass unchanged;
 // hop-by-hop headers (RFC 9110 section 7.6.1, and any named in Connection) stay behind.
+// Expect is answered by the proxy itself, and the body's length is the proxy's to
+// state: it forwards the body it received whole.
 import { randomUUID } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 
 const hopByHop = new Set(['connection', 'proxy-connection', 'keep-alive', 'te', 'transfer-encoding', 'upgrade']);
+/** Request headers the proxy answers or restates itself. */
+const restated = new Set(['expect', 'content-length', 'x-forwarded-proto', 'x-request-id']);
 
 const noNames = new Set<string>();
 
@@ -25,25 +29,29 @@ export function requestIdOf(headers: IncomingHttpHeaders): string {
   return typeof given === 'string' && requestIdPattern.test(given) ? given : randomUUID();
 }
 
-/** The client's headers as the service should see them, as a flat [name, value, …] list that keeps duplicates and case. */
+/**
+ * The client's headers as the service should see them, as a flat [name, value, …]
+ * list that keeps duplicates and case; and how many Host headers there were.
+ */
 export function upstreamRequestHeaders(
   rawHeaders: string[],
   connection: string | undefined,
   forwarded: { clientAddress: string; proto: 'http' | 'https'; requestId: string },
-): string[] {
+): { headers: string[]; hostHeaders: number } {
   const drop = namedInConnection(connection);
   const out: string[] = [];
   let forwardedFor: string | undefined;
+  let hostHeaders = 0;
   for (let i = 0; i < rawHeaders.length; i += 2) {
     const name = rawHeaders[i] as string;
     const value = rawHeaders[i + 1] as string;
     const lower = name.toLowerCase();
-    if (hopByHop.has(lower) || drop.has(lower)) continue;
+    if (hopByHop.has(lower) || drop.has(lower) || restated.has(lower)) continue;
     if (lower === 'x-forwarded-for') {
       forwardedFor = forwardedFor === undefined ? value : `${forwardedFor}, ${value}`;
       continue;
     }
-    if (lower === 'x-forwarded-proto' || lower === 'x-request-id') continue;
+    if (lower === 'host') hostHeaders++;
     out.push(name, value);
   }
   out.push(
@@ -51,7 +59,7 @@ export function upstreamRequestHeaders(
     'x-forwarded-proto', forwarded.proto,
     'x-request-id', forwarded.requestId,
   );
-  return out;
+  return { headers: out, hostHeaders };
 }
 
 /** The service's response headers as the client should see them. */

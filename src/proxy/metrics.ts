@@ -13,9 +13,12 @@ export interface ProxyMetrics {
   duration: Histogram;
   upstreamErrors: Counter<'kind'>;
   inflight: Gauge;
+  retries: Counter<'method' | 'outcome'>;
+  retriesSkipped: Counter<'reason'>;
+  bodyBytesHeld: Gauge;
 }
 
-export function createProxyMetrics(registry: Registry): ProxyMetrics {
+export function createProxyMetrics(registry: Registry, bodyBytesHeld: () => number): ProxyMetrics {
   const registers = [registry];
   return {
     requests: new Counter({
@@ -37,5 +40,23 @@ export function createProxyMetrics(registry: Registry): ProxyMetrics {
       registers,
     }),
     inflight: new Gauge({ name: `${metricPrefix}inflight_requests`, help: 'Requests currently in flight through the proxy.', registers }),
+    retries: new Counter({
+      name: `${metricPrefix}retries_total`,
+      help: "Retries of the service's storage errors, by method and outcome: succeeded (the retry was answered), failed (it failed too).",
+      labelNames: ['method', 'outcome'],
+      registers,
+    }),
+    retriesSkipped: new Counter({
+      name: `${metricPrefix}retries_skipped_total`,
+      help: 'Storage errors that were not retried, by reason: budget, no_local_quorum, body_too_large, deadline.',
+      labelNames: ['reason'],
+      registers,
+    }),
+    bodyBytesHeld: new Gauge({
+      name: `${metricPrefix}request_body_bytes_held`,
+      help: 'Bytes of request bodies held at once, received and not yet answered.',
+      registers,
+      collect() { this.set(bodyBytesHeld()); },
+    }),
   };
 }

@@ -7,6 +7,7 @@ import type { Logger } from '../telemetry/logger.ts';
 import type { Registry } from '../telemetry/metrics.ts';
 import { Forwarder, type Answer } from './forward.ts';
 import { createProxyMetrics } from './metrics.ts';
+import { BodyBudget } from './request-body.ts';
 import { startProxyServer, type ProxyServer } from './server.ts';
 import { TrafficSwitch } from './traffic-switch.ts';
 
@@ -20,7 +21,14 @@ export interface Proxy {
   stop(): Promise<void>;
 }
 
-export async function startProxy(config: Config, registry: Registry, logger: Logger, onAnswer?: (answer: Answer) => void): Promise<Proxy> {
+export interface ProxyHooks {
+  /** Every answer, for the service view's traffic window. */
+  onAnswer?: (answer: Answer) => void;
+  /** Whether the sidecar's own view shows LOCAL_QUORUM achievable (storage errors are retried only then). */
+  localQuorumAvailable?: () => boolean;
+}
+
+export async function startProxy(config: Config, registry: Registry, logger: Logger, hooks: ProxyHooks = {}): Promise<Proxy> {
   const origin = new URL(config.upstream.url).origin;
   const upstream = new Pool(origin, {
     connections: config.upstream.connections,
@@ -29,12 +37,14 @@ export async function startProxy(config: Config, registry: Registry, logger: Log
       ...(config.upstream.ca_file ? { ca: readFileSync(config.upstream.ca_file) } : {}),
     },
   });
-  const metrics = createProxyMetrics(registry);
+  const bodies = new BodyBudget(config.limits.max_buffered_bytes);
+  const metrics = createProxyMetrics(registry, () => bodies.held);
   const trafficSwitch = new TrafficSwitch(logger);
   const forwarder = new Forwarder({
-    upstream, config, metrics, logger, trafficSwitch,
+    upstream, bodies, config, metrics, logger, trafficSwitch,
     proto: config.listen.tls ? 'https' : 'http',
-    ...(onAnswer ? { onAnswer } : {}),
+    localQuorumAvailable: hooks.localQuorumAvailable ?? (() => true),
+    ...(hooks.onAnswer ? { onAnswer: hooks.onAnswer } : {}),
   });
   const server = await startProxyServer(config, forwarder, metrics, logger);
 
@@ -55,7 +65,7 @@ export async function startProxy(config: Config, registry: Registry, logger: Log
       trafficSwitch.depool('shutting down');
       await server.close(config.shutdown.drain_timeout_ms);
       await upstream.close();
-      forwarder.turnedAway.flush();
+      forwarder.close();
     },
   };
 }

@@ -2,6 +2,8 @@
 // files are re-read when they change, as Kubernetes rotates Secrets). Requests that
 // Node's parser rejects (malformed, smuggling shapes, oversized headers, too slow)
 // get a problem answer and a closed connection; nothing of them reaches the service.
+// Requests with `Expect: 100-continue` are the forwarder's to answer: 100 only once
+// the request will really be forwarded.
 import { readFileSync, unwatchFile, watchFile } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
@@ -10,14 +12,18 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from '../config/schema.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import type { Forwarder } from './forward.ts';
-import { problems, rawProblemResponse } from './problem.ts';
+import { problems, rawProblemResponse, sendProblem } from './problem.ts';
 import type { ProxyMetrics } from './metrics.ts';
+import { whenIdle } from './socket-requests.ts';
 
 type ParserError = Error & { code?: string };
 
+/** The client closed its side in the middle of a message: there is nobody to answer. */
+const clientWentAway = new Set(['ECONNRESET', 'HPE_INVALID_EOF_STATE']);
+
 function answerParserError(error: ParserError, socket: Socket, metrics: ProxyMetrics, logger: Logger): void {
   const code = error.code ?? '';
-  if (code === 'ECONNRESET' || !socket.writable) {
+  if (clientWentAway.has(code) || !socket.writable) {
     socket.destroy();
     return;
   }
@@ -27,8 +33,12 @@ function answerParserError(error: ParserError, socket: Socket, metrics: ProxyMet
     : [problems.badRequest, `the request could not be parsed (${code || 'malformed'})`];
   metrics.requests.inc({ method: 'OTHER', code: problem.status });
   logger.warn({ status: problem.status, error: code, address: socket.remoteAddress }, 'rejected a malformed or incomplete request');
-  socket.end(rawProblemResponse(problem, detail));
-  socket.destroySoon();
+  // Pipelined requests before the bad one are answered first, in order; then the problem, and the connection closes.
+  whenIdle(socket, () => {
+    if (!socket.writable) return;
+    socket.end(rawProblemResponse(problem, detail));
+    socket.destroySoon();
+  });
 }
 
 export interface ProxyServer {
@@ -52,6 +62,11 @@ export async function startProxyServer(config: Config, forwarder: Forwarder, met
   const server = tls ? https.createServer({ ...serverOptions, ...readPair() }, forwarder.handle) : http.createServer(serverOptions, forwarder.handle);
   server.on('clientError', (error: ParserError, socket: Socket) => {
     answerParserError(error, socket, metrics, logger);
+  });
+  server.on('checkContinue', forwarder.handleExpectingContinue);
+  server.on('checkExpectation', (req: http.IncomingMessage, res: http.ServerResponse) => {
+    metrics.requests.inc({ method: 'OTHER', code: problems.expectationFailed.status });
+    sendProblem(res, problems.expectationFailed, `expectation "${String(req.headers.expect)}" is not supported`, { instance: req.url, close: true });
   });
 
   if (tls) {

@@ -1,4 +1,10 @@
 // Maps undici's errors to what the client is told and how SREs count it.
+//
+// Never hand undici a request its own checks reject (a second Host, Expect,
+// Transfer-Encoding…): its Pool then marks the client it chose as busy for good, and
+// after `upstream.connections` such requests every request waits forever (undici
+// 8.12: DispatcherBase.dispatch returns false on the error, which PoolBase reads as
+// "busy"). admission.ts and headers.ts keep those shapes out.
 import { problems, type ProblemKind } from './problem.ts';
 import type { UpstreamErrorKind } from './metrics.ts';
 

@@ -47,14 +47,64 @@ void t.test('oversized bodies: 413 before anything is forwarded, sized or chunke
 
 void t.test('slow clients time out with a clean close', async (t) => {
   const upstream = await startUpstream(t);
-  const { port } = await startTestProxy(t, upstream.url, { limits: { header_timeout_ms: 300, request_timeout_ms: 600 } });
+  const { port } = await startTestProxy(t, upstream.url, { limits: { header_timeout_ms: 300, body_timeout_ms: 400, request_timeout_ms: 2000 } });
   const began = Date.now();
   const headersNeverEnd = await rawExchange(port, 'GET /sessions/v1/k HTTP/1.1\r\nHost: x\r\n', 5000);
   t.equal(statusOf(headersNeverEnd), 408, 'headers that never end: 408');
-  t.ok(Date.now() - began < 3000, 'within a few header timeouts');
+  t.ok(Date.now() - began < 3000, `within a few header timeouts (${Date.now() - began} ms; the harness gives up at 5000)`);
+  const bodyStarted = Date.now();
   const bodyNeverEnds = await rawExchange(port, 'POST /sessions/v1/k HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nabc', 5000);
-  t.ok(bodyNeverEnds === '' || statusOf(bodyNeverEnds) >= 400, 'a body that never ends is cut off');
+  t.equal(statusOf(bodyNeverEnds), 408, 'a body that never ends: 408, from the proxy, not an empty reply');
+  t.equal(problemOf(bodyNeverEnds).type, problem('request-timeout'));
+  t.ok(Date.now() - bodyStarted < 2000, `at the body timeout (${Date.now() - bodyStarted} ms; body_timeout_ms 400, the harness gives up at 5000)`);
   t.notOk(upstream.seen.some((seen) => seen.complete), 'no complete request reached the service');
+});
+
+void t.test('shapes undici itself would refuse never reach it: answered, and the pool is not wedged', async (t) => {
+  // Each of these once leaked one of undici's pooled connections (see upstream-errors.ts); with 4 of them, 4 were enough.
+  const upstream = await startUpstream(t);
+  const { port, url, proxy } = await startTestProxy(t, upstream.url, { upstream: { connections: 4 } });
+  const shapes: [string, string, number][] = [
+    ['two Host headers', 'GET /sessions/v1/k HTTP/1.1\r\nHost: up\r\nHost: evil\r\n\r\n', 400],
+    ['gzip, chunked', 'POST /sessions/v1/k HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n1\r\na\r\n0\r\n\r\n', 501],
+    ['HTTP/0.9', 'GET /sessions/v1/k\r\n\r\n', 505],
+    ['an unknown expectation', 'POST /sessions/v1/k HTTP/1.1\r\nHost: x\r\nExpect: nothing\r\nContent-Length: 1\r\n\r\na', 417],
+  ];
+  for (let round = 0; round < 5; round++) {
+    for (const [what, bytes, status] of shapes) t.equal(statusOf(await rawExchange(port, bytes)), status, `${what}: ${status} (round ${round + 1})`);
+  }
+  t.equal(proxy.status().inflight, 0, 'nothing left in flight');
+  const started = Date.now();
+  const after = await request(`${url}/sessions/v1/plain`, { headersTimeout: 2000 });
+  t.equal(await after.body.text(), 'ok', `a plain request still answers (${Date.now() - started} ms)`);
+  t.equal(upstream.seen.filter((s) => s.url !== '/sessions/v1/plain').length, 0, 'none of them reached the service');
+});
+
+void t.test('Expect: 100-continue: 100 only when the request will be forwarded, then the service\'s answer', async (t) => {
+  const upstream = await startUpstream(t, (req, res) => { res.writeHead(201); res.end(String(req.body.length)); });
+  const { port, proxy } = await startTestProxy(t, upstream.url, { limits: { max_body_bytes: 1000 } });
+  const socket = net.connect(port, '127.0.0.1');
+  await once(socket, 'connect');
+  let received = '';
+  socket.on('data', (chunk: Buffer) => { received += chunk.toString(); });
+  const started = Date.now();
+  socket.write('POST /sessions/v1/k HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 200\r\n\r\n');
+  while (!received.includes('100 Continue') && Date.now() - started < 2000) await sleep(5);
+  t.match(received, /^HTTP\/1\.1 100 Continue\r\n\r\n$/, 'a 100 Continue first, and nothing else yet');
+  socket.write('x'.repeat(200));
+  while (!received.includes('201') && Date.now() - started < 2000) await sleep(5);
+  socket.destroy();
+  t.match(received, /HTTP\/1\.1 201 Created[\s\S]*\r\n\r\n200$/, 'then the service\'s answer: it got all 200 bytes');
+  t.ok(Date.now() - started < 1000, `answered in ${Date.now() - started} ms`);
+  t.equal(upstream.seen.at(-1)?.headers.expect, undefined, 'the proxy met the expectation itself: no Expect upstream');
+
+  const tooLarge = await rawExchange(port, 'POST /sessions/v1/k HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5000\r\n\r\n', 2000);
+  t.equal(statusOf(tooLarge), 413, 'too large: the final answer at once, never a 100');
+  t.notMatch(tooLarge, /100 Continue/);
+  proxy.trafficSwitch.depool('test');
+  const depooled = await rawExchange(port, 'POST /sessions/v1/k HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n', 2000);
+  t.equal(statusOf(depooled), 503, 'depooled: 503 at once, never a 100');
+  t.equal(upstream.seen.length, 1, 'only the first reached the service');
 });
 
 void t.test('a client that vanishes mid-body: the service never gets a complete request, the proxy carries on', async (t) => {

@@ -13,7 +13,7 @@ void t.test('binary bodies from 0 bytes to 4 MiB come back byte-identical in bot
     res.writeHead(201, { 'content-type': 'application/octet-stream', 'x-received-sha256': sha256(req.body), 'x-reply-sha256': sha256(reply) });
     res.end(reply);
   });
-  const { url } = await startTestProxy(t, upstream.url);
+  const { url } = await startTestProxy(t, upstream.url, { limits: { max_body_bytes: 8 * 1024 * 1024 } });
   for (const size of [0, 1, 1023, 65_536, 1_048_583, 4 * 1024 * 1024]) {
     const sent = randomBytes(size);
     const response = await request(`${url}/sessions/v1/key-${size}`, {

@@ -53,3 +53,62 @@ void t.test('service killed mid-response: the client sees a truncated answer, ne
   t.ok(logLines().some((line) => line.level === 'error' && typeof line.request_id === 'string' && line.path === '/sessions/v1/k'), 'one error line with the request id');
 });
 
+
+void t.test('a pooled connection the service drops just as a request arrives: the request goes out again once, on a new one', async (t) => {
+  // The service answers the first request on each connection, and drops the connection on its second, as a
+  // server does when its keep-alive timeout and a new request cross.
+  const served = new WeakMap<object, number>();
+  const upstream = await startUpstream(t, (req, res) => {
+    const socket = res.socket as object;
+    const count = (served.get(socket) ?? 0) + 1;
+    served.set(socket, count);
+    if (count === 2) { res.socket?.destroy(); return; }
+    res.end(`answer ${req.url}`);
+  });
+  const { url, registry } = await startTestProxy(t, upstream.url, { upstream: { connections: 1 } });
+  t.equal(await (await request(`${url}/sessions/v1/first`)).body.text(), 'answer /sessions/v1/first');
+  const second = await request(`${url}/sessions/v1/second`);
+  t.equal(second.statusCode, 200, 'no 502 for a connection the service had dropped');
+  t.equal(await second.body.text(), 'answer /sessions/v1/second');
+  t.equal(upstream.seen.filter((s) => s.url === '/sessions/v1/second').length, 2, 'sent twice: once on the dropped connection, once on a new one');
+  t.equal((await registry.getSingleMetric('sessionstore_sidecar_retries_total')?.get())?.values.find((v) => v.labels.outcome === 'succeeded')?.value, 1, 'counted as a retry that succeeded');
+});
+
+void t.test('the service\'s storage errors are retried within the budget, and only while the sidecar sees quorum', async (t) => {
+  let failNext = 0;
+  const upstream = await startUpstream(t, (_req, res) => {
+    if (failNext > 0) {
+      failNext--;
+      res.writeHead(500, { 'content-type': 'application/json' });
+      res.end('{"type":"https://www.mediawiki.org/wiki/Kask/errors/server_error"}');
+      return;
+    }
+    res.end('stored');
+  });
+  const quorum = { available: true };
+  const { url, registry } = await startTestProxy(t, upstream.url, { retries: { min_per_second: 1, budget_ratio: 0.5 } }, quorum);
+  const get = async (path: string): Promise<{ status: number; body: string }> => {
+    const response = await request(`${url}${path}`);
+    return { status: response.statusCode, body: await response.body.text() };
+  };
+  failNext = 2;
+  t.same(await get('/sessions/v1/a'), { status: 200, body: 'stored' }, 'two 500s, then the answer: two retries shield the client');
+  failNext = 3;
+  t.equal((await get('/sessions/v1/b')).status, 500, 'three 500s: at most two retries, then the 500 as the service gave it');
+  failNext = 1;
+  t.equal((await get('/healthz')).status, 500, 'outside Kask\'s API: never retried');
+  quorum.available = false;
+  failNext = 1;
+  t.equal((await get('/sessions/v1/c')).status, 500, 'without quorum in the sidecar\'s own view: not retried, it would fail anywhere');
+  const skipped = async (reason: string): Promise<number> => (await registry.getSingleMetric('sessionstore_sidecar_retries_skipped_total')?.get())?.values.find((v) => v.labels.reason === reason)?.value ?? 0;
+  t.equal(await skipped('no_local_quorum'), 1);
+  quorum.available = true;
+  // The budget: 50% of the requests of the last 10 s, plus 1 a second; spend it.
+  failNext = 1000;
+  for (let i = 0; i < 10; i++) await get(`/sessions/v1/flood-${i}`);
+  failNext = 0;
+  t.ok(await skipped('budget') > 0, `a service that fails everything exhausts the budget (${await skipped('budget')} retries skipped)`);
+  const retried = (await registry.getSingleMetric('sessionstore_sidecar_retries_total')?.get())?.values.reduce((sum, v) => sum + v.value, 0) ?? 0;
+  const requests = 14;
+  t.ok(retried <= 0.5 * requests + 10 + 5, `${retried} retries for ${requests} requests: within the budget`);
+});

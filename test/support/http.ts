@@ -78,12 +78,12 @@ export function testConfig(upstreamUrl: string, overrides: Record<string, Record
   });
 }
 
-export async function startTestProxy(t: Test, upstreamUrl: string, overrides: Record<string, Record<string, unknown>> = {}): Promise<TestProxy> {
+export async function startTestProxy(t: Test, upstreamUrl: string, overrides: Record<string, Record<string, unknown>> = {}, quorum: { available: boolean } = { available: true }): Promise<TestProxy> {
   const config = testConfig(upstreamUrl, overrides);
   const { logger, lines } = testLogger();
   const registry = createRegistry('test');
   const answers: Answer[] = [];
-  const proxy = await startProxy(config, registry, logger, (answer) => answers.push(answer));
+  const proxy = await startProxy(config, registry, logger, { onAnswer: (answer) => answers.push(answer), localQuorumAvailable: () => quorum.available });
   t.teardown(() => proxy.stop());
   const port = proxy.server.address().port;
   return { url: `http://127.0.0.1:${port}`, port, proxy, registry, config, logLines: lines, answers };
