@@ -21,10 +21,10 @@ export function describeCassandraError(error: unknown): CassandraError {
   if (error instanceof errors.ResponseError) {
     const code = protocolErrorNames[error.code] ?? `0x${error.code.toString(16)}`;
     if (code === 'Unavailable') {
-      // The server's own text, as gocql (Kask) logs it; the Node.js driver rewrites it.
-      const level = (error as { consistencies?: number }).consistencies;
+      // The server's own text, as gocql (Kask) logs it (the Node.js driver rewrites it), with the coordinator's own count of live replicas.
+      const { consistencies: level, required, alive } = error as { consistencies?: number; required?: number; alive?: number };
       const consistency = Object.entries(types.consistencies).find(([, value]) => value === level)?.[0] ?? 'unknown';
-      return { code, message: `Cannot achieve consistency level ${consistency.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()} (${error.message})` };
+      return { code, message: `Cannot achieve consistency level ${consistency.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()} (${required ?? '?'} required but only ${alive ?? '?'} alive)` };
     }
     return { code, message: error.message };
   }

@@ -1,6 +1,8 @@
 // The cluster view as a component: discovers nodes from the contact points, runs a
 // NodeProber per node, folds every probe outcome into NodeState, and explains every
-// change once in the log and continuously in the metrics.
+// change once in the log and continuously in the metrics. A node that stays down
+// logs once when it goes and once when it is back: its breaker's half-open/open
+// cycle is at debug level.
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import type { Config } from '../config/schema.ts';
@@ -10,7 +12,7 @@ import type { CassandraError } from './cassandra-errors.ts';
 import { cassandraSecurity } from './connection-options.ts';
 import { createClusterMetrics, type ClusterMetrics } from './metrics.ts';
 import { NodeProber, type ProbeOutcome } from './node-prober.ts';
-import type { Member } from './probe.ts';
+import type { GossipHeartbeats, Member } from './probe.ts';
 import { localQuorum, membershipAgrees, membershipChanges, schemaAgrees, summarizeCluster, type BreakerState, type ClusterView, type NodeState } from './view.ts';
 
 const unknown = 'unknown';
@@ -30,9 +32,11 @@ function newNode(address: string, now: number, identity: Partial<Member> = {}): 
     lastError: null,
     probeLatencyMs: null,
     canCoordinateLocalQuorum: null,
+    canaryError: null,
+    gossip: null,
     lists: null,
     lastListedAt: now,
-    replicationFactor: null,
+    replication: null,
   };
 }
 
@@ -61,7 +65,8 @@ export class ClusterMonitor {
   #resolveTimer: NodeJS.Timeout | undefined;
   #resolving: Promise<void> | null = null;
   #stopped = false;
-  #summary = { membership: true, schema: true, quorum: false };
+  /** The last summary; quorum is null until every node has answered its first probe (nothing is known, nothing is logged). */
+  #summary: { membership: boolean; schema: boolean; quorum: boolean | null } = { membership: true, schema: true, quorum: null };
 
   /** `resolve` looks names up (the system resolver, as the service's driver does); tests may pass their own. */
   constructor(config: Config['cassandra'], registry: Registry, logger: Logger, options: { now?: () => number; resolve?: Resolve } = {}) {
@@ -130,6 +135,11 @@ export class ClusterMonitor {
     return summarizeCluster([...this.#nodes.values()], this.#config.local_data_center, this.#now());
   }
 
+  /** Cheap: the last computed answer, for the proxy's hot path. */
+  get localQuorumAvailable(): boolean {
+    return this.#summary.quorum === true;
+  }
+
   #add(address: string, identity: Partial<Member> = {}): void {
     const now = this.#now();
     this.#nodes.set(address, newNode(address, now, identity));
@@ -137,7 +147,8 @@ export class ClusterMonitor {
     const prober = new NodeProber({
       address,
       port: this.#config.port,
-      localDataCenter: this.#config.local_data_center,
+      // Its own data center: a coordinator's LOCAL_QUORUM canary proves quorum there.
+      localDataCenter: identity.dataCenter ?? this.#config.local_data_center,
       keyspace: this.#config.keyspace,
       canaryWrites: probe.canary_writes,
       intervalMs: probe.interval_ms,
@@ -147,7 +158,7 @@ export class ClusterMonitor {
       security: cassandraSecurity(this.#config),
       metrics: this.#metrics,
       onOutcome: (node, outcome) => { this.#record(node, outcome); },
-      onCanary: (node, error) => { this.#recordCanary(node, error); },
+      onCanary: (node, error, heartbeats) => { this.#recordCanary(node, error, heartbeats); },
       onBreakerState: (node, state) => { this.#recordBreaker(node, state); },
     });
     this.#probers.set(address, prober);
@@ -164,6 +175,7 @@ export class ClusterMonitor {
     if (labels) this.#metrics.nodeUp.remove(labels);
     this.#nodeUpLabels.delete(address);
     this.#metrics.breakerState.remove({ address });
+    this.#metrics.coordinatorQuorum.remove({ address });
     this.#logger.warn({ address, forget_after_ms: this.#config.probe.forget_after_ms }, 'forgot a node no reachable node has listed for a while');
   }
 
@@ -182,7 +194,7 @@ export class ClusterMonitor {
         lastSuccessAt: now,
         probeLatencyMs: Math.round(report.latencyMs * 10) / 10,
         lists: [address, ...report.peers.map((peer) => peer.address)],
-        replicationFactor: report.replicationFactor,
+        replication: report.replication,
         lastListedAt: now,
       });
       this.#updateMembership(report.peers, now);
@@ -190,19 +202,28 @@ export class ClusterMonitor {
       node.reachable = false;
       node.reachableSince = null;
       node.canCoordinateLocalQuorum = false;
+      node.gossip = null;
       if (!outcome.rejectedByOpenBreaker) node.lastError = { ...outcome.error, at: now };
     }
     this.#logChange(before, node);
     this.#updateNodeUp(address);
+    this.#updateCoordinatorQuorum(node);
     this.#updateSummary();
   }
 
-  #recordCanary(address: string, error: CassandraError | null): void {
+  #recordCanary(address: string, error: CassandraError | null, heartbeats: GossipHeartbeats | null): void {
     const node = this.#nodes.get(address);
     if (!node) return;
     const before = { ...node };
+    const now = this.#now();
     node.canCoordinateLocalQuorum = error === null;
-    if (error) node.lastError = { ...error, at: this.#now() };
+    node.canaryError = error === null ? null : { ...error, at: now };
+    // A heartbeat that has not changed since the last read is a peer the node does not hear.
+    node.gossip = heartbeats === null ? null : Object.fromEntries(Object.entries(heartbeats).map(([peer, heartbeat]) => {
+      const previous = before.gossip?.[peer];
+      return [peer, { heartbeat, unchangedSince: previous?.heartbeat === heartbeat ? previous.unchangedSince : now }];
+    }));
+    this.#updateCoordinatorQuorum(node);
     this.#logChange(before, node);
     this.#updateSummary();
   }
@@ -210,11 +231,19 @@ export class ClusterMonitor {
   #recordBreaker(address: string, state: BreakerState): void {
     const node = this.#nodes.get(address);
     if (!node) return;
+    const previous = node.breaker;
     node.breaker = state;
-    this.#logger.info({ address, breaker: state, evidence: node.lastError ?? undefined },
-      state === 'open' ? `breaker opened after ${this.#config.probe.failure_threshold} failed probes; probing again with a fresh connection in ${this.#config.probe.reset_timeout_ms} ms`
+    // Closed -> open and back to closed are news; a down node's open/half-open cycle is not.
+    const level = (previous === 'closed' && state === 'open') || state === 'closed' ? 'info' : 'debug';
+    this.#logger[level]({ address, breaker: state, evidence: node.lastError ?? undefined },
+      state === 'open' ? `breaker open after ${this.#config.probe.failure_threshold} failed probes; probing again with a fresh connection every ${this.#config.probe.reset_timeout_ms} ms`
       : state === 'half-open' ? 'breaker half-open: next probe uses a fresh connection'
       : 'breaker closed: the node answers again');
+  }
+
+  #updateCoordinatorQuorum(node: NodeState): void {
+    const labels = { address: node.address, dc: node.dataCenter ?? unknown, rack: node.rack ?? unknown };
+    this.#metrics.coordinatorQuorum.set(labels, node.reachable && node.canCoordinateLocalQuorum === true ? 1 : 0);
   }
 
   #updateMembership(peers: Member[], now: number): void {
@@ -239,7 +268,7 @@ export class ClusterMonitor {
       else this.#logger.warn({ ...fields, evidence: after.lastError }, `node is unreachable: ${after.lastError?.code ?? 'probe failed'}`);
     } else if (after.reachable && before.canCoordinateLocalQuorum !== after.canCoordinateLocalQuorum) {
       if (after.canCoordinateLocalQuorum) this.#logger.info(fields, 'node coordinates LOCAL_QUORUM again');
-      else this.#logger.warn({ ...fields, evidence: after.lastError }, `node cannot coordinate LOCAL_QUORUM: ${after.lastError?.code ?? ''}`);
+      else this.#logger.warn({ ...fields, evidence: after.canaryError }, `node cannot coordinate LOCAL_QUORUM: ${after.canaryError?.code ?? ''}`);
     }
   }
 
@@ -256,11 +285,14 @@ export class ClusterMonitor {
   #updateSummary(): void {
     const nodes = [...this.#nodes.values()];
     const quorum = localQuorum(nodes, this.#config.local_data_center);
-    const summary = { membership: membershipAgrees(nodes), schema: schemaAgrees(nodes), quorum: quorum.available };
+    // Until every node has answered its first probe (and canary), "not achievable" only means "not known yet".
+    const settled = this.#summary.quorum !== null
+      || nodes.every((n) => (n.lastSuccessAt !== null || n.lastError !== null) && (!n.reachable || n.canCoordinateLocalQuorum !== null));
+    const summary = { membership: membershipAgrees(nodes), schema: schemaAgrees(nodes), quorum: settled ? quorum.available : null };
     this.#metrics.membershipAgreement.set(summary.membership ? 1 : 0);
     this.#metrics.schemaAgreement.set(summary.schema ? 1 : 0);
-    this.#metrics.localQuorumAvailable.set(summary.quorum ? 1 : 0);
-    if (summary.quorum !== this.#summary.quorum) {
+    this.#metrics.localQuorumAvailable.set(quorum.available ? 1 : 0);
+    if (summary.quorum !== null && summary.quorum !== this.#summary.quorum) {
       this.#logger[summary.quorum ? 'info' : 'warn']({ evidence: quorum }, `LOCAL_QUORUM ${summary.quorum ? 'is achievable' : 'is NOT achievable'} in ${this.#config.local_data_center}: ${quorum.why}`);
     }
     if (summary.membership !== this.#summary.membership) this.#logger.warn({ evidence: nodes.map((n) => ({ address: n.address, lists: n.lists })) }, `membership agreement ${summary.membership ? 'restored' : 'lost'}`);

@@ -7,6 +7,7 @@ export interface ClusterMetrics {
   probeDuration: Histogram<'address' | 'probe'>;
   probeQueries: Counter<'address'>;
   localQuorumAvailable: Gauge;
+  coordinatorQuorum: Gauge<'address' | 'dc' | 'rack'>;
   schemaAgreement: Gauge;
   membershipAgreement: Gauge;
 }
@@ -26,6 +27,12 @@ export function createClusterMetrics(registry: Registry): ClusterMetrics {
     }),
     probeQueries: new Counter({ name: `${metricPrefix}probe_queries_total`, help: 'CQL queries the sidecar sent to each node as coordinator (its cost to Cassandra).', labelNames: ['address'], registers }),
     localQuorumAvailable: new Gauge({ name: `${metricPrefix}local_quorum_available`, help: "1 when LOCAL_QUORUM is achievable in the local data center by the sidecar's own probes.", registers }),
+    coordinatorQuorum: new Gauge({
+      name: `${metricPrefix}coordinator_can_achieve_local_quorum`,
+      help: "1 when the node, as coordinator, achieved LOCAL_QUORUM (its own data center's) in the sidecar's last canary; 0 when it answers but cannot, or does not answer.",
+      labelNames: ['address', 'dc', 'rack'],
+      registers,
+    }),
     schemaAgreement: new Gauge({ name: `${metricPrefix}schema_agreement`, help: '1 when every reachable node reports the same schema version.', registers }),
     membershipAgreement: new Gauge({ name: `${metricPrefix}membership_agreement`, help: '1 when every reachable node lists the same members.', registers }),
   };

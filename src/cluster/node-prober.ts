@@ -8,7 +8,7 @@ import { describeCassandraError, type CassandraError } from './cassandra-errors.
 import { connectToCoordinator, shutDownClient } from './coordinator-client.ts';
 import type { CassandraSecurity } from './connection-options.ts';
 import type { ClusterMetrics } from './metrics.ts';
-import { CoordinatorProbe, type ProbeReport } from './probe.ts';
+import { CoordinatorProbe, type GossipHeartbeats, type ProbeReport } from './probe.ts';
 import type { BreakerState } from './view.ts';
 
 export type ProbeOutcome = { ok: true; report: ProbeReport } | { ok: false; error: CassandraError; rejectedByOpenBreaker: boolean };
@@ -26,8 +26,8 @@ export interface NodeProberOptions {
   security: CassandraSecurity;
   metrics: ClusterMetrics;
   onOutcome(address: string, outcome: ProbeOutcome): void;
-  /** The canary's result: null when LOCAL_QUORUM through this node worked. */
-  onCanary(address: string, error: CassandraError | null): void;
+  /** The canary's result: null when LOCAL_QUORUM through this node worked; when it failed, what the node's gossip hears. */
+  onCanary(address: string, error: CassandraError | null, heartbeats: GossipHeartbeats | null): void;
   onBreakerState(address: string, state: BreakerState): void;
 }
 
@@ -123,8 +123,11 @@ export class NodeProber {
     if (this.#canaryRunning || this.#stopped || !this.#client) return;
     this.#canaryRunning = true;
     try {
-      const error = await this.#probe.canary(this.#client);
-      if (this.#active()) this.#options.onCanary(this.address, error);
+      const client = this.#client;
+      const error = await this.#probe.canary(client);
+      // A coordinator that cannot reach quorum: ask it whom it still hears.
+      const heartbeats = error === null ? null : await this.#probe.gossipHeartbeats(client);
+      if (this.#active()) this.#options.onCanary(this.address, error, heartbeats);
     } finally {
       this.#canaryRunning = false;
     }

@@ -16,9 +16,13 @@ export interface Member extends NodeIdentity {
 export interface ProbeReport {
   self: Member;
   peers: Member[];
-  replicationFactor: number | null;
+  /** The keyspace's replication factor per data center (NetworkTopologyStrategy), as this node reports it. */
+  replication: Record<string, number>;
   latencyMs: number;
 }
+
+/** What a node's own gossip state says of each member: the generation and heartbeat it last heard. */
+export type GossipHeartbeats = Record<string, string>;
 
 export interface ProbeSettings {
   keyspace: string;
@@ -69,8 +73,8 @@ export class CoordinatorProbe {
     )).first();
     const self: Member = { address: text(localRow, 'rpc_address') ?? '', ...identity(localRow) };
     const peers = await timed('peers', () => this.#peers(client));
-    const replicationFactor = await timed('schema', () => this.#replicationFactor(client));
-    return { self, peers, replicationFactor, latencyMs: performance.now() - started };
+    const replication = await timed('schema', () => this.#replication(client));
+    return { self, peers, replication, latencyMs: performance.now() - started };
   }
 
   /**
@@ -116,11 +120,28 @@ export class CoordinatorProbe {
     }
   }
 
-  async #replicationFactor(client: cassandra.Client): Promise<number | null> {
+  async #replication(client: cassandra.Client): Promise<Record<string, number>> {
     const row = (await client.execute('SELECT replication FROM system_schema.keyspaces WHERE keyspace_name = ?',
       [this.#settings.keyspace], { prepare: true, consistency: consistencies.localOne })).first() as cassandra.types.Row | null;
-    const replication = row?.get('replication') as Record<string, string> | undefined;
-    const factor = Number(replication?.[this.#settings.localDataCenter] ?? replication?.replication_factor);
-    return Number.isInteger(factor) ? factor : null;
+    const replication = (row?.get('replication') ?? {}) as Record<string, string>;
+    // SimpleStrategy names one factor for the whole ring; it then counts for this node's data center.
+    const entries = Object.entries(replication)
+      .map(([dc, factor]): [string, number] => [dc === 'replication_factor' ? this.#settings.localDataCenter : dc, Number(factor)])
+      .filter(([dc, factor]) => dc !== 'class' && Number.isInteger(factor));
+    return Object.fromEntries(entries);
+  }
+
+  /**
+   * The node's own gossip state: the heartbeat it last heard from every member. A
+   * heartbeat that stops advancing is a peer this node no longer hears. Read only
+   * when its canary fails; null where the table does not exist (before Cassandra 4.1).
+   */
+  async gossipHeartbeats(client: cassandra.Client): Promise<GossipHeartbeats | null> {
+    try {
+      const rows = (await client.execute('SELECT address, generation, heartbeat FROM system_views.gossip_info', [], { consistency: consistencies.localOne })).rows;
+      return Object.fromEntries(rows.map((row) => [text(row, 'address') ?? '', `${text(row, 'generation') ?? ''}:${text(row, 'heartbeat') ?? ''}`]));
+    } catch {
+      return null;
+    }
   }
 }

@@ -1,6 +1,7 @@
 // The sidecar's own view of the Cassandra cluster, as plain data, and the pure rules
-// that summarise it: membership and schema agreement, and whether LOCAL_QUORUM is
-// achievable in the local data center. No I/O here.
+// that summarise it: membership and schema agreement, whether each data center can
+// reach quorum (LOCAL_QUORUM in the local one; every one of them for Kask's
+// EACH_QUORUM deletes), and which peers each coordinator no longer hears. No I/O here.
 import type { CassandraError } from './cassandra-errors.ts';
 
 export type BreakerState = 'closed' | 'half-open' | 'open';
@@ -24,14 +25,22 @@ export interface NodeState extends NodeIdentity {
   reachableSince: number | null;
   lastError: (CassandraError & { at: number }) | null;
   probeLatencyMs: number | null;
-  /** Did the last LOCAL_QUORUM canary coordinated by this node succeed? null: not yet tried. */
+  /** Did the last LOCAL_QUORUM canary coordinated by this node (quorum of its own data center) succeed? null: not yet tried. */
   canCoordinateLocalQuorum: boolean | null;
+  /** Why the last canary failed (Cassandra's error), kept apart from reachability errors. */
+  canaryError: (CassandraError & { at: number }) | null;
+  /**
+   * While its canary fails: the members in this node's own gossip state, with the
+   * generation:heartbeat it last heard from each and since when that has not changed
+   * (epoch ms). null while the canary succeeds.
+   */
+  gossip: Record<string, { heartbeat: string; unchangedSince: number }> | null;
   /** The members this node listed in its last successful probe (itself and its peers). */
   lists: string[] | null;
   /** The last time any reachable node listed this one (epoch ms). */
   lastListedAt: number;
-  /** The local data center's replication factor for the keyspace, as this node reported it. */
-  replicationFactor: number | null;
+  /** The keyspace's replication factor per data center, as this node reported it. */
+  replication: Record<string, number> | null;
 }
 
 export interface LocalQuorum {
@@ -44,18 +53,39 @@ export interface LocalQuorum {
   why: string;
 }
 
+/** Quorum in one data center, proven by canaries its own coordinators ran. */
+export interface DataCenterQuorum extends LocalQuorum {
+  name: string;
+}
+
+/** A peer a node no longer hears: its heartbeat in that node's gossip has not advanced. */
+export interface UnheardPeer {
+  address: string;
+  silentForSeconds: number;
+}
+
+/** Gossip heartbeats advance every second; one unchanged for this long is a peer not heard. */
+export const unheardAfterMs = 5000;
+
 export interface ClusterView {
   at: string;
   localDataCenter: string;
-  nodes: (Omit<NodeState, 'lastSuccessAt' | 'lastError' | 'lastListedAt' | 'reachableSince'> & {
+  nodes: (Omit<NodeState, 'lastSuccessAt' | 'lastError' | 'canaryError' | 'lastListedAt' | 'reachableSince' | 'gossip'> & {
     local: boolean;
     lastSuccess: string | null;
     reachableSince: string | null;
     lastError: (CassandraError & { at: string }) | null;
+    canaryError: (CassandraError & { at: string }) | null;
+    /** While its canary fails: the peers this node's own gossip no longer hears (null: not known). */
+    unheardPeers: UnheardPeer[] | null;
   })[];
   membershipAgreement: boolean;
   schemaAgreement: boolean;
   localQuorum: LocalQuorum;
+  /** Every data center the keyspace is replicated to, the local one included. */
+  dataCenters: DataCenterQuorum[];
+  /** Whether quorum is reachable in every data center: what Kask's EACH_QUORUM deletes need. */
+  eachQuorumAvailable: boolean;
 }
 
 export const quorumOf = (replicationFactor: number): number => Math.floor(replicationFactor / 2) + 1;
@@ -70,17 +100,22 @@ export function schemaAgrees(nodes: readonly NodeState[]): boolean {
   return new Set(nodes.filter((n) => n.reachable && n.schemaVersion !== null).map((n) => n.schemaVersion)).size <= 1;
 }
 
+/** The keyspace's replication factor per data center, from the first reachable node that reported it. */
+export function replicationOf(nodes: readonly NodeState[]): Record<string, number> | null {
+  return nodes.find((n) => n.reachable && n.replication !== null)?.replication ?? null;
+}
+
 /**
- * LOCAL_QUORUM is achievable when enough local nodes answer for the keyspace's
- * replication factor AND at least one local coordinator's canary proves it.
- * Only the local data center counts.
+ * Quorum is achievable in a data center when enough of its nodes answer for the
+ * keyspace's replication factor there AND at least one of its coordinators' canaries
+ * proves it. For the local data center this is LOCAL_QUORUM.
  */
 export function localQuorum(nodes: readonly NodeState[], localDataCenter: string): LocalQuorum {
   const local = nodes.filter((n) => n.dataCenter === localDataCenter);
   const reachable = local.filter((n) => n.reachable);
-  const replicationFactor = reachable.map((n) => n.replicationFactor).find((rf) => rf !== null) ?? null;
+  const replicationFactor = replicationOf(nodes)?.[localDataCenter] ?? null;
   const required = replicationFactor === null ? null : quorumOf(replicationFactor);
-  const coordinators = reachable.filter((n) => n.canCoordinateLocalQuorum === true).map((n) => n.address);
+  const coordinators = reachable.filter((n) => n.canCoordinateLocalQuorum === true).map((n) => n.address).sort();
   const enough = required !== null && reachable.length >= required;
   const why =
     replicationFactor === null ? `no reachable node in ${localDataCenter} reported the keyspace's replication`
@@ -96,23 +131,45 @@ const omitLastListed = <T extends { lastListedAt: number }>(node: T): Omit<T, 'l
   return copy as Omit<T, 'lastListedAt'>;
 };
 
+/** Quorum in every data center the keyspace is replicated to (the local one first). */
+export function dataCenterQuorums(nodes: readonly NodeState[], localDataCenter: string): DataCenterQuorum[] {
+  const names = new Set([localDataCenter, ...Object.keys(replicationOf(nodes) ?? {})]);
+  return [...names].map((name) => ({ name, ...localQuorum(nodes, name) }));
+}
+
+/** Peers whose heartbeat in this node's gossip has not advanced for a while. */
+export function unheardPeers(node: NodeState, now: number): UnheardPeer[] | null {
+  if (node.gossip === null) return null;
+  return Object.entries(node.gossip)
+    .filter(([address, heard]) => address !== node.address && now - heard.unchangedSince >= unheardAfterMs)
+    .map(([address, heard]) => ({ address, silentForSeconds: Math.round((now - heard.unchangedSince) / 1000) }))
+    .sort((a, b) => a.address.localeCompare(b.address));
+}
+
 export function summarizeCluster(nodes: readonly NodeState[], localDataCenter: string, now: number): ClusterView {
   const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
+  const withIso = (error: (CassandraError & { at: number }) | null): (CassandraError & { at: string }) | null =>
+    (error === null ? null : { ...error, at: new Date(error.at).toISOString() });
+  const dataCenters = dataCenterQuorums(nodes, localDataCenter);
   return {
     at: new Date(now).toISOString(),
     localDataCenter,
     nodes: [...nodes]
       .sort((a, b) => a.address.localeCompare(b.address))
-      .map(({ lastSuccessAt, lastError, reachableSince, ...node }) => ({
+      .map(({ lastSuccessAt, lastError, canaryError, reachableSince, gossip, ...node }) => ({
         ...omitLastListed(node),
         local: node.dataCenter === localDataCenter,
         lastSuccess: iso(lastSuccessAt),
         reachableSince: iso(reachableSince),
-        lastError: lastError === null ? null : { ...lastError, at: new Date(lastError.at).toISOString() },
+        lastError: withIso(lastError),
+        canaryError: withIso(canaryError),
+        unheardPeers: unheardPeers({ ...node, lastSuccessAt, lastError, canaryError, reachableSince, gossip }, now),
       })),
     membershipAgreement: membershipAgrees(nodes),
     schemaAgreement: schemaAgrees(nodes),
     localQuorum: localQuorum(nodes, localDataCenter),
+    dataCenters,
+    eachQuorumAvailable: dataCenters.every((dc) => dc.available),
   };
 }
 

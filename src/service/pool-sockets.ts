@@ -8,8 +8,11 @@
 import { readFile, readdir, readlink } from 'node:fs/promises';
 
 export interface SocketEntry {
+  localPort: number;
   remoteAddress: string;
   remotePort: number;
+  /** The kernel's TCP state, as in /proc/net/tcp: '01' established, '0A' listening, '06' time-wait… */
+  state: string;
   established: boolean;
   inode: number;
 }
@@ -32,12 +35,14 @@ function ipv6(hex: string): string {
 export function parseProcNetTcp(text: string): SocketEntry[] {
   return text.split('\n').slice(1).flatMap((line) => {
     const fields = line.trim().split(/\s+/);
-    const [remote, state, inode] = [fields[2], fields[3], fields[9]];
-    if (remote === undefined || state === undefined || inode === undefined) return [];
+    const [local, remote, state, inode] = [fields[1], fields[2], fields[3], fields[9]];
+    if (local === undefined || remote === undefined || state === undefined || inode === undefined) return [];
     const [address = '', port = '0'] = remote.split(':');
     return [{
+      localPort: parseInt(local.split(':')[1] ?? '0', 16),
       remoteAddress: address.length === 8 ? ipv4(address) : ipv6(address),
       remotePort: parseInt(port, 16),
+      state,
       established: state === '01',
       inode: Number(inode),
     }];

@@ -64,7 +64,9 @@ async function waitForSteadyProbes(monitor: ClusterMonitor, nodes: NodeNumber[],
 }
 
 void t.test('one contact point: all three nodes discovered with their identity', async (t) => {
-  const { monitor, registry } = await startMonitor(t);
+  const { monitor, registry, logLines } = await startMonitor(t);
+  const quorumLines = logLines().filter((l) => String(l.msg).startsWith('LOCAL_QUORUM'));
+  t.same(quorumLines.map((l) => [l.level, String(l.msg).slice(0, 30)]), [['info', 'LOCAL_QUORUM is achievable in dc']], 'one line at start, and no warning before the first probes answered');
   const view = monitor.view();
   t.same(view.nodes.map((n) => [n.address, n.dataCenter, n.rack, n.local]), [
     ['127.0.0.1', 'dc1', 'r1', true], ['127.0.0.2', 'dc1', 'r2', true], ['127.0.0.3', 'dc1', 'r3', true],
@@ -144,6 +146,10 @@ void t.test('node 2 stopped and started again', async (t) => {
   t.ok(others.alwaysReachable, 'nodes 1 and 3 stayed up');
   t.ok(others.maxLatencyMs < probe.timeout_ms, `their probes kept their latency (max ${others.maxLatencyMs} ms)`);
   t.ok(logLines().some((l) => l.address === '127.0.0.2' && String(l.msg).startsWith('node is unreachable')), 'one log line says node 2 is unreachable and why');
+  // A node that stays down: its breaker half-opens and opens again every reset_timeout, at debug level only.
+  const before = logLines().length;
+  await sleep(5 * probe.reset_timeout_ms);
+  t.same(logLines().slice(before).filter((l) => l.address === '127.0.0.2').map((l) => l.msg), [], `nothing logged about node 2 while it stays down for ${5 * probe.reset_timeout_ms} ms`);
 
   await expectRecovery(t, monitor, registry, 2);
 });
@@ -177,11 +183,12 @@ void t.test('two nodes down: no local quorum, the survivor reports Unavailable; 
   await Promise.all([stopNode(2), stopNode(3)]);
   await waitFor(monitor, (v) => !v.localQuorum.available, 3 * intervalMs + 2000);
   t.equal(await metric(registry, 'sessionstore_sidecar_local_quorum_available'), 0);
-  await waitFor(monitor, (v) => nodeOf(v, 1)?.lastError?.code === 'Unavailable', 3 * intervalMs + 2000);
+  await waitFor(monitor, (v) => nodeOf(v, 1)?.canaryError?.code === 'Unavailable', 3 * intervalMs + 2000);
   const survivor = nodeOf(monitor.view(), 1);
   t.equal(survivor?.reachable, true, 'node 1 itself is reachable');
   t.equal(survivor?.canCoordinateLocalQuorum, false, 'but cannot coordinate LOCAL_QUORUM');
-  t.match(survivor?.lastError?.message, /Cannot achieve consistency level LOCAL_QUORUM/);
+  t.equal(survivor?.canaryError?.message, 'Cannot achieve consistency level LOCAL_QUORUM (2 required but only 1 alive)', "in Cassandra's own words, with its count of live replicas");
+  t.equal(await metric(registry, 'sessionstore_sidecar_coordinator_can_achieve_local_quorum', { address: '127.0.0.1' }), 0, 'per node: it cannot');
   t.match(monitor.view().localQuorum.why, /1 of 3 nodes in dc1 reachable/);
 
   await Promise.all([startNode(2), startNode(3)]);

@@ -57,7 +57,7 @@ void t.test('a wrong password: unreachable with the authentication error, and th
 
 void t.test('a read-only role: the write canary says Unauthorized; with canary_writes off, reads prove quorum', async (t) => {
   const writes = await startTestMonitor(t, { ...contact, ...reader });
-  await waitFor(writes.monitor, (v) => v.nodes.length === 3 && v.nodes.every((n) => n.reachable && n.lastError?.code === 'Unauthorized'), 20_000);
+  await waitFor(writes.monitor, (v) => v.nodes.length === 3 && v.nodes.every((n) => n.reachable && n.canaryError?.code === 'Unauthorized'), 20_000);
   t.notOk(writes.monitor.view().localQuorum.available, 'a canary that cannot write proves nothing');
   const reads = await startTestMonitor(t, { ...contact, ...reader, probe: { ...contact.probe, canary_writes: false } });
   await waitFor(reads.monitor, allGreen, 20_000);

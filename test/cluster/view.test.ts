@@ -1,11 +1,11 @@
 // The pure rules of the cluster view, with made-up nodes.
 import t from 'tap';
-import { localQuorum, membershipAgrees, membershipChanges, quorumOf, schemaAgrees, summarizeCluster, type NodeState } from '../../src/cluster/view.ts';
+import { dataCenterQuorums, localQuorum, membershipAgrees, membershipChanges, quorumOf, schemaAgrees, summarizeCluster, unheardPeers, type NodeState } from '../../src/cluster/view.ts';
 
 const node = (address: string, overrides: Partial<NodeState> = {}): NodeState => ({
   address, hostId: `id-${address}`, dataCenter: 'dc1', rack: 'r1', releaseVersion: '5.0.9', schemaVersion: 'v1',
   reachable: true, breaker: 'closed', lastSuccessAt: 0, reachableSince: 0, lastError: null, probeLatencyMs: 1, canCoordinateLocalQuorum: true,
-  lists: ['a', 'b', 'c'], lastListedAt: 0, replicationFactor: 3, ...overrides,
+  lists: ['a', 'b', 'c'], lastListedAt: 0, replication: { dc1: 3 }, canaryError: null, gossip: null, ...overrides,
 });
 
 void t.test('quorum arithmetic', (t) => {
@@ -16,7 +16,7 @@ void t.test('quorum arithmetic', (t) => {
   const rf3 = (reachable: number): boolean => localQuorum(['a', 'b', 'c'].map((a, i) => node(a, { reachable: i < reachable })), 'dc1').available;
   t.same([rf3(3), rf3(2), rf3(1), rf3(0)], [true, true, false, false], 'RF 3 needs 2 reachable');
   const rf5 = (reachable: number): boolean =>
-    localQuorum(['a', 'b', 'c', 'd', 'e'].map((a, i) => node(a, { reachable: i < reachable, replicationFactor: 5 })), 'dc1').available;
+    localQuorum(['a', 'b', 'c', 'd', 'e'].map((a, i) => node(a, { reachable: i < reachable, replication: { dc1: 5 } })), 'dc1').available;
   t.same([rf5(5), rf5(3), rf5(2)], [true, true, false], 'RF 5 needs 3 reachable');
   t.end();
 });
@@ -29,7 +29,7 @@ void t.test('quorum needs a successful canary, not only enough reachable nodes',
   nodes[1] = node('b');
   t.same(localQuorum(nodes, 'dc1').coordinators, ['b']);
   t.equal(localQuorum(nodes, 'dc1').available, true);
-  t.equal(localQuorum(nodes.map((n) => ({ ...n, replicationFactor: null })), 'dc1').available, false, 'unknown replication: not available');
+  t.equal(localQuorum(nodes.map((n) => ({ ...n, replication: null })), 'dc1').available, false, 'unknown replication: not available');
   t.end();
 });
 
@@ -69,5 +69,32 @@ void t.test('discovery adds listed nodes and forgets only after the grace, only 
   t.same(membershipChanges(cutOff, new Set(), contact, 60_000, 5000).forget, [], 'nothing reachable: nothing forgotten');
   const onlyContact = [node('a', { lastListedAt: 0 }), node('b')];
   t.same(membershipChanges(onlyContact, new Set(['b']), contact, 60_000, 5000).forget, [], 'a contact point is never forgotten');
+  t.end();
+});
+
+void t.test('every data center the keyspace spans has its own quorum; EACH_QUORUM needs all of them', (t) => {
+  const replication = { dc1: 3, dc2: 3 };
+  const nodes = [
+    node('a', { replication }), node('b', { replication }), node('c', { replication }),
+    node('x', { dataCenter: 'dc2', replication }), node('y', { dataCenter: 'dc2', replication, reachable: false }), node('z', { dataCenter: 'dc2', replication, reachable: false }),
+  ];
+  const [local, remote] = dataCenterQuorums(nodes, 'dc1');
+  t.match(local, { name: 'dc1', available: true, reachableLocalNodes: 3 });
+  t.match(remote, { name: 'dc2', available: false, reachableLocalNodes: 1, why: /1 of 3 nodes in dc2 reachable/ });
+  t.equal(summarizeCluster(nodes, 'dc1', 0).eachQuorumAvailable, false, 'a remote data center without quorum: EACH_QUORUM fails');
+  t.equal(summarizeCluster(nodes, 'dc1', 0).localQuorum.available, true, 'while LOCAL_QUORUM works');
+  const healed = nodes.map((n) => ({ ...n, reachable: true }));
+  t.equal(summarizeCluster(healed, 'dc1', 0).eachQuorumAvailable, true);
+  t.end();
+});
+
+void t.test('the peers a node no longer hears: heartbeats unchanged in its own gossip', (t) => {
+  const now = 100_000;
+  const broken = node('a', {
+    canCoordinateLocalQuorum: false,
+    gossip: { a: { heartbeat: '1:90', unchangedSince: now - 1000 }, b: { heartbeat: '1:40', unchangedSince: now - 12_000 }, c: { heartbeat: '1:41', unchangedSince: now - 3000 } },
+  });
+  t.same(unheardPeers(broken, now), [{ address: 'b', silentForSeconds: 12 }], 'b is silent for 12 s; c for only 3 s, within normal gossip; itself never counts');
+  t.equal(unheardPeers(node('b'), now), null, 'not known while its canary succeeds');
   t.end();
 });

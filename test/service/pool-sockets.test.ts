@@ -15,9 +15,9 @@ void t.test('parses /proc/net/tcp and tcp6 lines', (t) => {
     '   2: 0100007F:C351 9000400A:2352 06 00000000:00000000 00:00000000 00000000     0        0 0 1 0 20 4 30 10 -1',
   ].join('\n');
   t.same(parseProcNetTcp(tcp), [
-    { remoteAddress: '127.0.0.1', remotePort: 9042, established: true, inode: 4242 },
-    { remoteAddress: '0.0.0.0', remotePort: 0, established: false, inode: 35 },
-    { remoteAddress: '10.64.0.144', remotePort: 9042, established: false, inode: 0 },
+    { localPort: 50000, remoteAddress: '127.0.0.1', remotePort: 9042, state: '01', established: true, inode: 4242 },
+    { localPort: 8080, remoteAddress: '0.0.0.0', remotePort: 0, state: '0A', established: false, inode: 35 },
+    { localPort: 50001, remoteAddress: '10.64.0.144', remotePort: 9042, state: '06', established: false, inode: 0 },
   ]);
   const tcp6 = [
     '  sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode',
