@@ -53,7 +53,10 @@ async function main(): Promise<void> {
   const service = new ServiceMonitor(config, registry, logger, () => cluster.view().nodes.map((node) => node.address));
   service.start();
   const traffic = new StorageErrorWindow(config.reconcile.error_window_seconds);
-  const proxy = await startProxy(config, registry, logger, (answer) => { traffic.record(answer); });
+  const proxy = await startProxy(config, registry, logger, {
+    onAnswer: (answer) => { traffic.record(answer); },
+    localQuorumAvailable: () => cluster.localQuorumAvailable,
+  });
   const leaseClient = new cassandra.Client({
     contactPoints: config.cassandra.contact_points,
     localDataCenter: config.cassandra.local_data_center,
@@ -71,13 +74,21 @@ async function main(): Promise<void> {
     trafficSwitch: proxy.trafficSwitch,
     inflight: () => proxy.status().inflight,
     restart: restartService,
+    servicePool: async () => {
+      await service.observe();
+      return service.view().pool?.connections ?? null;
+    },
+    serviceCanary: async () => {
+      const canary = await service.runCanary();
+      return canary.ok ? 'ok' : canary.detail;
+    },
     registry,
     logger,
   });
-  const reconciler = new Reconciler(config.reconcile, {
+  const reconciler = new Reconciler(config, {
     cluster: () => cluster.view(),
     service: () => ({ poolConnections: service.view().pool?.connections ?? null, traffic: traffic.snapshot(), canaryFailures: service.view().canary?.consecutiveFailures ?? null }),
-  }, (verdict) => { remediator.consider(verdict); }, registry, logger);
+  }, (verdict) => remediator.consider(verdict), registry, logger);
   reconciler.start();
   const admin = await startAdminServer({
     address: config.admin.address,

@@ -1,31 +1,46 @@
 // The decision core: compare the sidecar's view of the cluster with the service's,
-// and say whether the service's pool has diverged from reality. A pure function of
-// its inputs (no I/O, no clock), so every verdict can be replayed and unit-tested.
-// Level-triggered: the same views give the same verdict, whatever happened before,
-// except for `memory`, which only records since when each condition has held.
+// and tell the two failure classes apart.
+//   - The service's view diverged from the cluster's (its driver holds a stale pool, or
+//     fails while Cassandra is fine): a restart of the service cures it.
+//   - Cassandra itself is at fault (no quorum; or a coordinator that answers but cannot
+//     reach its peers, T327954): a restart cannot cure it, so it never calls for one;
+//     it names the node, for a human.
+// A pure function of its inputs (no I/O, no clock), so every verdict can be replayed
+// and unit-tested. Level-triggered: the same views give the same verdict, except for
+// `memory`, which records since when each rule has held and when Cassandra was at
+// fault. Both are shown in /status.
 import type { ClusterView } from '../cluster/view.ts';
+import type { TrafficSecond } from '../service/storage-errors.ts';
 
-export type Rule = 'stale_pool' | 'false_unavailability';
-export const rules: readonly Rule[] = ['stale_pool', 'false_unavailability'];
+/** Divergences of the service's view: a restart cures them. */
+export type ServiceRule = 'stale_pool' | 'false_unavailability';
+/** Cassandra's own faults: a restart cannot cure them. */
+export type CassandraRule = 'broken_coordinator';
+export type Rule = ServiceRule | CassandraRule;
+export const serviceRules: readonly ServiceRule[] = ['stale_pool', 'false_unavailability'];
+export const rules: readonly Rule[] = [...serviceRules, 'broken_coordinator'];
+
+/** Why a needed restart is not done, as far as the views tell (the remediator adds its own reasons). */
+export type ViewSuppression = 'no_local_quorum' | 'broken_coordinator';
 
 export interface DiagnosePolicy {
   /** A node must have answered the sidecar this long before a pool without it counts as stale (longer than a healthy driver needs to reconnect). */
   staleGraceMs: number;
-  /** Fraction of API requests failing with storage errors (5xx, timeouts) that counts as failing. */
+  /** Fraction of API requests failing with storage errors that counts as failing. */
   errorRateThreshold: number;
   /** Fewer requests than this in the window prove nothing. */
   minRequests: number;
   /** A condition must hold this long, without a break, before it calls for a restart: one bad probe or burst never does. */
   sustainMs: number;
+  /** How late the sidecar's own probes can notice a Cassandra fault, or its end (probe interval × failure threshold + timeout). */
+  faultLagMs: number;
 }
-
-export const defaultPolicy: DiagnosePolicy = { staleGraceMs: 30_000, errorRateThreshold: 0.2, minRequests: 10, sustainMs: 5_000 };
 
 export interface ServiceSnapshot {
   /** Established connections per node address, from /proc; null when it cannot be read. */
   poolConnections: Record<string, number> | null;
-  /** The live traffic's API requests and storage errors over the last `windowSeconds`. */
-  traffic: { windowSeconds: number; requests: number; storageErrors: number };
+  /** The live traffic, second by second, over the last `windowSeconds`. */
+  traffic: { windowSeconds: number; seconds: TrafficSecond[] };
   /** Consecutive failures of the write-then-read canary through the service's API; null when off. */
   canaryFailures: number | null;
 }
@@ -38,75 +53,171 @@ export interface Finding {
   /** Since when the condition has held (epoch ms). */
   since: number;
   evidence: string;
+  /** The Cassandra nodes the finding is about. */
+  addresses: string[];
 }
 
 export interface Verdict {
   action: 'none' | 'restart' | 'suppressed';
   /** The rule that calls for the restart. */
-  rule: Rule | null;
+  rule: ServiceRule | null;
   /** Every rule whose condition holds now, sustained long enough or not. */
   findings: Finding[];
-  /** Why nothing may be done even though a rule holds. */
-  suppressed: string | null;
+  /** Why nothing may be done although a restart looked needed. */
+  suppressed: { reason: ViewSuppression; why: string } | null;
+  /** Local coordinators that answer but cannot coordinate LOCAL_QUORUM while others can: Cassandra's fault, for a human. */
+  brokenCoordinators: string[];
   /** The whole reasoning, in words and numbers. */
   evidence: string[];
 }
 
-export type Memory = Partial<Record<Rule, number>>;
+/** A time when the sidecar's own view showed Cassandra at fault; the service's storage errors around it are Cassandra's. */
+export interface FaultPeriod {
+  kind: 'no_local_quorum' | 'broken_coordinator' | 'no_each_quorum';
+  /** Epoch ms; `to` is null while it lasts. */
+  from: number;
+  to: number | null;
+}
 
-function stalePool(cluster: ClusterView, service: ServiceSnapshot, now: number, policy: DiagnosePolicy): string | null {
+export interface Memory {
+  since: Partial<Record<Rule, number>>;
+  faults: FaultPeriod[];
+}
+
+export const emptyMemory: Memory = { since: {}, faults: [] };
+
+const seconds = (ms: number): number => Math.round(ms / 1000);
+
+function brokenCoordinators(cluster: ClusterView): ClusterView['nodes'] {
+  if (cluster.localQuorum.coordinators.length === 0) return [];
+  return cluster.nodes.filter((node) => node.local && node.reachable && node.canCoordinateLocalQuorum === false);
+}
+
+function describeBroken(node: ClusterView['nodes'][number], cluster: ClusterView): string {
+  const error = node.canaryError === null ? 'its LOCAL_QUORUM canary failed' : `${node.canaryError.code}: ${node.canaryError.message}`;
+  const unheard = node.unheardPeers === null || node.unheardPeers.length === 0 ? ''
+    : `; its own gossip has not heard ${node.unheardPeers.map((p) => `${p.address} for ${p.silentForSeconds} s`).join(', ')}`;
+  return `${node.address} answers the sidecar's probes but cannot coordinate LOCAL_QUORUM (${error})${unheard}; ` +
+    `LOCAL_QUORUM succeeds through ${cluster.localQuorum.coordinators.join(', ')}. A restart of the service cannot cure this: ` +
+    `take ${node.address} out of client rotation (nodetool disablebinary) or restart its Cassandra`;
+}
+
+function stalePool(cluster: ClusterView, service: ServiceSnapshot, broken: ReadonlySet<string>, now: number, policy: DiagnosePolicy): { evidence: string; addresses: string[] } | null {
   if (service.poolConnections === null) return null;
   const pool = service.poolConnections;
   const stale = cluster.nodes.filter((node) => {
     const healthySince = node.reachableSince === null ? null : Date.parse(node.reachableSince);
-    return node.local && node.reachable && node.breaker === 'closed' && healthySince !== null && now - healthySince >= policy.staleGraceMs && (pool[node.address] ?? 0) === 0;
+    // A coordinator that cannot reach quorum is one the service is right not to hold.
+    return node.local && node.reachable && node.breaker === 'closed' && !broken.has(node.address)
+      && healthySince !== null && now - healthySince >= policy.staleGraceMs && (pool[node.address] ?? 0) === 0;
   });
   if (stale.length === 0) return null;
-  return stale.map((node) => `${node.address} has answered the sidecar for ${Math.round((now - Date.parse(node.reachableSince ?? '')) / 1000)} s ` +
-    `(grace ${policy.staleGraceMs / 1000} s) but the service holds 0 connections to it`).join('; ');
+  return {
+    addresses: stale.map((node) => node.address),
+    evidence: stale.map((node) => `${node.address} has answered the sidecar for ${seconds(now - Date.parse(node.reachableSince ?? ''))} s ` +
+      `(grace ${seconds(policy.staleGraceMs)} s) but the service holds 0 connections to it`).join('; '),
+  };
 }
 
-function falseUnavailability(cluster: ClusterView, service: ServiceSnapshot, policy: DiagnosePolicy): string | null {
-  if (!cluster.localQuorum.available) return null;
-  const { requests, storageErrors, windowSeconds } = service.traffic;
-  const rate = requests === 0 ? 0 : storageErrors / requests;
-  const whileHealthy = `while LOCAL_QUORUM canaries succeed through ${cluster.localQuorum.coordinators.join(', ')}`;
-  if (requests >= policy.minRequests && rate >= policy.errorRateThreshold) {
-    return `${storageErrors} of ${requests} requests (${Math.round(rate * 100)}%, threshold ${Math.round(policy.errorRateThreshold * 100)}%) failed with storage errors in the last ${windowSeconds} s, ${whileHealthy}`;
+/** How long after a fault its errors may linger: as long as it lasted (a driver reconnecting), at most the stale grace. */
+const settleAfter = (period: FaultPeriod, now: number, policy: DiagnosePolicy): number =>
+  policy.faultLagMs + Math.min(policy.staleGraceMs, (period.to ?? now) - period.from);
+
+/** Whether the storage errors of epoch second `second` are explained by a Cassandra fault of one of `kinds`. */
+function explained(second: number, faults: readonly FaultPeriod[], kinds: readonly FaultPeriod['kind'][], now: number, policy: DiagnosePolicy): boolean {
+  const start = second * 1000;
+  return faults.some((p) => kinds.includes(p.kind) && p.from - policy.faultLagMs <= start + 999 && (p.to ?? now) + settleAfter(p, now, policy) >= start);
+}
+
+interface ErrorCount { requests: number; errors: number; explainedErrors: number }
+
+/** Storage errors in the window, and those a Cassandra fault explains. Deletes (EACH_QUORUM) are also explained by a remote data center without quorum. */
+function countErrors(service: ServiceSnapshot, faults: readonly FaultPeriod[], now: number, policy: DiagnosePolicy): ErrorCount {
+  const count: ErrorCount = { requests: 0, errors: 0, explainedErrors: 0 };
+  for (const s of service.traffic.seconds) {
+    count.requests += s.requests + s.deletes;
+    count.errors += s.storageErrors + s.deleteStorageErrors;
+    if (explained(s.second, faults, ['no_local_quorum', 'broken_coordinator'], now, policy)) count.explainedErrors += s.storageErrors + s.deleteStorageErrors;
+    else if (explained(s.second, faults, ['no_each_quorum'], now, policy)) count.explainedErrors += s.deleteStorageErrors;
   }
-  // Thin traffic proves nothing either way; the canary through the service speaks instead.
-  if (requests < policy.minRequests && (service.canaryFailures ?? 0) >= canaryFailuresThatCount) {
-    return `the last ${service.canaryFailures ?? 0} canaries through the service failed (only ${requests} requests in the last ${windowSeconds} s), ${whileHealthy}`;
+  return count;
+}
+
+function falseUnavailability(cluster: ClusterView, service: ServiceSnapshot, count: ErrorCount, faultRecently: boolean, policy: DiagnosePolicy): string | null {
+  if (!cluster.localQuorum.available) return null;
+  const { windowSeconds } = service.traffic;
+  const unexplained = count.errors - count.explainedErrors;
+  const rate = count.requests === 0 ? 0 : unexplained / count.requests;
+  const whileHealthy = `while LOCAL_QUORUM canaries succeed through ${cluster.localQuorum.coordinators.join(', ')}`;
+  const explainedNote = count.explainedErrors > 0 ? ` (${count.explainedErrors} more are explained by Cassandra's own fault)` : '';
+  if (count.requests >= policy.minRequests && rate >= policy.errorRateThreshold) {
+    return `${unexplained} of ${count.requests} requests (${Math.round(rate * 100)}%, threshold ${Math.round(policy.errorRateThreshold * 100)}%) failed with storage errors in the last ${windowSeconds} s${explainedNote}, ${whileHealthy}`;
+  }
+  // Thin traffic proves nothing either way; the canary through the service speaks instead, unless Cassandra's fault explains it.
+  if (count.requests < policy.minRequests && !faultRecently && (service.canaryFailures ?? 0) >= canaryFailuresThatCount) {
+    return `the last ${service.canaryFailures ?? 0} canaries through the service failed (only ${count.requests} requests in the last ${windowSeconds} s), ${whileHealthy}`;
   }
   return null;
 }
 
+/** Opens a period for each fault that holds now and closes the ones that ended; forgets those no window can reach. */
+function trackFaults(previous: readonly FaultPeriod[], holding: Record<FaultPeriod['kind'], boolean>, now: number, windowMs: number, policy: DiagnosePolicy): FaultPeriod[] {
+  const faults = previous.map((p) => (p.to === null && !holding[p.kind] ? { ...p, to: now } : p));
+  for (const kind of Object.keys(holding) as FaultPeriod['kind'][]) {
+    if (holding[kind] && !faults.some((p) => p.kind === kind && p.to === null)) faults.push({ kind, from: now, to: null });
+  }
+  return faults.filter((p) => p.to === null || p.to + settleAfter(p, now, policy) + windowMs >= now);
+}
+
 export function diagnose(cluster: ClusterView, service: ServiceSnapshot, now: number, policy: DiagnosePolicy, memory: Memory): { verdict: Verdict; memory: Memory } {
-  const conditions: Record<Rule, string | null> = {
-    stale_pool: stalePool(cluster, service, now, policy),
-    false_unavailability: falseUnavailability(cluster, service, policy),
+  // 1. Cassandra's own faults, from the sidecar's own view.
+  const broken = brokenCoordinators(cluster);
+  const brokenAddresses = new Set(broken.map((node) => node.address));
+  const faults = trackFaults(memory.faults, {
+    no_local_quorum: !cluster.localQuorum.available,
+    broken_coordinator: broken.length > 0,
+    no_each_quorum: !cluster.eachQuorumAvailable,
+  }, now, service.traffic.windowSeconds * 1000, policy);
+  const faultRecently = faults.some((p) => p.kind !== 'no_each_quorum' && (p.to ?? now) + settleAfter(p, now, policy) >= now);
+
+  // 2. The service's divergences, counting only what Cassandra's faults do not explain.
+  const count = countErrors(service, faults, now, policy);
+  const stale = stalePool(cluster, service, brokenAddresses, now, policy);
+  const conditions: Record<Rule, { evidence: string; addresses: string[] } | null> = {
+    stale_pool: stale,
+    false_unavailability: ((evidence) => (evidence === null ? null : { evidence, addresses: [] }))(falseUnavailability(cluster, service, count, faultRecently, policy)),
+    broken_coordinator: broken.length === 0 ? null : { evidence: broken.map((node) => describeBroken(node, cluster)).join('; '), addresses: [...brokenAddresses] },
   };
-  const nextMemory: Memory = {};
+
+  // 3. Hysteresis: since when each condition has held without a break.
+  const since: Memory['since'] = {};
   const findings: Finding[] = [];
   for (const rule of rules) {
-    const evidence = conditions[rule];
-    if (evidence === null) continue;
-    const since = memory[rule] ?? now;
-    nextMemory[rule] = since;
-    findings.push({ rule, since, evidence });
+    const condition = conditions[rule];
+    if (condition === null) continue;
+    since[rule] = memory.since[rule] ?? now;
+    findings.push({ rule, since: since[rule], ...condition });
   }
-  const evidence = findings.map((f) => `${f.rule}: ${f.evidence} (holding for ${Math.round((now - f.since) / 1000)} s of ${policy.sustainMs / 1000} s)`);
+  const evidence = findings.map((f) => `${f.rule}: ${f.evidence}` + (f.rule === 'broken_coordinator' ? '' : ` (holding for ${seconds(now - f.since)} s of ${seconds(policy.sustainMs)} s)`));
+  if (count.explainedErrors > 0) evidence.push(`${count.explainedErrors} storage errors in the last ${service.traffic.windowSeconds} s fall within Cassandra's own fault and do not count against the service`);
+  const nextMemory: Memory = { since, faults };
+  const verdict = (action: Verdict['action'], rule: ServiceRule | null, suppressed: Verdict['suppressed']): { verdict: Verdict; memory: Memory } =>
+    ({ verdict: { action, rule, findings, suppressed, brokenCoordinators: [...brokenAddresses], evidence }, memory: nextMemory });
 
-  // A real outage, or this pod cut off from the cluster: a restart cannot help.
+  // 4. A real outage, or this pod cut off from the cluster: a restart cannot help.
   if (!cluster.localQuorum.available) {
-    return {
-      verdict: { action: 'suppressed', rule: null, findings, suppressed: `the sidecar itself cannot reach LOCAL_QUORUM: ${cluster.localQuorum.why}`, evidence: [...evidence, cluster.localQuorum.why] },
-      memory: nextMemory,
-    };
+    return verdict('suppressed', null, { reason: 'no_local_quorum', why: `the sidecar itself cannot reach LOCAL_QUORUM: ${cluster.localQuorum.why}` });
   }
-  const due = findings.find((f) => now - f.since >= policy.sustainMs);
-  return {
-    verdict: { action: due ? 'restart' : 'none', rule: due?.rule ?? null, findings, suppressed: null, evidence },
-    memory: nextMemory,
-  };
+  // 5. A service divergence held long enough: restart.
+  const due = findings.find((f): f is Finding & { rule: ServiceRule } => f.rule !== 'broken_coordinator' && now - f.since >= policy.sustainMs);
+  if (due) return verdict('restart', due.rule, null);
+  // 6. Errors a restart would once have been tried for, that a broken coordinator explains: say so, and do nothing.
+  const rawRate = count.requests === 0 ? 0 : count.errors / count.requests;
+  if (broken.length > 0 && count.requests >= policy.minRequests && rawRate >= policy.errorRateThreshold) {
+    return verdict('suppressed', null, {
+      reason: 'broken_coordinator',
+      why: `${count.errors} of ${count.requests} requests failed, and the coordinator ${[...brokenAddresses].join(', ')} explains them: a restart of the service cannot help`,
+    });
+  }
+  return verdict('none', null, null);
 }

@@ -1,21 +1,45 @@
-// The reconcile loop, like a Kubernetes controller: every tick, observe both views,
-// diagnose, and publish the verdict with its evidence. Level-triggered: a missed
-// tick changes nothing. It logs each change of verdict once, with why.
+// The reconcile loop, like a Kubernetes controller: every tick,
+//   1. observe both views;
+//   2. diagnose (a pure function) with what was remembered;
+//   3. hand the verdict to the remediator, which acts or says what holds it back;
+//   4. publish one verdict, the final word, with its evidence and memory.
+// Level-triggered: a missed tick changes nothing. Each change of verdict is logged
+// once, with why.
 import type { ClusterView } from '../cluster/view.ts';
 import type { Config } from '../config/schema.ts';
+import type { Held } from '../remediate/remediator.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import { Gauge, metricPrefix, type Registry } from '../telemetry/metrics.ts';
-import { diagnose, rules, type DiagnosePolicy, type Memory, type ServiceSnapshot, type Verdict } from './diagnose.ts';
+import { diagnose, emptyMemory, serviceRules, type DiagnosePolicy, type Memory, type ServiceSnapshot, type Verdict } from './diagnose.ts';
+
+/** The verdict as published: what the sidecar does, and if it does nothing, why (from the views or from the remediator). */
+export interface PublishedVerdict extends Omit<Verdict, 'suppressed'> {
+  suppressed: Held | null;
+}
 
 export interface ReconcileStatus {
   at: string | null;
-  verdict: Verdict | null;
+  verdict: PublishedVerdict | null;
+  /** What diagnose() remembers between ticks: since when each rule holds, and Cassandra's fault periods. */
+  memory: { since: Record<string, string>; faults: { kind: string; from: string; to: string | null }[] };
+}
+
+export function diagnosePolicy(config: Config): DiagnosePolicy {
+  const { reconcile, cassandra } = config;
+  return {
+    staleGraceMs: reconcile.stale_grace_ms,
+    errorRateThreshold: reconcile.error_rate_threshold,
+    minRequests: reconcile.min_requests,
+    sustainMs: reconcile.sustain_ms,
+    // The sidecar notices a fault within `failure_threshold` probes, each up to its timeout, plus a reconcile tick.
+    faultLagMs: cassandra.probe.interval_ms * cassandra.probe.failure_threshold + cassandra.probe.timeout_ms + reconcile.interval_ms,
+  };
 }
 
 export class Reconciler {
   #timer: NodeJS.Timeout | undefined;
-  #memory: Memory = {};
-  #status: ReconcileStatus = { at: null, verdict: null };
+  #memory: Memory = emptyMemory;
+  #status: ReconcileStatus = { at: null, verdict: null, memory: { since: {}, faults: [] } };
   readonly #policy: DiagnosePolicy;
   readonly #intervalMs: number;
   readonly #cluster: () => ClusterView;
@@ -23,19 +47,25 @@ export class Reconciler {
   readonly #logger: Logger;
   readonly #now: () => number;
   readonly #divergence: Gauge<'rule'>;
-  readonly #act: (verdict: Verdict) => void;
+  readonly #broken: Gauge<'address'>;
+  readonly #act: (verdict: Verdict) => Held | null;
 
-  /** `act` receives every verdict (the remediator); the reconciler itself only observes and explains. */
-  constructor(config: Config['reconcile'], views: { cluster: () => ClusterView; service: () => ServiceSnapshot }, act: (verdict: Verdict) => void, registry: Registry, logger: Logger, now: () => number = Date.now) {
+  /** `act` receives every verdict (the remediator) and says what, if anything, holds a restart back. */
+  constructor(config: Config, views: { cluster: () => ClusterView; service: () => ServiceSnapshot }, act: (verdict: Verdict) => Held | null, registry: Registry, logger: Logger, now: () => number = Date.now) {
     this.#act = act;
-    this.#policy = { staleGraceMs: config.stale_grace_ms, errorRateThreshold: config.error_rate_threshold, minRequests: config.min_requests, sustainMs: config.sustain_ms };
-    this.#intervalMs = config.interval_ms;
+    this.#policy = diagnosePolicy(config);
+    this.#intervalMs = config.reconcile.interval_ms;
     this.#cluster = views.cluster;
     this.#service = views.service;
     this.#logger = logger.child({ component: 'reconcile' });
     this.#now = now;
     this.#divergence = new Gauge({ name: `${metricPrefix}view_divergence`, help: "1 while a rule finds the service's view diverging from the cluster's: stale_pool, false_unavailability.", labelNames: ['rule'], registers: [registry] });
-    for (const rule of rules) this.#divergence.set({ rule }, 0);
+    this.#broken = new Gauge({
+      name: `${metricPrefix}broken_coordinator`,
+      help: 'Always 1, for each local Cassandra node that answers but cannot coordinate LOCAL_QUORUM while others can (T327954): a restart of the service cannot cure it.',
+      labelNames: ['address'], registers: [registry],
+    });
+    for (const rule of serviceRules) this.#divergence.set({ rule }, 0);
   }
 
   start(): void {
@@ -50,23 +80,40 @@ export class Reconciler {
     return this.#status;
   }
 
-  tick(): Verdict {
+  tick(): PublishedVerdict {
     const now = this.#now();
     const previous = this.#status.verdict;
-    const { verdict, memory } = diagnose(this.#cluster(), this.#service(), now, this.#policy, this.#memory);
+    const { verdict: diagnosed, memory } = diagnose(this.#cluster(), this.#service(), now, this.#policy, this.#memory);
     this.#memory = memory;
-    this.#status = { at: new Date(now).toISOString(), verdict };
-    for (const rule of rules) this.#divergence.set({ rule }, verdict.findings.some((f) => f.rule === rule) ? 1 : 0);
-
-    const shape = (v: Verdict | null): string => `${v?.action ?? 'none'}|${v?.rule ?? ''}|${v?.findings.map((f) => f.rule).join(',') ?? ''}`;
-    if (shape(previous) !== shape(verdict)) {
-      const fields = { action: verdict.action, rule: verdict.rule ?? undefined, evidence: verdict.evidence };
-      if (verdict.action === 'restart') this.#logger.error(fields, `divergence: ${verdict.rule ?? ''} held for ${this.#policy.sustainMs / 1000} s; the service's pool needs a restart`);
-      else if (verdict.action === 'suppressed') this.#logger.warn(fields, `no action: ${verdict.suppressed ?? ''}`);
-      else if (verdict.findings.length > 0) this.#logger.warn(fields, `possible divergence (${verdict.findings.map((f) => f.rule).join(', ')}); watching it for ${this.#policy.sustainMs / 1000} s`);
-      else this.#logger.info(fields, "the service's view agrees with the cluster's");
-    }
-    this.#act(verdict);
+    const held = this.#act(diagnosed);
+    const verdict: PublishedVerdict = held === null ? { ...diagnosed, suppressed: null } : { ...diagnosed, action: 'suppressed', suppressed: held };
+    const iso = (ms: number): string => new Date(ms).toISOString();
+    this.#status = {
+      at: iso(now),
+      verdict,
+      memory: {
+        since: Object.fromEntries(Object.entries(memory.since).map(([rule, ms]) => [rule, iso(ms)])),
+        faults: memory.faults.map((f) => ({ kind: f.kind, from: iso(f.from), to: f.to === null ? null : iso(f.to) })),
+      },
+    };
+    for (const rule of serviceRules) this.#divergence.set({ rule }, verdict.findings.some((f) => f.rule === rule) ? 1 : 0);
+    this.#broken.reset();
+    for (const address of verdict.brokenCoordinators) this.#broken.set({ address }, 1);
+    this.#explain(previous, verdict);
     return verdict;
+  }
+
+  #explain(previous: PublishedVerdict | null, verdict: PublishedVerdict): void {
+    const shape = (v: PublishedVerdict | null): string => `${v?.action ?? 'none'}|${v?.rule ?? ''}|${v?.suppressed?.reason ?? ''}|${v?.findings.map((f) => `${f.rule}:${f.addresses.join('+')}`).join(',') ?? ''}`;
+    if (shape(previous) === shape(verdict)) return;
+    const fields = { action: verdict.action, rule: verdict.rule ?? undefined, reason: verdict.suppressed?.reason, address: verdict.brokenCoordinators.join(', ') || undefined, evidence: verdict.evidence };
+    const broken = verdict.findings.find((f) => f.rule === 'broken_coordinator');
+    if (broken && !previous?.findings.some((f) => f.rule === 'broken_coordinator' && f.addresses.join() === broken.addresses.join())) {
+      this.#logger.error({ ...fields, evidence: [broken.evidence] }, `Cassandra node ${broken.addresses.join(', ')} cannot coordinate LOCAL_QUORUM while others can; not restarting the service (it cannot help); a human must act on the node`);
+    }
+    if (verdict.action === 'restart') this.#logger.error(fields, `divergence: ${verdict.rule ?? ''} held for ${this.#policy.sustainMs / 1000} s; the service's pool needs a restart`);
+    else if (verdict.action === 'suppressed') this.#logger.warn(fields, `no action: ${verdict.suppressed?.why ?? ''}`);
+    else if (verdict.findings.some((f) => f.rule !== 'broken_coordinator')) this.#logger.warn(fields, `possible divergence (${verdict.findings.map((f) => f.rule).join(', ')}); watching it for ${this.#policy.sustainMs / 1000} s`);
+    else if (verdict.findings.length === 0) this.#logger.info(fields, "the service's view agrees with the cluster's");
   }
 }

@@ -1,22 +1,34 @@
-// The graceful restart of the service's pool, in order: fleet lease, depool, drain,
-// restart, wait until the service and its canary answer, repool, release. Budgets
-// (restarts per hour, exponential backoff) stop restart loops; when they are spent
-// it stops acting and says so, loudly, for a human. Every step is logged once.
+// The graceful restart of the service's pool, in order:
+//   1. take the fleet lease (one pod per data center at a time);
+//   2. depool and drain;
+//   3. restart (signal, HTTP or command);
+//   4. verify: the old process is gone, the service answers /healthz, and the evidence
+//      is gone (the nodes it lacked are back in its pool; canaries through it pass);
+//   5. repool and release the lease;
+//   6. back off.
+// A restart that leaves the evidence as it was is "not cured": it is recorded as such,
+// and the same evidence never triggers another one; a human is paged instead. Budgets
+// (restarts per hour, exponential backoff) stop restart loops. Every step is logged
+// once, and everything remembered between verdicts is in status().
 import { setTimeout as sleep } from 'node:timers/promises';
 import { request } from 'undici';
 import type { Config } from '../config/schema.ts';
 import type { TrafficSwitch } from '../proxy/traffic-switch.ts';
-import { canaryThroughService } from '../service/canary.ts';
-import type { Rule, Verdict } from '../reconcile/diagnose.ts';
+import type { ServiceRule, Verdict, ViewSuppression } from '../reconcile/diagnose.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import { Counter, Gauge, metricPrefix, type Registry } from '../telemetry/metrics.ts';
 import type { FleetLease } from './lease.ts';
 import type { RestartResult } from './restart-action.ts';
 
-export type RestartReason = Rule | 'manual';
-export type RestartOutcome = 'restarted' | 'dry_run' | 'unhealthy' | 'failed';
-export type Suppression = 'no_local_quorum' | 'paused' | 'disabled' | 'budget_exhausted' | 'backoff' | 'lease_held';
-const suppressions: readonly Suppression[] = ['no_local_quorum', 'paused', 'disabled', 'budget_exhausted', 'backoff', 'lease_held'];
+export type RestartReason = ServiceRule | 'manual';
+/** `restarted`: healthy and cured; `not_cured`: healthy, evidence unchanged; `unhealthy`: never healthy again; `failed`: the restart itself failed. */
+export type RestartOutcome = 'restarted' | 'not_cured' | 'unhealthy' | 'failed' | 'dry_run';
+export type Suppression = ViewSuppression | 'paused' | 'disabled' | 'budget_exhausted' | 'backoff' | 'lease_held' | 'not_cured';
+export const suppressions: readonly Suppression[] = ['no_local_quorum', 'broken_coordinator', 'paused', 'disabled', 'budget_exhausted', 'backoff', 'lease_held', 'not_cured'];
+const outcomes: readonly RestartOutcome[] = ['restarted', 'not_cured', 'unhealthy', 'failed', 'dry_run'];
+
+/** Suppressions that need a human: the sidecar will not act again by itself. */
+const needsHuman: ReadonlySet<Suppression> = new Set(['budget_exhausted', 'not_cured']);
 
 export interface RestartRecord {
   reason: RestartReason;
@@ -25,6 +37,13 @@ export interface RestartRecord {
   result: RestartOutcome;
   detail: string;
   evidence: string[];
+  /** The nodes the evidence was about (stale_pool: those the pool lacked). */
+  addresses: string[];
+}
+
+export interface Held {
+  reason: Suppression;
+  why: string;
 }
 
 export interface RemediatorDependencies {
@@ -33,12 +52,19 @@ export interface RemediatorDependencies {
   trafficSwitch: TrafficSwitch;
   inflight: () => number;
   restart: (config: Config) => Promise<RestartResult>;
+  /** A fresh read of the service's pool: established connections per node (null: unreadable). */
+  servicePool: () => Promise<Record<string, number> | null>;
+  /** One write-then-read through the service's API: 'ok' or what went wrong. */
+  serviceCanary: () => Promise<string>;
   registry: Registry;
   logger: Logger;
   now?: () => number;
 }
 
 const hourMs = 3_600_000;
+/** Canaries through the service that must all pass to call false unavailability cured. */
+const cureCanaries = 3;
+
 const alive = (pid: number): boolean => {
   try {
     process.kill(pid, 0);
@@ -48,6 +74,8 @@ const alive = (pid: number): boolean => {
   }
 };
 
+const sameNodes = (a: readonly string[], b: readonly string[]): boolean => a.length === b.length && [...a].sort().join() === [...b].sort().join();
+
 export class Remediator {
   #inProgress = false;
   /** Set while this sidecar holds the fleet lease, so that stop() can give it back. */
@@ -55,8 +83,9 @@ export class Remediator {
   #stopped = false;
   #paused = false;
   #nextAllowedAt = 0;
-  #suppressed: Suppression | null = null;
-  #lastCured: { reason: RestartReason; at: number } | null = null;
+  #held: Held | null = null;
+  /** The evidence a restart did not cure: not restarted for again while it holds. */
+  #notCured: { rule: RestartReason; addresses: string[]; at: number } | null = null;
   readonly #history: RestartRecord[] = [];
   readonly #deps: RemediatorDependencies;
   readonly #logger: Logger;
@@ -71,38 +100,45 @@ export class Remediator {
     this.#upstream = new URL(deps.config.upstream.url).origin;
     const registers = [deps.registry];
     this.#metrics = {
-      restarts: new Counter({ name: `${metricPrefix}pool_restarts_total`, help: "Restarts of the service's pool, by the rule that asked and the result: restarted, dry_run, unhealthy, failed.", labelNames: ['rule', 'result'], registers }),
+      restarts: new Counter({
+        name: `${metricPrefix}pool_restarts_total`,
+        help: "Restarts of the service's pool, by the rule that asked and the result: restarted (cured), not_cured, unhealthy, failed, dry_run.",
+        labelNames: ['rule', 'result'], registers,
+      }),
       inProgress: new Gauge({ name: `${metricPrefix}restart_in_progress`, help: '1 while a graceful restart is under way.', registers }),
       lastRestart: new Gauge({ name: `${metricPrefix}last_restart_timestamp_seconds`, help: 'When the last restart finished (Unix seconds).', registers }),
       suppressed: new Gauge({
         name: `${metricPrefix}remediation_suppressed`,
-        help: 'What holds a needed restart back: no_local_quorum, paused, disabled, budget_exhausted (a human is needed), backoff, lease_held.',
+        help: 'What holds a needed restart back: no_local_quorum, broken_coordinator, paused, disabled, budget_exhausted and not_cured (a human is needed), backoff, lease_held.',
         labelNames: ['reason'], registers,
       }),
     };
-    this.#setSuppressed(null);
+    // Every series exists from the start, at 0, so that alerts and dashboards see them.
+    for (const rule of [...['stale_pool', 'false_unavailability'], 'manual']) {
+      for (const result of outcomes) this.#metrics.restarts.inc({ rule, result }, 0);
+    }
+    this.#setHeld(null);
   }
 
-  /** Called with every verdict: acts on a restart verdict unless something holds it back, and says what. */
-  consider(verdict: Verdict): void {
-    if (this.#stopped) return;
-    if (verdict.action === 'suppressed') {
-      this.#setSuppressed('no_local_quorum');
-      return;
+  /**
+   * Called with every verdict. Acts on a restart verdict unless something holds it
+   * back; returns what holds it back (null: nothing, or nothing to do).
+   */
+  consider(verdict: Verdict): Held | null {
+    if (this.#stopped) return null;
+    // The evidence a restart did not cure is forgotten once it no longer holds.
+    if (this.#notCured !== null && !verdict.findings.some((f) => f.rule === this.#notCured?.rule && sameNodes(f.addresses, this.#notCured.addresses))) {
+      this.#logger.info({ rule: this.#notCured.rule, addresses: this.#notCured.addresses }, 'the divergence a restart did not cure is gone');
+      this.#notCured = null;
     }
-    if (verdict.action !== 'restart' || verdict.rule === null) {
-      if (verdict.findings.length === 0) this.#lastCured = null;
-      this.#setSuppressed(null);
-      return;
-    }
-    if (this.#inProgress) return;
-    if (this.#lastCured?.reason === verdict.rule) {
-      this.#logger.error({ rule: verdict.rule, evidence: verdict.evidence }, `the restart did not cure ${verdict.rule}: the divergence is back`);
-      this.#lastCured = null;
-    }
-    const held = this.#holdBack();
-    this.#setSuppressed(held);
-    if (held === null) void this.restart(verdict.rule, verdict.evidence);
+    if (verdict.action === 'suppressed' && verdict.suppressed !== null) return this.#setHeld(verdict.suppressed);
+    if (verdict.action !== 'restart' || verdict.rule === null) return this.#setHeld(null);
+    if (this.#inProgress) return this.#held;
+    const addresses = verdict.findings.find((f) => f.rule === verdict.rule)?.addresses ?? [];
+    const held = this.#holdBack(verdict.rule, addresses);
+    this.#setHeld(held);
+    if (held === null) void this.restart(verdict.rule, verdict.evidence, addresses);
+    return held;
   }
 
   /**
@@ -132,44 +168,58 @@ export class Remediator {
     this.#logger.info('remediation resumed by an operator');
   }
 
-  status(): { inProgress: boolean; paused: boolean; dryRun: boolean; suppressed: Suppression | null; restartsLastHour: number; budget: number; nextAllowedAt: string | null; history: RestartRecord[] } {
+  status(): {
+    inProgress: boolean; paused: boolean; dryRun: boolean; suppressed: Held | null; restartsLastHour: number; budget: number;
+    nextAllowedAt: string | null; budgetFreesAt: string | null; notCured: { rule: RestartReason; addresses: string[]; at: string } | null; history: RestartRecord[];
+  } {
+    const { max_restarts_per_hour: budget } = this.#deps.config.remediation;
+    const recent = this.#recentStarts();
     return {
       inProgress: this.#inProgress,
       paused: this.#paused,
       dryRun: this.#deps.config.remediation.dry_run,
-      suppressed: this.#suppressed,
-      restartsLastHour: this.#recent(),
-      budget: this.#deps.config.remediation.max_restarts_per_hour,
+      suppressed: this.#held,
+      restartsLastHour: recent.length,
+      budget,
       nextAllowedAt: this.#nextAllowedAt > this.#now() ? new Date(this.#nextAllowedAt).toISOString() : null,
+      budgetFreesAt: recent.length >= budget && recent[0] !== undefined ? new Date(recent[0] + hourMs).toISOString() : null,
+      notCured: this.#notCured === null ? null : { ...this.#notCured, at: new Date(this.#notCured.at).toISOString() },
       history: [...this.#history],
     };
   }
 
-  #recent(): number {
+  /** Start times (epoch ms) of automatic restarts in the last hour, oldest first. */
+  #recentStarts(): number[] {
     const since = this.#now() - hourMs;
-    return this.#history.filter((r) => Date.parse(r.startedAt) >= since).length;
+    return this.#history.filter((r) => r.reason !== 'manual').map((r) => Date.parse(r.startedAt)).filter((at) => at >= since);
   }
 
-  #holdBack(): Suppression | null {
+  #holdBack(rule: ServiceRule, addresses: string[]): Held | null {
     const { remediation } = this.#deps.config;
-    if (!remediation.enabled) return 'disabled';
-    if (this.#paused) return 'paused';
-    if (this.#recent() >= remediation.max_restarts_per_hour) return 'budget_exhausted';
-    if (this.#now() < this.#nextAllowedAt) return 'backoff';
+    if (!remediation.enabled) return { reason: 'disabled', why: 'remediation.enabled is false' };
+    if (this.#paused) return { reason: 'paused', why: 'paused by an operator (POST /remediation/resume to resume)' };
+    if (this.#notCured !== null && this.#notCured.rule === rule && sameNodes(this.#notCured.addresses, addresses)) {
+      return { reason: 'not_cured', why: `a restart at ${new Date(this.#notCured.at).toISOString()} did not change this (${rule}${addresses.length > 0 ? `: ${addresses.join(', ')}` : ''}); another would not either: a human is needed` };
+    }
+    const recent = this.#recentStarts();
+    if (recent.length >= remediation.max_restarts_per_hour) {
+      return { reason: 'budget_exhausted', why: `${recent.length} restarts in the last hour (budget ${remediation.max_restarts_per_hour}); the next is allowed at ${new Date((recent[0] ?? 0) + hourMs).toISOString()}: a human is needed` };
+    }
+    if (this.#now() < this.#nextAllowedAt) return { reason: 'backoff', why: `backing off until ${new Date(this.#nextAllowedAt).toISOString()}` };
     return null;
   }
 
-  #setSuppressed(reason: Suppression | null): void {
-    if (reason !== this.#suppressed && reason === 'budget_exhausted') {
-      this.#logger.error({ restarts_last_hour: this.#recent(), budget: this.#deps.config.remediation.max_restarts_per_hour },
-        'restart budget spent and the divergence persists: not acting again; a human is needed');
+  #setHeld(held: Held | null): Held | null {
+    if (held !== null && held.reason !== this.#held?.reason && needsHuman.has(held.reason)) {
+      this.#logger.error({ reason: held.reason, why: held.why }, `not restarting the service again: ${held.why}`);
     }
-    this.#suppressed = reason;
-    for (const r of suppressions) this.#metrics.suppressed.set({ reason: r }, r === reason ? 1 : 0);
+    this.#held = held;
+    for (const r of suppressions) this.#metrics.suppressed.set({ reason: r }, r === held?.reason ? 1 : 0);
+    return held;
   }
 
-  /** The whole graceful restart. Also the manual trigger, which skips the budget but never the lease. */
-  async restart(reason: RestartReason, evidence: string[] = []): Promise<RestartRecord | null> {
+  /** The whole graceful restart. Also the manual trigger, which skips the budget, backoff and not-cured memory, but never the lease. */
+  async restart(reason: RestartReason, evidence: string[] = [], addresses: string[] = []): Promise<RestartRecord | null> {
     if (this.#inProgress || this.#isStopped()) return null;
     this.#inProgress = true;
     const { config, lease, trafficSwitch } = this.#deps;
@@ -179,9 +229,10 @@ export class Remediator {
     let result: RestartOutcome = 'failed';
     let detail = '';
     try {
+      // 1. The fleet lease.
       const taken = await lease.acquire();
       if (!taken.acquired) {
-        this.#setSuppressed('lease_held');
+        this.#setHeld({ reason: 'lease_held', why: `${taken.holder ?? 'another sidecar'} is restarting its service` });
         log.warn({ holder: taken.holder }, 'another sidecar in this data center is restarting its service; waiting for the lease');
         return null;
       }
@@ -193,9 +244,11 @@ export class Remediator {
       held = true;
       this.#leaseHeld = true;
       this.#metrics.inProgress.set(1);
+      // 2. Depool and drain.
       log.warn({ evidence }, `restarting the service's pool gracefully (${reason}): lease taken, depooling`);
       trafficSwitch.depool(`restarting the service's pool (${reason})`);
       await this.#drain();
+      // 3. Restart.
       let signalledPid: number | null = null;
       if (config.remediation.dry_run) {
         detail = 'dry run: the restart itself was skipped';
@@ -206,20 +259,21 @@ export class Remediator {
         detail = action.detail;
         log.warn({ detail }, 'restart requested');
       }
-      const healthy = await this.#waitHealthy(signalledPid);
-      result = config.remediation.dry_run ? 'dry_run' : healthy ? 'restarted' : 'unhealthy';
-      if (!healthy) detail += `; the service did not answer healthily within ${config.remediation.healthy_timeout_ms} ms`;
+      // 4. Verify.
+      const verified = await this.#verify(signalledPid, config.remediation.dry_run ? null : { reason, addresses });
+      result = config.remediation.dry_run ? 'dry_run' : verified.outcome;
+      if (verified.detail) detail += `; ${verified.detail}`;
     } catch (error) {
       detail = `${detail ? `${detail}; ` : ''}${(error as Error).message}`;
       log.error({ error: (error as Error).message }, held ? 'the restart failed' : 'could not take the fleet lease');
       if (!held) this.#nextAllowedAt = this.#now() + this.#deps.config.remediation.backoff_base_ms;
     } finally {
-      // After stop() the lease is given back already, and the proxy stays depooled for the shutdown.
+      // 5. Repool and release. After stop() the lease is given back already, and the proxy stays depooled for the shutdown.
       if (held && !this.#isStopped()) {
         this.#leaseHeld = false;
         trafficSwitch.repool();
         await lease.release().catch((error: unknown) => { log.error({ error: (error as Error).message }, 'could not release the lease; it expires by its TTL'); });
-        this.#finish(reason, started, result, detail, evidence);
+        this.#finish({ reason, startedAt: new Date(started).toISOString(), durationMs: this.#now() - started, result, detail, evidence, addresses });
       }
       this.#inProgress = false;
       this.#metrics.inProgress.set(0);
@@ -227,19 +281,20 @@ export class Remediator {
     return this.#history.at(-1) ?? null;
   }
 
-  #finish(reason: RestartReason, started: number, result: RestartOutcome, detail: string, evidence: string[]): void {
+  /** 6. Record, count, back off, and remember evidence that a restart did not cure. */
+  #finish(record: RestartRecord): void {
     const now = this.#now();
-    const record = { reason, startedAt: new Date(started).toISOString(), durationMs: now - started, result, detail, evidence };
     this.#history.push(record);
     if (this.#history.length > 50) this.#history.shift();
-    this.#metrics.restarts.inc({ rule: reason, result });
+    this.#metrics.restarts.inc({ rule: record.reason, result: record.result });
     this.#metrics.lastRestart.set(now / 1000);
     const { backoff_base_ms: base, backoff_max_ms: max } = this.#deps.config.remediation;
-    this.#nextAllowedAt = now + Math.min(base * 2 ** Math.max(0, this.#recent() - 1), max);
-    this.#lastCured = result === 'restarted' ? { reason, at: now } : null;
-    this.#logger[result === 'restarted' || result === 'dry_run' ? 'info' : 'error'](
-      { rule: reason, result, duration_ms: record.durationMs, detail, next_allowed_at: new Date(this.#nextAllowedAt).toISOString() },
-      `graceful restart finished: ${result}; repooled`);
+    this.#nextAllowedAt = now + Math.min(base * 2 ** Math.max(0, this.#recentStarts().length - 1), max);
+    if (record.result === 'not_cured' && record.reason !== 'manual') this.#notCured = { rule: record.reason, addresses: record.addresses, at: now };
+    const level = record.result === 'restarted' || record.result === 'dry_run' ? 'info' : 'error';
+    this.#logger[level](
+      { rule: record.reason, result: record.result, duration_ms: record.durationMs, detail: record.detail, next_allowed_at: new Date(this.#nextAllowedAt).toISOString() },
+      `graceful restart finished: ${record.result}; repooled`);
   }
 
   async #drain(): Promise<void> {
@@ -247,22 +302,47 @@ export class Remediator {
     while (this.#deps.inflight() > 0 && this.#now() < deadline) await sleep(20);
   }
 
-  /** The service is healthy when its old process is gone, /healthz answers, and (if configured) a write and read through its API work. */
-  async #waitHealthy(signalledPid: number | null): Promise<boolean> {
-    const { remediation } = this.#deps.config;
+  /**
+   * Healthy: the old process is gone and /healthz answers. Cured: the evidence is gone,
+   * i.e. the service's pool holds the nodes it lacked (stale_pool), or canaries through
+   * its API pass (false_unavailability, and a manual restart when configured).
+   */
+  async #verify(signalledPid: number | null, cure: { reason: RestartReason; addresses: string[] } | null): Promise<{ outcome: 'restarted' | 'not_cured' | 'unhealthy'; detail: string }> {
+    const { remediation, upstream } = this.#deps.config;
     const deadline = this.#now() + remediation.healthy_timeout_ms;
     const waiting = (): boolean => this.#now() < deadline && !this.#isStopped();
     while (signalledPid !== null && alive(signalledPid) && waiting()) await sleep(50);
+    let healthy = false;
+    let lastProblem = 'not checked yet';
     while (waiting()) {
-      try {
-        const health = await request(`${this.#upstream}${this.#deps.config.upstream.health_path}`, { headersTimeout: 2000, bodyTimeout: 2000 });
-        await health.body.dump();
-        if (health.statusCode === 200 && (!remediation.service_canary || (await canaryThroughService(this.#upstream)) === 'ok')) return true;
-      } catch {
-        // not up yet
+      healthy ||= await request(`${this.#upstream}${upstream.health_path}`, { headersTimeout: 2000, bodyTimeout: 2000 })
+        .then(async (response) => { await response.body.dump(); return response.statusCode === 200; }, () => false);
+      if (healthy) {
+        // A dry run restarted nothing, so there is no cure to check.
+        lastProblem = cure === null ? '' : await this.#stillDiverged(cure.reason, cure.addresses);
+        if (lastProblem === '') return { outcome: 'restarted', detail: '' };
       }
       await sleep(250);
     }
-    return false;
+    const within = `within ${remediation.healthy_timeout_ms} ms`;
+    return healthy
+      ? { outcome: 'not_cured', detail: `the service answers, but ${lastProblem} ${within}` }
+      : { outcome: 'unhealthy', detail: `the service did not answer ${upstream.health_path} ${within}` };
+  }
+
+  /** What is still wrong after the restart ('' when nothing is). */
+  async #stillDiverged(reason: RestartReason, addresses: string[]): Promise<string> {
+    if (reason === 'stale_pool') {
+      const pool = await this.#deps.servicePool();
+      const missing = addresses.filter((address) => (pool?.[address] ?? 0) === 0);
+      if (missing.length > 0) return `its pool still holds no connection to ${missing.join(', ')}`;
+    }
+    if (reason === 'false_unavailability' || this.#deps.config.remediation.service_canary) {
+      for (let i = 0; i < (reason === 'false_unavailability' ? cureCanaries : 1); i++) {
+        const canary = await this.#deps.serviceCanary();
+        if (canary !== 'ok') return `the canary through it failed (${canary})`;
+      }
+    }
+    return '';
   }
 }

@@ -1,104 +1,229 @@
-// The decision core with made-up views: every rule, its hysteresis, and suppression.
+// The decision core with made-up views: every rule, its hysteresis, the split view
+// (a coordinator that cannot reach its peers), EACH_QUORUM deletes across data
+// centers, and the errors a Cassandra outage leaves behind.
 import t from 'tap';
 import type { ClusterView } from '../../src/cluster/view.ts';
-import { diagnose, type DiagnosePolicy, type Memory, type ServiceSnapshot } from '../../src/reconcile/diagnose.ts';
+import { diagnose, emptyMemory, type DiagnosePolicy, type Memory, type ServiceSnapshot, type Verdict } from '../../src/reconcile/diagnose.ts';
+import type { TrafficSecond } from '../../src/service/storage-errors.ts';
 
-const policy: DiagnosePolicy = { staleGraceMs: 30_000, errorRateThreshold: 0.2, minRequests: 10, sustainMs: 5_000 };
+const policy: DiagnosePolicy = { staleGraceMs: 75_000, errorRateThreshold: 0.2, minRequests: 10, sustainMs: 5_000, faultLagMs: 6_000 };
 const t0 = Date.parse('2026-01-01T00:00:00Z');
 const iso = (ms: number): string => new Date(ms).toISOString();
 
-function cluster(overrides: { reachableSince?: Record<string, number>; down?: string[]; remote?: string[]; quorum?: boolean } = {}): ClusterView {
-  const addresses = ['10.0.0.1', '10.0.0.2', '10.0.0.3', ...(overrides.remote ?? [])];
-  const quorum = overrides.quorum ?? true;
+interface ClusterShape {
+  reachableSince?: Record<string, number>;
+  down?: string[];
+  /** Reachable, but their LOCAL_QUORUM canary fails. */
+  brokenCanary?: string[];
+  remote?: string[];
+  quorum?: boolean;
+  eachQuorum?: boolean;
+}
+
+function cluster(shape: ClusterShape = {}): ClusterView {
+  const addresses = ['10.0.0.1', '10.0.0.2', '10.0.0.3', ...(shape.remote ?? [])];
+  const canaryOk = (a: string): boolean => !(shape.down?.includes(a) ?? false) && !(shape.brokenCanary?.includes(a) ?? false);
+  const coordinators = addresses.filter((a) => canaryOk(a) && !shape.remote?.includes(a));
+  const quorum = shape.quorum ?? coordinators.length > 0;
   return {
     at: iso(t0), localDataCenter: 'dc1',
     nodes: addresses.map((address) => {
-      const down = overrides.down?.includes(address) ?? false;
+      const down = shape.down?.includes(address) ?? false;
+      const broken = shape.brokenCanary?.includes(address) ?? false;
       return {
-        address, hostId: address, dataCenter: overrides.remote?.includes(address) ? 'dc2' : 'dc1', rack: 'r', releaseVersion: '5.0', schemaVersion: 'v',
-        reachable: !down, breaker: down ? 'open' : 'closed', probeLatencyMs: 1, canCoordinateLocalQuorum: !down, lists: addresses, replicationFactor: 3,
-        local: !overrides.remote?.includes(address), lastSuccess: iso(t0), lastError: null,
-        reachableSince: down ? null : iso(overrides.reachableSince?.[address] ?? t0 - 3_600_000),
+        address, hostId: address, dataCenter: shape.remote?.includes(address) ? 'dc2' : 'dc1', rack: 'r', releaseVersion: '5.0', schemaVersion: 'v',
+        reachable: !down, breaker: down ? 'open' : 'closed', probeLatencyMs: 1, canCoordinateLocalQuorum: canaryOk(address), lists: addresses, replication: { dc1: 3 },
+        local: !shape.remote?.includes(address), lastSuccess: iso(t0), lastError: null,
+        canaryError: broken ? { code: 'Unavailable', message: 'Cannot achieve consistency level LOCAL_QUORUM (2 required but only 1 alive)', at: iso(t0) } : null,
+        unheardPeers: broken ? [{ address: '10.0.0.2', silentForSeconds: 12 }, { address: '10.0.0.3', silentForSeconds: 12 }] : null,
+        reachableSince: down ? null : iso(shape.reachableSince?.[address] ?? t0 - 3_600_000),
       };
     }),
     membershipAgreement: true, schemaAgreement: true,
-    localQuorum: { available: quorum, replicationFactor: 3, required: 2, reachableLocalNodes: quorum ? 3 : 1, coordinators: quorum ? ['10.0.0.1'] : [], why: quorum ? 'fine' : '1 of 3 nodes in dc1 reachable; LOCAL_QUORUM needs 2 of 3 replicas' },
+    localQuorum: { available: quorum, replicationFactor: 3, required: 2, reachableLocalNodes: quorum ? 3 : 1, coordinators: quorum ? coordinators : [], why: quorum ? 'fine' : '1 of 3 nodes in dc1 reachable; LOCAL_QUORUM needs 2 of 3 replicas' },
+    dataCenters: [],
+    eachQuorumAvailable: shape.eachQuorum ?? quorum,
   };
 }
 
-const service = (pool: Record<string, number> | null, requests = 100, storageErrors = 0, canaryFailures: number | null = 0): ServiceSnapshot =>
-  ({ poolConnections: pool, traffic: { windowSeconds: 10, requests, storageErrors }, canaryFailures });
-const fullPool = { '10.0.0.1': 2, '10.0.0.2': 2, '10.0.0.3': 2 };
-const stalePool = { '10.0.0.1': 2, '10.0.0.2': 0, '10.0.0.3': 2 };
-
-/** Runs diagnose at each time in turn, carrying the memory, and returns the last verdict. */
-function over(times: number[], clusterView: ClusterView, snapshot: ServiceSnapshot): ReturnType<typeof diagnose>['verdict'] {
-  let memory: Memory = {};
-  let verdict;
-  for (const now of times) ({ verdict, memory } = diagnose(clusterView, snapshot, now, policy, memory));
-  if (!verdict) throw new Error('no times');
-  return verdict;
+/** Traffic over the 10 s before `now`: `perSecond` requests a second, `errors` of them failing (deletes: the same for DELETEs). */
+function traffic(now: number, perSecond: { requests: number; errors: number; deletes?: number; deleteErrors?: number }, seconds = 10): ServiceSnapshot['traffic'] {
+  const last = Math.floor(now / 1000);
+  const list: TrafficSecond[] = Array.from({ length: seconds }, (_, i) => ({
+    second: last - seconds + 1 + i, requests: perSecond.requests, storageErrors: perSecond.errors, deletes: perSecond.deletes ?? 0, deleteStorageErrors: perSecond.deleteErrors ?? 0,
+  }));
+  return { windowSeconds: 10, seconds: list };
 }
 
+const fullPool = { '10.0.0.1': 2, '10.0.0.2': 2, '10.0.0.3': 2 };
+const stalePool = { '10.0.0.1': 2, '10.0.0.2': 0, '10.0.0.3': 2 };
+const service = (now: number, pool: Record<string, number> | null = fullPool, perSecond = { requests: 10, errors: 0 }, canaryFailures: number | null = 0): ServiceSnapshot =>
+  ({ poolConnections: pool, traffic: traffic(now, perSecond), canaryFailures });
+
+/** Runs diagnose at each time in turn, carrying the memory; views may depend on the time. */
+function over(times: number[], view: (now: number) => ClusterView, snapshot: (now: number) => ServiceSnapshot, memory: Memory = emptyMemory): { verdict: Verdict; memory: Memory } {
+  let result: { verdict: Verdict; memory: Memory } | undefined;
+  for (const now of times) result = diagnose(view(now), snapshot(now), now, policy, result?.memory ?? memory);
+  if (!result) throw new Error('no times');
+  return result;
+}
+const ticks = (from: number, to: number): number[] => Array.from({ length: Math.floor((to - from) / 1000) + 1 }, (_, i) => from + i * 1000);
+
 void t.test('healthy: nothing to do', (t) => {
-  t.match(over([t0], cluster(), service(fullPool)), { action: 'none', rule: null, findings: [], suppressed: null });
+  t.match(over([t0], () => cluster(), (now) => service(now)).verdict, { action: 'none', rule: null, findings: [], suppressed: null, brokenCoordinators: [] });
   t.end();
 });
 
 void t.test('stale pool: a node healthy past the grace that the service does not hold', (t) => {
-  const first = over([t0], cluster(), service(stalePool));
+  const first = over([t0], () => cluster(), (now) => service(now, stalePool)).verdict;
   t.equal(first.action, 'none', 'not at the first sight: hysteresis');
-  t.equal(first.findings[0]?.rule, 'stale_pool');
-  const sustained = over([t0, t0 + 2_000, t0 + 5_000], cluster(), service(stalePool));
+  t.match(first.findings, [{ rule: 'stale_pool', addresses: ['10.0.0.2'] }]);
+  const sustained = over([t0, t0 + 2_000, t0 + 5_000], () => cluster(), (now) => service(now, stalePool)).verdict;
   t.match(sustained, { action: 'restart', rule: 'stale_pool' });
-  t.match(sustained.evidence[0], /10\.0\.0\.2 has answered the sidecar for \d+ s \(grace 30 s\) but the service holds 0 connections to it/);
+  t.match(sustained.evidence[0], /10\.0\.0\.2 has answered the sidecar for \d+ s \(grace 75 s\) but the service holds 0 connections to it/);
   t.end();
 });
 
-void t.test('stale pool waits for the grace: a node back for 10 s is the driver’s to reconnect', (t) => {
-  const view = cluster({ reachableSince: { '10.0.0.2': t0 - 10_000 } });
-  t.equal(over([t0, t0 + 6_000], view, service(stalePool)).findings.length, 0);
-  t.equal(over([t0 + 20_000, t0 + 26_000], view, service(stalePool)).action, 'restart', 'but not forever');
+void t.test('stale pool waits for the grace: a node back for 60 s is still the driver\'s to reconnect (gocql\'s 60 s ticker)', (t) => {
+  const view = (): ClusterView => cluster({ reachableSince: { '10.0.0.2': t0 - 60_000 } });
+  t.equal(over([t0, t0 + 6_000], view, (now) => service(now, stalePool)).verdict.findings.length, 0);
+  t.equal(over([t0 + 20_000, t0 + 26_000], view, (now) => service(now, stalePool)).verdict.action, 'restart', 'but not forever');
   t.end();
 });
 
 void t.test('one clean observation resets the hysteresis', (t) => {
-  let memory: Memory = {};
-  ({ memory } = diagnose(cluster(), service(stalePool), t0, policy, memory));
-  ({ memory } = diagnose(cluster(), service(fullPool), t0 + 3_000, policy, memory));
-  const { verdict } = diagnose(cluster(), service(stalePool), t0 + 6_000, policy, memory);
-  t.equal(verdict.action, 'none', 'the condition must hold without a break');
+  let { memory } = diagnose(cluster(), service(t0, stalePool), t0, policy, emptyMemory);
+  ({ memory } = diagnose(cluster(), service(t0 + 3_000, fullPool), t0 + 3_000, policy, memory));
+  t.equal(diagnose(cluster(), service(t0 + 6_000, stalePool), t0 + 6_000, policy, memory).verdict.action, 'none', 'the condition must hold without a break');
   t.end();
 });
 
 void t.test('nodes of other data centers, unreachable nodes, and an unreadable pool never make a stale pool', (t) => {
-  t.equal(over([t0, t0 + 6_000], cluster({ remote: ['10.1.0.1'] }), service(fullPool)).findings.length, 0, 'a remote node without connections');
-  t.equal(over([t0, t0 + 6_000], cluster({ down: ['10.0.0.2'] }), service(stalePool)).findings.length, 0, 'a node the sidecar cannot reach either');
-  t.equal(over([t0, t0 + 6_000], cluster(), service(null)).findings.length, 0, 'no /proc view');
+  const quiet = (view: ClusterView, pool: Record<string, number> | null): number => over([t0, t0 + 6_000], () => view, (now) => service(now, pool)).verdict.findings.length;
+  t.equal(quiet(cluster({ remote: ['10.1.0.1'] }), fullPool), 0, 'a remote node without connections');
+  t.equal(quiet(cluster({ down: ['10.0.0.2'] }), stalePool), 0, 'a node the sidecar cannot reach either');
+  t.equal(quiet(cluster(), null), 0, 'no /proc view');
   t.end();
 });
 
 void t.test('false unavailability: storage errors while LOCAL_QUORUM canaries succeed', (t) => {
-  const verdict = over([t0, t0 + 5_000], cluster(), service(fullPool, 100, 50));
+  const verdict = over([t0, t0 + 5_000], () => cluster(), (now) => service(now, fullPool, { requests: 10, errors: 5 })).verdict;
   t.match(verdict, { action: 'restart', rule: 'false_unavailability' });
-  t.match(verdict.evidence[0], /50 of 100 requests \(50%, threshold 20%\) failed with storage errors in the last 10 s, while LOCAL_QUORUM canaries succeed through 10\.0\.0\.1/);
-  t.equal(over([t0, t0 + 5_000], cluster(), service(fullPool, 100, 10)).action, 'none', 'below the threshold');
-  t.equal(over([t0, t0 + 5_000], cluster(), service(fullPool, 5, 5)).action, 'none', 'too few requests to tell');
+  t.match(verdict.evidence[0], /50 of 100 requests \(50%, threshold 20%\) failed with storage errors in the last 10 s, while LOCAL_QUORUM canaries succeed through 10\.0\.0\.1, 10\.0\.0\.2, 10\.0\.0\.3/);
+  t.equal(over([t0, t0 + 5_000], () => cluster(), (now) => service(now, fullPool, { requests: 10, errors: 1 })).verdict.action, 'none', 'below the threshold');
+  t.equal(over([t0, t0 + 5_000], () => cluster(), (now) => ({ ...service(now), traffic: traffic(now, { requests: 1, errors: 1 }, 5) })).verdict.action, 'none', 'too few requests to tell');
   t.end();
 });
 
 void t.test('thin traffic: two failed canaries through the service speak for it', (t) => {
-  const verdict = over([t0, t0 + 5_000], cluster(), service(fullPool, 2, 0, 2));
+  const thin = (failures: number, requests = 0) => (now: number): ServiceSnapshot => ({ ...service(now, fullPool, { requests, errors: 0 }, failures) });
+  const verdict = over([t0, t0 + 5_000], () => cluster(), thin(2)).verdict;
   t.match(verdict, { action: 'restart', rule: 'false_unavailability' });
-  t.match(verdict.evidence[0], /the last 2 canaries through the service failed \(only 2 requests in the last 10 s\)/);
-  t.equal(over([t0, t0 + 5_000], cluster(), service(fullPool, 2, 0, 1)).action, 'none', 'one failed canary is not enough');
-  t.equal(over([t0, t0 + 5_000], cluster(), service(fullPool, 100, 0, 5)).action, 'none', 'plenty of successful traffic outweighs the canary');
+  t.match(verdict.evidence[0], /the last 2 canaries through the service failed \(only 0 requests in the last 10 s\)/);
+  t.equal(over([t0, t0 + 5_000], () => cluster(), thin(1)).verdict.action, 'none', 'one failed canary is not enough');
+  t.equal(over([t0, t0 + 5_000], () => cluster(), thin(5, 10)).verdict.action, 'none', 'plenty of successful traffic outweighs the canary');
   t.end();
 });
 
 void t.test('no local quorum for the sidecar either: suppressed, never a restart', (t) => {
-  const verdict = over([t0, t0 + 60_000], cluster({ down: ['10.0.0.2', '10.0.0.3'], quorum: false }), service(stalePool, 100, 100));
+  const verdict = over([t0, t0 + 60_000], () => cluster({ down: ['10.0.0.2', '10.0.0.3'], quorum: false }), (now) => service(now, stalePool, { requests: 10, errors: 10 })).verdict;
   t.equal(verdict.action, 'suppressed');
-  t.match(verdict.suppressed, /the sidecar itself cannot reach LOCAL_QUORUM: 1 of 3 nodes in dc1 reachable/);
+  t.match(verdict.suppressed, { reason: 'no_local_quorum', why: /the sidecar itself cannot reach LOCAL_QUORUM: 1 of 3 nodes in dc1 reachable/ });
+  t.end();
+});
+
+void t.test('a broken coordinator (T327954): named at once, its errors explained, never a restart', (t) => {
+  // One coordinator in three fails, as the service's round robin meets it.
+  const view = (): ClusterView => cluster({ brokenCanary: ['10.0.0.1'] });
+  const errors = (now: number): ServiceSnapshot => service(now, fullPool, { requests: 9, errors: 3 });
+  const first = over([t0], view, errors).verdict;
+  t.same(first.brokenCoordinators, ['10.0.0.1'], 'named at the first verdict, no sustain needed: it never restarts anything');
+  const finding = first.findings.find((f) => f.rule === 'broken_coordinator');
+  t.match(finding?.evidence, /10\.0\.0\.1 answers the sidecar's probes but cannot coordinate LOCAL_QUORUM \(Unavailable: Cannot achieve consistency level LOCAL_QUORUM \(2 required but only 1 alive\)\); its own gossip has not heard 10\.0\.0\.2 for 12 s, 10\.0\.0\.3 for 12 s; LOCAL_QUORUM succeeds through 10\.0\.0\.2, 10\.0\.0\.3\. A restart of the service cannot cure this/);
+  const long = over(ticks(t0, t0 + 120_000), view, errors).verdict;
+  t.equal(long.action, 'suppressed', 'after two minutes of 33% errors: still no restart');
+  t.match(long.suppressed, { reason: 'broken_coordinator', why: /30 of 90 requests failed, and the coordinator 10\.0\.0\.1 explains them/ });
+  t.notOk(long.findings.some((f) => f.rule === 'false_unavailability'), 'the errors it explains are not false unavailability');
+  t.end();
+});
+
+void t.test('a broken coordinator the service rightly does not hold is no stale pool', (t) => {
+  const pool = { '10.0.0.1': 0, '10.0.0.2': 2, '10.0.0.3': 2 };
+  const verdict = over(ticks(t0, t0 + 10_000), () => cluster({ brokenCanary: ['10.0.0.1'] }), (now) => service(now, pool)).verdict;
+  t.notOk(verdict.findings.some((f) => f.rule === 'stale_pool'));
+  t.not(verdict.action, 'restart');
+  t.end();
+});
+
+void t.test('a broken coordinator does not excuse a stale pool of another node', (t) => {
+  const pool = { '10.0.0.1': 2, '10.0.0.2': 2, '10.0.0.3': 0 };
+  t.match(over(ticks(t0, t0 + 6_000), () => cluster({ brokenCanary: ['10.0.0.1'] }), (now) => service(now, pool)).verdict, { action: 'restart', rule: 'stale_pool' });
+  t.end();
+});
+
+void t.test('a coordinator whose canary fails while none succeeds is no broken coordinator: that is no quorum', (t) => {
+  const verdict = over([t0], () => cluster({ brokenCanary: ['10.0.0.1', '10.0.0.2', '10.0.0.3'], quorum: false }), (now) => service(now)).verdict;
+  t.same(verdict.brokenCoordinators, []);
+  t.equal(verdict.suppressed?.reason, 'no_local_quorum');
+  t.end();
+});
+
+void t.test('after a real outage ends, the errors it left in the window never call for a restart', (t) => {
+  // 60 s without quorum, every request failing; then quorum is back and the service answers again.
+  const outageEnds = t0 + 60_000;
+  const view = (now: number): ClusterView => (now < outageEnds ? cluster({ down: ['10.0.0.2', '10.0.0.3'], quorum: false }) : cluster());
+  const snapshot = (now: number): ServiceSnapshot => {
+    const seconds = traffic(now, { requests: 10, errors: 0 }).seconds.map((s) => ({ ...s, storageErrors: s.second * 1000 < outageEnds ? 10 : 0 }));
+    return { ...service(now), traffic: { windowSeconds: 10, seconds } };
+  };
+  let memory = emptyMemory;
+  const actions = new Set<string>();
+  for (const now of ticks(t0, outageEnds + 30_000)) {
+    const result = diagnose(view(now), snapshot(now), now, policy, memory);
+    memory = result.memory;
+    actions.add(result.verdict.action);
+    if (now === outageEnds + 1_000) t.match(result.verdict.evidence.at(-1), /storage errors in the last 10 s fall within Cassandra's own fault/, 'the evidence says why they do not count');
+  }
+  t.same([...actions].sort(), ['none', 'suppressed'], 'suppressed during, nothing after: never a restart');
+  t.end();
+});
+
+void t.test('...but a divergence after the outage is still found, once the outage\'s shadow has passed', (t) => {
+  // A 4 s blip without quorum, then the service keeps failing while Cassandra is fine.
+  const blipEnds = t0 + 4_000;
+  const view = (now: number): ClusterView => (now < blipEnds ? cluster({ down: ['10.0.0.2', '10.0.0.3'], quorum: false }) : cluster());
+  let memory = emptyMemory;
+  let restartAt: number | null = null;
+  for (const now of ticks(t0, t0 + 60_000)) {
+    const result = diagnose(view(now), service(now, fullPool, { requests: 10, errors: 10 }), now, policy, memory);
+    memory = result.memory;
+    if (result.verdict.action === 'restart') {
+      restartAt = now;
+      break;
+    }
+  }
+  // The blip explains errors until lag (6 s) + its length (4 s) after it, which then leave a 10 s window; then 5 s of sustain.
+  t.ok(restartAt !== null && restartAt - blipEnds <= 6_000 + 4_000 + 10_000 + 5_000 + 1_000, `detected ${restartAt === null ? 'never' : `${(restartAt - blipEnds) / 1000} s`} after the blip (a long outage would cover up to the 75 s grace)`);
+  t.end();
+});
+
+void t.test('EACH_QUORUM: deletes that fail because a remote data center lacks quorum are not the service\'s doing', (t) => {
+  const deletesFailing = (now: number): ServiceSnapshot => ({ ...service(now), traffic: traffic(now, { requests: 5, errors: 0, deletes: 5, deleteErrors: 5 }) });
+  const remoteDown = over(ticks(t0, t0 + 30_000), () => cluster({ remote: ['10.1.0.1'], eachQuorum: false }), deletesFailing).verdict;
+  t.equal(remoteDown.action, 'none', 'a remote data center without quorum explains failed deletes');
+  t.notOk(remoteDown.findings.some((f) => f.rule === 'false_unavailability'));
+  const remoteFine = over(ticks(t0, t0 + 30_000), () => cluster({ remote: ['10.1.0.1'], eachQuorum: true }), deletesFailing).verdict;
+  t.match(remoteFine, { action: 'restart', rule: 'false_unavailability' }, 'with every data center at quorum, failing deletes are the service\'s');
+  const readsFailing = (now: number): ServiceSnapshot => ({ ...service(now), traffic: traffic(now, { requests: 5, errors: 5, deletes: 5, deleteErrors: 0 }) });
+  t.match(over(ticks(t0, t0 + 30_000), () => cluster({ remote: ['10.1.0.1'], eachQuorum: false }), readsFailing).verdict, { action: 'restart' }, 'a remote data center explains no failed reads or writes (LOCAL_QUORUM)');
+  t.end();
+});
+
+void t.test('memory keeps only the fault periods a window can still reach', (t) => {
+  const view = (now: number): ClusterView => (now < t0 + 2_000 ? cluster({ quorum: false, down: ['10.0.0.2', '10.0.0.3'] }) : cluster());
+  const during = over(ticks(t0, t0 + 3_000), view, (now) => service(now)).memory;
+  t.match(during.faults, [{ kind: 'no_local_quorum', from: t0, to: t0 + 2_000 }, { kind: 'no_each_quorum', from: t0, to: t0 + 2_000 }]);
+  const later = over(ticks(t0, t0 + 60_000), view, (now) => service(now)).memory;
+  t.same(later.faults, [], 'forgotten once no window can reach them');
   t.end();
 });

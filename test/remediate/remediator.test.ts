@@ -1,21 +1,25 @@
-// The restart sequence's logic with a fake lease and a fake restart (the real ones
-// run in test/e2e): pause and resume, the manual trigger, the lease held elsewhere,
-// backoff, and the HTTP and command actions against real local targets.
+// The restart sequence's logic with a fake lease, a fake restart and a fake pool (the
+// real ones run in test/e2e): pause and resume, the manual trigger, backoff growth and
+// its cap, the hourly budget, a restart that does not cure, dry run, and stopping
+// mid-restart. The clock is real time plus an offset the tests move forward.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
+import { temporaryDirectory } from '../../lab/cleanup.ts';
 import { parseConfig } from '../../src/config/load.ts';
-import type { Verdict } from '../../src/reconcile/diagnose.ts';
+import type { Finding, Verdict } from '../../src/reconcile/diagnose.ts';
 import type { FleetLease } from '../../src/remediate/lease.ts';
 import { Remediator } from '../../src/remediate/remediator.ts';
 import { restartService } from '../../src/remediate/restart-action.ts';
 import { TrafficSwitch } from '../../src/proxy/traffic-switch.ts';
 import { createRegistry } from '../../src/telemetry/metrics.ts';
-import { temporaryDirectory } from '../../lab/cleanup.ts';
 import { startUpstream, testLogger } from '../support/http.ts';
 import { metric } from '../support/monitor.ts';
 
-const restartVerdict: Verdict = { action: 'restart', rule: 'stale_pool', findings: [{ rule: 'stale_pool', since: 0, evidence: 'e' }], suppressed: null, evidence: ['e'] };
+const staleFinding: Finding = { rule: 'stale_pool', since: 0, evidence: '10.0.0.2 has answered the sidecar for 80 s but the service holds 0 connections to it', addresses: ['10.0.0.2'] };
+const restartVerdict = (finding: Finding = staleFinding): Verdict =>
+  ({ action: 'restart', rule: finding.rule === 'broken_coordinator' ? null : finding.rule, findings: [finding], suppressed: null, brokenCoordinators: [], evidence: [finding.evidence] });
+const quietVerdict: Verdict = { action: 'none', rule: null, findings: [], suppressed: null, brokenCoordinators: [], evidence: [] };
 
 function fakeLease(holderElsewhere: { value: string | null }): FleetLease & { taken: number; released: number } {
   const lease = {
@@ -35,67 +39,133 @@ function fakeLease(holderElsewhere: { value: string | null }): FleetLease & { ta
   return lease as unknown as FleetLease & { taken: number; released: number };
 }
 
-async function setUp(t: Test, remediation: Record<string, unknown> = {}, service = { healthy: true }) {
-  // A service that keeps what it is given: the canary's write and read succeed (unless it is unhealthy).
-  let stored: Buffer = Buffer.alloc(0);
+async function setUp(t: Test, remediation: Record<string, unknown> = {}, service = { healthy: true, pool: { '10.0.0.1': 2, '10.0.0.2': 2 } as Record<string, number> }) {
   const upstream = await startUpstream(t, (req, res) => {
-    if (req.method === 'POST') {
-      stored = req.body;
-      res.writeHead(201);
-      res.end();
-      return;
-    }
-    if (req.url === '/healthz') res.writeHead(service.healthy ? 200 : 503);
-    res.end(req.url === '/healthz' ? 'ok' : stored);
+    res.writeHead(req.url === '/healthz' && !service.healthy ? 503 : 200);
+    res.end();
   });
-  const config = parseConfig({ upstream: { url: upstream.url }, cassandra: { contact_points: ['127.0.0.1'] }, remediation: { healthy_timeout_ms: 3000, backoff_base_ms: 60_000, ...remediation } });
+  const config = parseConfig({ upstream: { url: upstream.url }, cassandra: { contact_points: ['127.0.0.1'] }, remediation: { healthy_timeout_ms: 1500, backoff_base_ms: 60_000, ...remediation } });
   const registry = createRegistry('test');
   const elsewhere = { value: null as string | null };
   const lease = fakeLease(elsewhere);
   const restarts: string[] = [];
   const { logger, lines } = testLogger();
   const trafficSwitch = new TrafficSwitch(logger);
+  const clock = { offset: 0 };
   const remediator = new Remediator({
     config, lease, trafficSwitch, inflight: () => 0, registry, logger,
     restart: () => { restarts.push('restart'); return Promise.resolve({ signalledPid: null, detail: 'fake restart' }); },
+    servicePool: () => Promise.resolve(service.pool),
+    serviceCanary: () => Promise.resolve('ok'),
+    now: () => Date.now() + clock.offset,
   });
-  return { remediator, lease, elsewhere, restarts, registry, lines, trafficSwitch };
+  const settled = async (): Promise<void> => {
+    while (remediator.status().inProgress) await new Promise((resolve) => setTimeout(resolve, 10));
+  };
+  return { remediator, lease, elsewhere, restarts, registry, lines, trafficSwitch, clock, settled, service };
 }
 
 void t.test('pause holds automatic restarts back; resume lets them through', async (t) => {
-  const { remediator, restarts, registry } = await setUp(t);
+  const { remediator, restarts, registry, settled } = await setUp(t);
   remediator.pause();
-  remediator.consider(restartVerdict);
+  t.match(remediator.consider(restartVerdict()), { reason: 'paused', why: /POST \/remediation\/resume/ });
   t.equal(await metric(registry, 'sessionstore_sidecar_remediation_suppressed', { reason: 'paused' }), 1);
   t.same(restarts, [], 'nothing while paused');
   remediator.resume();
-  remediator.consider(restartVerdict);
-  await t.resolves(async () => { while (remediator.status().inProgress || restarts.length === 0) await new Promise((r) => setTimeout(r, 10)); });
+  t.equal(remediator.consider(restartVerdict()), null, 'nothing holds it back now');
+  await settled();
   t.same(restarts, ['restart']);
-  t.equal(remediator.status().history[0]?.result, 'restarted', 'healthy afterwards: /healthz and the write/read canary answered');
+  t.match(remediator.status().history[0], { result: 'restarted', reason: 'stale_pool', addresses: ['10.0.0.2'] }, 'cured: the pool holds 10.0.0.2 again');
+  t.equal(await metric(registry, 'sessionstore_sidecar_pool_restarts_total', { rule: 'stale_pool', result: 'restarted' }), 1);
 });
 
 void t.test('the manual trigger restarts now, skipping backoff, but always takes the lease and repools', async (t) => {
   const { remediator, lease, restarts, trafficSwitch, elsewhere } = await setUp(t);
-  const first = await remediator.restart('manual', ['by hand']);
-  t.match(first, { reason: 'manual', result: 'restarted' });
-  const second = await remediator.restart('manual');
-  t.equal(second?.result, 'restarted', 'no backoff for a human');
+  t.match(await remediator.restart('manual', ['by hand']), { reason: 'manual', result: 'restarted' });
+  t.equal((await remediator.restart('manual'))?.result, 'restarted', 'no backoff for a human');
   t.same([lease.taken, lease.released, restarts.length], [2, 2, 2]);
   t.equal(trafficSwitch.depooled, false, 'repooled');
   elsewhere.value = 'another-pod';
   t.equal(await remediator.restart('manual'), null, 'another pod holds the lease: nothing done');
   t.equal(restarts.length, 2);
-  t.equal(remediator.status().suppressed, 'lease_held');
+  t.match(remediator.status().suppressed, { reason: 'lease_held', why: /another-pod is restarting its service/ });
 });
 
-void t.test('after a restart, backoff holds the next one back', async (t) => {
-  const { remediator, restarts, registry } = await setUp(t);
-  await remediator.restart('stale_pool');
-  remediator.consider(restartVerdict);
-  t.equal(await metric(registry, 'sessionstore_sidecar_remediation_suppressed', { reason: 'backoff' }), 1);
+void t.test('backoff doubles with each restart in the hour, up to backoff_max_ms', async (t) => {
+  const { remediator, clock, settled } = await setUp(t, { backoff_base_ms: 60_000, backoff_max_ms: 150_000, max_restarts_per_hour: 10 });
+  const waits: number[] = [];
+  for (let i = 0; i < 4; i++) {
+    t.equal(remediator.consider(restartVerdict()), null, `restart ${i + 1} goes ahead`);
+    await settled();
+    const { nextAllowedAt } = remediator.status();
+    waits.push(Math.round((Date.parse(nextAllowedAt ?? '') - (Date.now() + clock.offset)) / 1000));
+    t.match(remediator.consider(restartVerdict()), { reason: 'backoff' }, 'held back until then');
+    clock.offset += (waits.at(-1) ?? 0) * 1000 + 1000;
+  }
+  t.same(waits.map((w) => Math.round(w / 10) * 10), [60, 120, 150, 150], 'base, doubled, then capped');
+});
+
+void t.test('the hourly budget: spent, held back with when it frees, then free again an hour later', async (t) => {
+  const { remediator, clock, settled, lines, registry } = await setUp(t, { max_restarts_per_hour: 2, backoff_base_ms: 1000, backoff_max_ms: 1000 });
+  for (let i = 0; i < 2; i++) {
+    remediator.consider(restartVerdict({ ...staleFinding, addresses: [`10.0.0.${i + 2}`] }));
+    await settled();
+    clock.offset += 2000;
+  }
+  const held = remediator.consider(restartVerdict({ ...staleFinding, addresses: ['10.0.0.9'] }));
+  t.match(held, { reason: 'budget_exhausted', why: /2 restarts in the last hour \(budget 2\); the next is allowed at .*: a human is needed/ });
+  t.match(remediator.status(), { restartsLastHour: 2, budget: 2, budgetFreesAt: /^\d{4}-/ });
+  t.equal(await metric(registry, 'sessionstore_sidecar_remediation_suppressed', { reason: 'budget_exhausted' }), 1);
+  t.equal(lines().filter((l) => l.level === 'error' && String(l.msg).startsWith('not restarting the service again')).length, 1, 'one error line for a human');
+  clock.offset += 3_600_000;
+  t.equal(remediator.consider(restartVerdict({ ...staleFinding, addresses: ['10.0.0.9'] })), null, 'an hour later the budget is free');
+  await settled();
+});
+
+void t.test('a restart that does not bring the missing node back: not_cured, never repeated for that evidence, and says so', async (t) => {
+  const service = { healthy: true, pool: { '10.0.0.1': 2, '10.0.0.2': 0 } as Record<string, number> };
+  const { remediator, restarts, clock, settled, registry, lines } = await setUp(t, { backoff_base_ms: 1000, backoff_max_ms: 1000 }, service);
+  remediator.consider(restartVerdict());
+  await settled();
+  t.match(remediator.status().history[0], { result: 'not_cured', detail: /the service answers, but its pool still holds no connection to 10\.0\.0\.2 within 1500 ms/ });
+  t.equal(await metric(registry, 'sessionstore_sidecar_pool_restarts_total', { rule: 'stale_pool', result: 'not_cured' }), 1, 'counted as not_cured');
+  t.equal(await metric(registry, 'sessionstore_sidecar_pool_restarts_total', { rule: 'stale_pool', result: 'restarted' }), 0, 'and not as restarted');
+  clock.offset += 60_000;
+  t.match(remediator.consider(restartVerdict()), { reason: 'not_cured', why: /did not change this \(stale_pool: 10\.0\.0\.2\); another would not either: a human is needed/ }, 'the same evidence: held back, past the backoff');
+  t.match(remediator.status(), { suppressed: { reason: 'not_cured' }, notCured: { rule: 'stale_pool', addresses: ['10.0.0.2'] } }, '/status says the same as the metric');
+  t.equal(await metric(registry, 'sessionstore_sidecar_remediation_suppressed', { reason: 'not_cured' }), 1);
+  t.ok(lines().some((l) => l.level === 'error' && l.reason === 'not_cured'), 'an error line calls for a human');
   t.equal(restarts.length, 1);
-  t.match(remediator.status().nextAllowedAt, /^\d{4}-/);
+  t.equal(remediator.consider(restartVerdict({ ...staleFinding, addresses: ['10.0.0.3'] })), null, 'other evidence may still be acted on');
+  await settled();
+  remediator.consider(quietVerdict);
+  t.equal(remediator.status().notCured, null, 'the uncured evidence is forgotten once it no longer holds');
+});
+
+void t.test('a service that never answers again: unhealthy', async (t) => {
+  const { remediator, settled } = await setUp(t, {}, { healthy: false, pool: {} });
+  remediator.consider(restartVerdict());
+  await settled();
+  t.match(remediator.status().history[0], { result: 'unhealthy', detail: /the service did not answer \/healthz within 1500 ms/ });
+});
+
+void t.test('a verdict that holds nothing back clears the suppression; a view suppression is passed on', async (t) => {
+  const { remediator, registry } = await setUp(t);
+  t.match(remediator.consider({ ...quietVerdict, action: 'suppressed', suppressed: { reason: 'broken_coordinator', why: 'w' } }), { reason: 'broken_coordinator' });
+  t.equal(await metric(registry, 'sessionstore_sidecar_remediation_suppressed', { reason: 'broken_coordinator' }), 1);
+  t.equal(remediator.consider(quietVerdict), null);
+  t.equal(await metric(registry, 'sessionstore_sidecar_remediation_suppressed', { reason: 'broken_coordinator' }), 0);
+});
+
+void t.test('dry run: everything but the restart, and no cure is expected of it', async (t) => {
+  const { remediator, restarts, settled, lease } = await setUp(t, { dry_run: true }, { healthy: true, pool: { '10.0.0.2': 0 } });
+  const started = Date.now();
+  remediator.consider(restartVerdict());
+  await settled();
+  t.match(remediator.status().history[0], { result: 'dry_run' });
+  t.ok(Date.now() - started < 1000, 'no waiting for a cure that cannot come');
+  t.same(restarts, []);
+  t.same([lease.taken, lease.released], [1, 1]);
 });
 
 void t.test('the http and command restart actions', async (t) => {
@@ -112,7 +182,7 @@ void t.test('the http and command restart actions', async (t) => {
 });
 
 void t.test('stopping during a restart gives the lease back at once and leaves the proxy depooled for the shutdown', async (t) => {
-  const { remediator, lease, trafficSwitch, lines } = await setUp(t, { healthy_timeout_ms: 60_000 }, { healthy: false });
+  const { remediator, lease, trafficSwitch, lines } = await setUp(t, { healthy_timeout_ms: 60_000 }, { healthy: false, pool: {} });
   // The restarted service never comes back healthy: the restart would wait a minute.
   const restarting = remediator.restart('stale_pool');
   await new Promise((resolve) => setTimeout(resolve, 100));
