@@ -2,14 +2,15 @@
 // local three-node Cassandra cluster, the Kask-compatible service with the stale-pool
 // fault, the sidecar in front of it, steady traffic; node 2 goes down and comes back,
 // the service's driver never reconnects, the sidecar notices and restarts the pool
-// gracefully. (The grace is 10 s here instead of production's 30 s, to keep it short.)
+// gracefully. (The grace is shorter here than production's 75 s, to keep it short.)
 import { setTimeout as sleep } from 'node:timers/promises';
 import { observePool } from '../src/service/pool-sockets.ts';
 import { down, status, up } from './cluster/cluster.ts';
 import type { Cleanup } from './cleanup.ts';
 import { startService, until } from './session-service/harness.ts';
-import { loggedAt, lostWrites, metricOf, startSidecar, steadyWrites, type SidecarProcess } from './sidecar-process.ts';
-import { bounceNode, fastSidecar } from './scenarios.ts';
+import { loggedAt, lostWrites, metricOf, startSidecar, type SidecarProcess } from './sidecar-process.ts';
+import { sessionTraffic } from './traffic.ts';
+import { bounceNode, fastSidecar, graceMs, labService, sustainMs } from './scenarios.ts';
 
 const cleanups: (() => unknown)[] = [];
 const scope: Cleanup = { teardown: (fn) => cleanups.unshift(fn) };
@@ -32,13 +33,13 @@ try {
     await up((line) => { say(line); });
     scope.teardown(() => down());
   }
-  const service = await startService(scope, 'stale-pool');
+  const service = await startService(scope, { ...labService, fault: 'stale-pool' });
   say(`session service (Kask-compatible, fault: stale-pool) on ${service.url}; its pool: ${await pool(service.pidFile)}`);
   const sidecar = await startSidecar(scope, service.url, service.pidFile, fastSidecar);
   startedSidecar = sidecar;
   say(`sidecar proxying on ${sidecar.url}, admin on ${sidecar.adminUrl}/status`);
-  const load = steadyWrites(scope, sidecar.url, 20);
-  say('sending 20 session writes per second through the sidecar');
+  const load = sessionTraffic(scope, sidecar.url, { perSecond: 20 });
+  say('sending 20 session requests per second through the sidecar');
   await sleep(3000);
 
   say('node 2 goes down for maintenance and comes back, like sessionstore1001 on 2022-09-15…');
@@ -49,10 +50,10 @@ try {
   const { sent, acked, failed } = await load.stop();
 
   const seconds = (at: number | null): string => (at === null ? '?' : `${((at - answeredAt) / 1000).toFixed(1)} s`);
-  say(`detected the divergence ${seconds(loggedAt(sidecar, 'divergence: stale_pool'))} after node 2 was back (grace 10 s + 5 s sustain)`);
+  say(`detected the divergence ${seconds(loggedAt(sidecar, 'divergence: stale_pool'))} after node 2 was back (grace ${graceMs / 1000} s + ${sustainMs / 1000} s sustain)`);
   say(`restarted the service's pool gracefully and repooled ${seconds(loggedAt(sidecar, 'graceful restart finished'))} after node 2 was back`);
   say(`the service's pool now: ${await pool(service.pidFile)}`);
-  say(`traffic: ${sent} writes sent, ${acked.size} acknowledged, ${failed} failed (503 while depooled; clients retry on other pods)`);
+  say(`traffic: ${sent} requests sent, ${failed} failed (503 while depooled; clients retry on other pods)`);
   const lost = await lostWrites(acked);
   say(`read back from Cassandra at LOCAL_QUORUM: ${lost.length === 0 ? 'every acknowledged write is there' : `${lost.length} missing!`}`);
   const evidence = sidecar.logs.find((l) => String(l.msg).startsWith('divergence: stale_pool'))?.evidence;

@@ -2,7 +2,6 @@
 // a pod: its config file, its logs, its admin endpoints, and steady client load.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -15,6 +14,7 @@ import { freePort } from './net.ts';
 
 export interface SidecarProcess {
   url: string;
+  pid: number;
   adminUrl: string;
   logs: Record<string, unknown>[];
   status(): Promise<Record<string, unknown>>;
@@ -54,60 +54,12 @@ export async function startSidecar(t: Cleanup, upstreamUrl: string, pidFile: str
   for (let i = 0; i < 200 && !logs.some((l) => l.msg === 'sessionstore-sidecar started'); i++) await sleep(50);
   return {
     url: `http://127.0.0.1:${port}`,
+    pid: child.pid ?? 0,
     adminUrl,
     logs,
     status: async () => (await (await request(`${adminUrl}/status`)).body.json()) as Record<string, unknown>,
     stop,
   };
-}
-
-export interface LoadResult { sent: number; acked: Map<string, Buffer>; failed: number; firstFailureAt: number | null }
-
-export interface Load {
-  /** Stops the load and returns what it saw. */
-  stop(): Promise<LoadResult>;
-}
-
-/**
- * Writes a new random session at a steady rate through the proxy, remembering every
- * acknowledged (201) one. `owner`'s teardown stops it too, so a test or demo that
- * fails halfway never leaves it running (and its process alive).
- */
-export function steadyWrites(owner: Cleanup, url: string, perSecond: number): Load {
-  const acked = new Map<string, Buffer>();
-  let sent = 0;
-  let failed = 0;
-  let firstFailureAt: number | null = null;
-  const state = { running: true };
-  const pending = new Set<Promise<void>>();
-  const loop = (async () => {
-    while (state.running) {
-      const key = `load-${randomBytes(8).toString('hex')}`;
-      const value = randomBytes(48);
-      sent++;
-      const write = request(`${url}/sessions/v1/${key}`, { method: 'POST', body: value, headersTimeout: 10_000 })
-        .then(async (response) => {
-          await response.body.dump();
-          if (response.statusCode === 201) acked.set(key, value);
-          else throw new Error(String(response.statusCode));
-        })
-        .catch(() => {
-          failed++;
-          firstFailureAt ??= Date.now();
-        })
-        .finally(() => pending.delete(write));
-      pending.add(write);
-      await sleep(1000 / perSecond);
-    }
-  })();
-  const stop = async (): Promise<LoadResult> => {
-    state.running = false;
-    await loop;
-    await Promise.all(pending);
-    return { sent, acked, failed, firstFailureAt };
-  };
-  owner.teardown(stop);
-  return { stop };
 }
 
 /** Who holds the fleet lease of data center dc1 right now (null: nobody). */

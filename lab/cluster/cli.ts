@@ -11,6 +11,10 @@ const usage = `usage: npm run cluster -- <command>
   pause N     SIGSTOP node N (a hung node)
   resume N    SIGCONT node N
   start N     start node N again; waits until the other nodes see it up
+  isolate N   drop every internode packet to node N (iptables on lo; --peers-keep-it-up:
+              its peers never convict it, as in T327954)
+  reboot-isolated N   the 2023-01-24 reboot: kill N, isolate it, start it (same flag)
+  heal        remove every network fault and failure-detector change
   down        stop every node (--wipe also deletes their data)`;
 
 const log = (line: string): void => {
@@ -39,6 +43,16 @@ async function main(args: string[]): Promise<void> {
       return;
     case 'start':
       await cluster.startNode(parseNodeNumber(arg), log);
+      return;
+    case 'isolate':
+      cluster.isolateNode(parseNodeNumber(arg), { peersKeepItUp: args.includes('--peers-keep-it-up') });
+      log(`node ${arg} isolated: internode traffic to it is dropped`);
+      return;
+    case 'reboot-isolated':
+      await cluster.rebootIsolated(parseNodeNumber(arg), log, { peersKeepItUp: args.includes('--peers-keep-it-up') });
+      return;
+    case 'heal':
+      cluster.heal(log);
       return;
     case 'down':
       return cluster.down(log, { wipe: args.includes('--wipe') });

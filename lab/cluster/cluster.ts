@@ -7,6 +7,7 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, 
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { connectToCoordinator, consistencies } from '../../src/cluster/coordinator-client.ts';
+import { activeRules, healAll, isolateNode } from './faults.ts';
 import { checkJava, ensureCassandra } from './install.ts';
 import { createCertificateAuthority } from '../certs.ts';
 import { allNodes, dataCenter, layoutVersion, localNode, paths, type LocalNode, type NodeNumber } from './layout.ts';
@@ -276,7 +277,8 @@ export async function up(log: Log = quiet): Promise<void> {
 }
 
 /** Starts one stopped node and waits until it answers CQL and the other running nodes see it up. */
-export async function startNode(number: NodeNumber, log: Log = quiet): Promise<StartTiming> {
+/** Starts a stopped node; returns once it answers CQL and (unless `waitForPeers` is false) every other running node sees it up. */
+export async function startNode(number: NodeNumber, log: Log = quiet, options: { waitForPeers?: boolean } = {}): Promise<StartTiming> {
   const node = localNode(number);
   if (processState(node) !== 'stopped') throw new Error(`node ${number} is already ${processState(node)}`);
   const begin = Date.now();
@@ -284,7 +286,7 @@ export async function startNode(number: NodeNumber, log: Log = quiet): Promise<S
   await waitFor('it answers CQL', node, () => answersCql(node));
   const cqlMs = Date.now() - begin;
   for (const other of allNodes()) {
-    if (other.number !== number && processState(other) === 'running') {
+    if (options.waitForPeers !== false && other.number !== number && processState(other) === 'running') {
       await waitFor(`node ${other.number} sees it up`, node, () => seesRunningNodesUp(other));
     }
   }
@@ -343,8 +345,31 @@ function signalRunning(number: NodeNumber, signal: NodeJS.Signals): void {
   process.kill(pid, signal);
 }
 
+/**
+ * The 2023-01-24 reboot (T327954): node n goes down hard and comes back unable to hear
+ * its peers, serving CQL all the same. With `peersKeepItUp` its peers never convict
+ * it, so they see it UP while it sees them DOWN; otherwise both sides see each other
+ * DOWN. Returns when the node answers CQL (epoch ms). See faults.ts.
+ */
+export async function rebootIsolated(n: NodeNumber, log: Log = quiet, options: { peersKeepItUp?: boolean } = {}): Promise<number> {
+  if (options.peersKeepItUp) isolateNode(n, { peersKeepItUp: true });
+  await killNode(n, log);
+  isolateNode(n);
+  await startNode(n, log, { waitForPeers: false });
+  log(`node ${n} is back and serves CQL, but drops every internode packet sent to it${options.peersKeepItUp ? '; its peers never convict it' : ''}`);
+  return Date.now();
+}
+
+/** Removes every network fault and failure-detector change the lab made. */
+export function heal(log: Log = quiet): void {
+  const rules = activeRules().length;
+  healAll((n) => processState(localNode(n)) === 'running');
+  log(rules > 0 ? `removed ${rules} iptables rule${rules === 1 ? '' : 's'}; failure detectors at their default` : 'no network faults in place');
+}
+
 /** Stops every node; with `wipe`, also deletes their data, so the next `up` starts a new cluster. */
 export async function down(log: Log = quiet, options: { wipe?: boolean } = {}): Promise<void> {
+  heal();
   await Promise.all(allNodes().map((node) => stopNode(node.number, log)));
   if (options.wipe) {
     for (const node of allNodes()) rmSync(node.dir, { recursive: true, force: true });
@@ -353,3 +378,4 @@ export async function down(log: Log = quiet, options: { wipe?: boolean } = {}): 
 }
 
 export { allNodes, localNode, type LocalNode, type NodeNumber };
+export { blockGroupFrom, isolateNode } from './faults.ts';

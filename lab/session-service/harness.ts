@@ -5,6 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { request } from 'undici';
 import { temporaryDirectory, type Cleanup } from '../cleanup.ts';
 import { adminCredentials, startNode, stopNode, type NodeNumber } from '../cluster/cluster.ts';
+import { freePort } from '../net.ts';
 import { superviseService, type Supervisor } from './supervisor.ts';
 
 export interface RunningService {
@@ -14,18 +15,31 @@ export interface RunningService {
   lines: string[];
 }
 
-let nextPort = 18181;
+export interface ServiceOptions {
+  /** `stale-pool`: the driver never takes back a node it saw go down (see service.ts). */
+  fault?: 'stale-pool';
+  /** gocql's delays, shortened in tests that would otherwise wait a minute. */
+  nodeUpDelayMs?: number;
+  reconnectIntervalMs?: number;
+  /** The service's own group, for faults that single its sockets out. */
+  gid?: number;
+}
 
-
-export async function startService(t: Cleanup, fault?: string): Promise<RunningService> {
-  const port = nextPort++;
+export async function startService(t: Cleanup, options: ServiceOptions = {}): Promise<RunningService> {
+  const port = await freePort();
   const pidFile = join(temporaryDirectory(t, 'kask-'), 'kask.pid');
   const { username, password } = adminCredentials();
   const lines: string[] = [];
   const supervisor = superviseService({
-    args: ['--port', String(port), '--username', username, '--password', password, ...(fault ? ['--fault', fault] : [])],
+    args: [
+      '--port', String(port), '--username', username, '--password', password,
+      ...(options.fault ? ['--fault', options.fault] : []),
+      ...(options.nodeUpDelayMs === undefined ? [] : ['--node-up-delay-ms', String(options.nodeUpDelayMs)]),
+      ...(options.reconnectIntervalMs === undefined ? [] : ['--reconnect-interval-ms', String(options.reconnectIntervalMs)]),
+    ],
     pidFile,
     onLine: (line) => lines.push(line),
+    ...(options.gid === undefined ? {} : { gid: options.gid }),
   });
   t.teardown(() => supervisor.stop());
   const url = `http://127.0.0.1:${port}`;

@@ -19,6 +19,8 @@ export interface SupervisorOptions {
   onLine?: (line: string) => void;
   /** The kubelet's back-off, kept short for tests. */
   restartDelayMs?: number;
+  /** Run the service with this group, so that network faults can single its sockets out (lab/cluster/faults.ts). */
+  gid?: number;
 }
 
 export function superviseService(options: SupervisorOptions): Supervisor {
@@ -27,7 +29,10 @@ export function superviseService(options: SupervisorOptions): Supervisor {
   let stopping = false;
   const start = (): void => {
     // Piped, not inherited: a service left behind by a killed test must not hold the test runner's output open.
-    child = spawn(process.execPath, [join(import.meta.dirname, 'service.ts'), ...options.args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    child = spawn(process.execPath, [join(import.meta.dirname, 'service.ts'), ...options.args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      ...(options.gid === undefined ? {} : { gid: options.gid }),
+    });
     child.stderr?.on('data', (chunk: Buffer) => { options.onLine?.(chunk.toString().trimEnd()); });
     writeFileSync(options.pidFile, String(child.pid));
     let buffered = '';

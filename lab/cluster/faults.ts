@@ -1,0 +1,105 @@
+// Network faults on the local cluster, made the way reality makes them: iptables
+// rules on the loopback interface, scoped to the cluster's own addresses and ports,
+// all in one chain of their own so that healing is one flush and nothing else on the
+// machine is touched.
+//
+// isolateNode(n) drops the internode traffic *to* node n (storage port 7000). On
+// loopback every node's outbound internode socket has the source address 127.0.0.1,
+// so only the destination tells whose traffic a packet is. Node n can still send to
+// its peers, but hears nothing back: its failure detector convicts them, and as a
+// coordinator it answers "Cannot achieve consistency level LOCAL_QUORUM (2 required
+// but only 1 alive)" while it still serves CQL. That is Wikimedia's T327954, the cause
+// of the 2023-01-24 outage.
+//   - Left alone, the peers stop hearing n's heartbeat too and convict it after about
+//     20 s: the symmetric view.
+//   - With `peersKeepItUp`, the peers' PhiConvictThreshold is raised over JMX first,
+//     so they never convict n and keep it UP while it sees them DOWN: T327954's exact
+//     view.
+// blockGroupFrom(gid, n) rejects CQL connections from the processes of one group (the
+// lab service runs with a group of its own) to node n, while the sidecar still reaches
+// it: a service that cannot reach a node the sidecar can (a firewall rule, a broken
+// route), which no restart of the service cures.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { allNodes, localNode, paths, type NodeNumber } from './layout.ts';
+
+const chain = 'SESSIONSTORE-LAB';
+const storagePort = '7000';
+const nativePort = '9042';
+const defaultPhi = 8;
+const phiThatNeverConvicts = 1e6;
+
+const iptables = (args: string[]): { ok: boolean; stderr: string } => {
+  const result = spawnSync('iptables', ['-w', ...args], { encoding: 'utf8' });
+  if (result.error) throw new Error(`iptables is needed for network faults (apt-get install -y iptables): ${result.error.message}`);
+  return { ok: result.status === 0, stderr: result.stderr.trim() };
+};
+
+function ensureChain(): void {
+  iptables(['-N', chain]); // fails harmlessly when it exists
+  if (!iptables(['-C', 'OUTPUT', '-o', 'lo', '-j', chain]).ok) {
+    const inserted = iptables(['-I', 'OUTPUT', '-o', 'lo', '-j', chain]);
+    if (!inserted.ok) throw new Error(`iptables: cannot hook ${chain} into OUTPUT: ${inserted.stderr}`);
+  }
+}
+
+function addRule(rule: string[]): void {
+  ensureChain();
+  if (iptables(['-C', chain, ...rule]).ok) return;
+  const added = iptables(['-A', chain, ...rule]);
+  if (!added.ok) throw new Error(`iptables: ${added.stderr}`);
+}
+
+const isolationRule = (n: NodeNumber): string[] =>
+  ['-p', 'tcp', '-d', localNode(n).address, '--dport', storagePort, '-j', 'DROP', '-m', 'comment', '--comment', `sessionstore-lab isolate node ${n}`];
+
+const groupRule = (gid: number, n: NodeNumber): string[] =>
+  ['-p', 'tcp', '-d', localNode(n).address, '--dport', nativePort, '-m', 'owner', '--gid-owner', String(gid), '-j', 'REJECT', '--reject-with', 'tcp-reset',
+    '-m', 'comment', '--comment', `sessionstore-lab gid ${gid} cannot reach node ${n}`];
+
+/** Which nodes' thresholds the lab raised, so that healing resets exactly those (a JVM per call is slow). */
+const raisedFile = join(paths.cluster, 'phi-raised.json');
+const raised = (): NodeNumber[] => (existsSync(raisedFile) ? JSON.parse(readFileSync(raisedFile, 'utf8')) as NodeNumber[] : []);
+
+/** Sets a node's failure detector threshold over its local JMX port (see jmx/FailureDetector.java). */
+export function setPhiConvictThreshold(n: NodeNumber, phi: number): void {
+  execFileSync('java', [join(import.meta.dirname, 'jmx', 'FailureDetector.java'), String(localNode(n).jmxPort), String(phi)], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const others = raised().filter((r) => r !== n);
+  writeFileSync(raisedFile, JSON.stringify(phi === defaultPhi ? others : [...others, n]));
+}
+
+/** Drops every internode packet to node n; with `peersKeepItUp`, its peers first stop convicting anyone. */
+export function isolateNode(n: NodeNumber, options: { peersKeepItUp?: boolean } = {}): void {
+  if (options.peersKeepItUp) {
+    for (const peer of allNodes()) if (peer.number !== n) setPhiConvictThreshold(peer.number, phiThatNeverConvicts);
+  }
+  addRule(isolationRule(n));
+}
+
+export function blockGroupFrom(gid: number, n: NodeNumber): void {
+  addRule(groupRule(gid, n));
+}
+
+/** The lab's rules in place now, one line each (`iptables -S` form); none when the chain does not exist. */
+export function activeRules(): string[] {
+  const result = spawnSync('iptables', ['-w', '-S', chain], { encoding: 'utf8' });
+  return result.status === 0 ? result.stdout.split('\n').filter((line) => line.startsWith(`-A ${chain}`)) : [];
+}
+
+/**
+ * Removes every lab rule and the chain itself, and puts the failure detectors the lab
+ * raised back to Cassandra's default. Safe to call when nothing was changed.
+ * `running` says which nodes answer JMX (a restarted node starts at the default anyway).
+ */
+export function healAll(running: (n: NodeNumber) => boolean): void {
+  if (iptables(['-S', chain]).ok) {
+    while (iptables(['-D', 'OUTPUT', '-o', 'lo', '-j', chain]).ok) { /* remove every hook */ }
+    iptables(['-F', chain]);
+    iptables(['-X', chain]);
+  }
+  for (const n of raised()) {
+    if (running(n)) setPhiConvictThreshold(n, defaultPhi);
+  }
+  rmSync(raisedFile, { force: true });
+}
