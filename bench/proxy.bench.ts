@@ -7,7 +7,7 @@ import autocannon from 'autocannon';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { findProgram, removeWorkFiles, responseBody, start, startHaproxy, startNginxProxy, startNginxUpstream, writeSidecarConfig, type Running } from './reverse-proxies.ts';
+import { findProgram, removeWorkFiles, responseBody, start, startHaproxy, startNginxProxy, startNginxUpstream, writeSidecarConfig, type Running } from '../lab/reference-proxies.ts';
 
 const seconds = Number(process.env.BENCH_SECONDS ?? 10);
 const path = '/sessions/v1/bench-key';
@@ -107,7 +107,7 @@ const running: Running[] = [];
 try {
   const upstream = nginx
     ? await startNginxUpstream(nginx, ports.upstream)
-    : await start('upstream (node)', process.execPath, [join(import.meta.dirname, 'node-upstream.ts'), String(ports.upstream)], ports.upstream);
+    : await start('upstream (node)', process.execPath, [join(import.meta.dirname, '../lab/node-upstream.ts'), String(ports.upstream)], ports.upstream);
   running.push(upstream);
   const sidecar = await start('sidecar', process.execPath,
     [join(import.meta.dirname, '../src/main.ts'), '--config', writeSidecarConfig(ports.sidecar, ports.sidecarAdmin, upstream)], ports.sidecar);

@@ -1,7 +1,7 @@
-// The processes the proxy benchmark compares: an upstream standing in for the
-// session service, and nginx and HAProxy as plain reverse proxies in front of it.
-// Each runs as one process with one worker, like the sidecar, so CPU and memory
-// are comparable and readable from /proc.
+// The reference proxies the sidecar is measured against (the benchmark and the
+// adversarial suite): nginx and HAProxy as plain reverse proxies, and an upstream
+// standing in for the session service. Each runs as one process with one worker,
+// like the sidecar, so CPU and memory are comparable and readable from /proc.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -68,9 +68,10 @@ export function startNginxUpstream(nginx: string, port: number): Promise<Running
   return start('upstream (nginx)', nginx, ['-c', file, '-e', join(work, 'upstream-error.log')], port);
 }
 
-export function startNginxProxy(nginx: string, port: number, upstreamPort: number): Promise<Running> {
+/** nginx as a reverse proxy with upstream keep-alive; `directives` adds http-level settings (timeouts, body limits). */
+export function startNginxProxy(nginx: string, port: number, upstreamPort: number, directives = ''): Promise<Running> {
   const file = join(work, 'proxy.conf');
-  writeFileSync(file, `${nginxHead('proxy')}http { ${nginxHttp('proxy')}
+  writeFileSync(file, `${nginxHead('proxy')}http { ${nginxHttp('proxy')} ${directives}
     upstream session_service { server 127.0.0.1:${upstreamPort}; keepalive 128; }
     server { listen 127.0.0.1:${port};
       location / { proxy_pass http://session_service; proxy_http_version 1.1; proxy_set_header Connection ""; } } }\n`);
