@@ -110,7 +110,7 @@ try {
     : await start('upstream (node)', process.execPath, [join(import.meta.dirname, '../lab/node-upstream.ts'), String(ports.upstream)], ports.upstream);
   running.push(upstream);
   const sidecar = await start('sidecar', process.execPath,
-    [join(import.meta.dirname, '../src/main.ts'), '--config', writeSidecarConfig(ports.sidecar, ports.sidecarAdmin, upstream)], ports.sidecar);
+    [join(import.meta.dirname, '../src/cli.ts'), '--config', writeSidecarConfig(ports.sidecar, ports.sidecarAdmin, upstream)], ports.sidecar);
   running.push(sidecar);
   const targets: [Running, boolean][] = [[{ ...upstream, name: 'direct' }, false], [sidecar, true]];
   if (nginx) targets.push([await startNginxProxy(nginx, ports.nginx, ports.upstream), true]);

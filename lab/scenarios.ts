@@ -16,6 +16,7 @@ export const sustainMs = 5_000;
 
 export const fastSidecar = {
   reconcile: { stale_grace_ms: graceMs, sustain_ms: sustainMs, interval_ms: 500 },
+  depool: { propagation_ms: 1000 },
   remediation: { backoff_base_ms: 2000, healthy_timeout_ms: 30_000, drain_timeout_ms: 5000 },
 };
 

@@ -25,15 +25,17 @@ export interface SidecarProcess {
 export async function startSidecar(t: Cleanup, upstreamUrl: string, pidFile: string, overrides: Record<string, Record<string, unknown>> = {}): Promise<SidecarProcess> {
   const [port, adminPort] = [await freePort(), await freePort()];
   const file = join(temporaryDirectory(t, 'sidecar-'), 'sidecar.yaml');
-  writeFileSync(file, stringify({
+  const base: Record<string, Record<string, unknown>> = {
     listen: { address: '127.0.0.1', port },
     admin: { address: '127.0.0.1', port: adminPort },
     upstream: { url: upstreamUrl },
     service: { pid_file: pidFile },
-    ...overrides,
-    cassandra: { contact_points: ['127.0.0.1'], ...adminCredentials(), ...overrides.cassandra },
-  }));
-  const child = spawn(process.execPath, [join(import.meta.dirname, '../src/main.ts'), '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+    cassandra: { contact_points: ['127.0.0.1'], ...adminCredentials() },
+  };
+  // Overrides change keys within a section; the rest of the section stays.
+  const sections = new Set([...Object.keys(base), ...Object.keys(overrides)]);
+  writeFileSync(file, stringify(Object.fromEntries([...sections].map((name) => [name, { ...base[name], ...overrides[name] }]))));
+  const child = spawn(process.execPath, [join(import.meta.dirname, '../src/cli.ts'), '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] });
   child.stderr.on('data', (chunk: Buffer) => { process.stderr.write(chunk); });
   const stop = async (): Promise<number | null> => {
     if (child.exitCode !== null) return child.exitCode;

@@ -1,12 +1,12 @@
-// Wiring only: command line -> configuration -> components -> start; SIGTERM -> stop.
+// The sidecar's wiring only: configuration -> components -> start; SIGTERM -> stop.
+// (src/cli.ts is the command that runs it.)
 import cassandra from 'cassandra-driver';
 import { hostname } from 'node:os';
-import { parseCommandLine, usage } from './cli.ts';
-import { ConfigError, loadConfig } from './config/load.ts';
 import { startAdminServer } from './admin/server.ts';
 import { ClusterMonitor } from './cluster/cluster-monitor.ts';
 import { cassandraSecurity } from './cluster/connection-options.ts';
 import { shutDownClient } from './cluster/coordinator-client.ts';
+import type { Config } from './config/schema.ts';
 import { startProxy } from './proxy/proxy.ts';
 import { Reconciler } from './reconcile/reconciler.ts';
 import { FleetLease } from './remediate/lease.ts';
@@ -18,34 +18,7 @@ import { createLogger } from './telemetry/logger.ts';
 import { createRegistry } from './telemetry/metrics.ts';
 import { version } from './version.ts';
 
-async function main(): Promise<void> {
-  let command;
-  try {
-    command = parseCommandLine(process.argv.slice(2));
-  } catch (error) {
-    console.error(`${(error as Error).message}\n\n${usage}`);
-    process.exitCode = 2;
-    return;
-  }
-  if (command.kind === 'help' || command.kind === 'version') {
-    console.log(command.kind === 'help' ? usage : version);
-    return;
-  }
-
-  let config;
-  try {
-    config = loadConfig(command.configFile);
-  } catch (error) {
-    if (!(error instanceof ConfigError)) throw error;
-    console.error(`invalid configuration:\n${error.message}`);
-    process.exitCode = 2;
-    return;
-  }
-  if (command.kind === 'check') {
-    console.log(`${command.configFile}: configuration is valid`);
-    return;
-  }
-
+export async function runSidecar(config: Config): Promise<void> {
   const logger = createLogger(config.logging.level);
   const registry = createRegistry(version);
   const cluster = new ClusterMonitor(config.cassandra, registry, logger);
@@ -96,12 +69,14 @@ async function main(): Promise<void> {
     registry,
     logger,
     readiness: async () => {
-      const reasons: string[] = [];
-      if (proxy.trafficSwitch.depooled) reasons.push('depooled');
-      if (!(await proxy.upstreamReachable())) reasons.push('the session service does not answer');
-      return { ready: reasons.length === 0, reasons };
+      // Depooled is decided here and now: the kubelet must see it without waiting on the service.
+      const { depooled, reason } = proxy.trafficSwitch.status();
+      if (depooled) return { ready: false, reasons: [`depooled: ${reason ?? ''}`] };
+      const reachable = await proxy.upstreamReachable();
+      return { ready: reachable, reasons: reachable ? [] : ['the session service does not answer'] };
     },
     status: { version: () => version, proxy: () => proxy.status(), cluster: () => ({ ...cluster.view(), contactPoints: cluster.contactPoints() }), service: () => ({ ...service.view(), traffic: traffic.snapshot() }), reconcile: () => reconciler.status(), remediation: () => remediator.status() },
+    ...(config.admin.token === undefined ? {} : { actionToken: config.admin.token }),
     actions: {
       '/remediation/restart': () => remediator.restart('manual', ['requested by an operator on the admin port']),
       '/remediation/pause': () => { remediator.pause(); },
@@ -115,8 +90,9 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, 'stopping: depooling and draining in-flight requests');
-    // Whatever hangs (a driver, a stuck close), the process ends on its own, and with an error.
-    const deadlineMs = config.shutdown.drain_timeout_ms + 5_000;
+    // Whatever hangs (a driver, a stuck close), the process ends on its own, and with an error,
+    // within Kubernetes' default 30 s grace with the default settings (5 s + 15 s + 5 s).
+    const deadlineMs = config.depool.propagation_ms + config.shutdown.drain_timeout_ms + 5_000;
     setTimeout(() => {
       logger.error({ deadline_ms: deadlineMs }, 'stopping did not finish in time; exiting');
       logger.flush();
@@ -144,4 +120,3 @@ async function main(): Promise<void> {
   process.once('SIGINT', () => { stop('SIGINT'); });
 }
 
-await main();

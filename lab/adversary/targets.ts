@@ -19,7 +19,7 @@ export async function sidecarTarget(owner: Cleanup, upstreamUrl: string): Promis
       max_header_bytes: suiteLimits.maxHeaderBytes, max_body_bytes: suiteLimits.maxBodyBytes, max_buffered_bytes: 4 * 1024 * 1024,
       header_timeout_ms: suiteLimits.headerTimeoutMs, body_timeout_ms: suiteLimits.bodyTimeoutMs, request_timeout_ms: 3000, keep_alive_timeout_ms: 1000,
     },
-    upstream: { url: upstreamUrl, headers_timeout_ms: suiteLimits.upstreamTimeoutMs },
+    upstream: { headers_timeout_ms: suiteLimits.upstreamTimeoutMs },
     service: { pid_file: pidFile, canary: { enabled: false } },
     remediation: { enabled: false },
     logging: { level: 'error' },

@@ -1,6 +1,10 @@
 // The admin port, never the proxy port: what Kubernetes and SREs ask the sidecar.
 //   /metrics  Prometheus text        /healthz  liveness: the event loop answers
 //   /readyz   readiness, with why    /status   JSON: every component's view, side by side
+// Reading is open (the kubelet and Prometheus must; nothing here is secret). The
+// operator actions (POST) can restart the service, so they need the admin token: a
+// bearer token from a Secret. Without one configured they are refused outright.
+import { timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
@@ -22,6 +26,8 @@ export interface AdminOptions {
   status: Record<string, () => unknown>;
   /** Operator switches, answered on POST (e.g. /remediation/pause). */
   actions?: Record<string, () => unknown>;
+  /** The bearer token the actions need; undefined: actions are refused. */
+  actionToken?: string;
 }
 
 export interface AdminServer {
@@ -33,6 +39,14 @@ function sendJson(res: http.ServerResponse, status: number, value: unknown): voi
   const body = JSON.stringify(value, null, 2);
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
   res.end(body);
+}
+
+/** Whether the request carries the admin token, compared in constant time. */
+function authorized(req: http.IncomingMessage, token: string | undefined): boolean {
+  if (token === undefined) return false;
+  const given = Buffer.from(/^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1] ?? '');
+  const expected = Buffer.from(token);
+  return given.length === expected.length && timingSafeEqual(given, expected);
 }
 
 export async function startAdminServer(options: AdminOptions): Promise<AdminServer> {
@@ -61,6 +75,15 @@ export async function startAdminServer(options: AdminOptions): Promise<AdminServ
     const path = new URL(req.url ?? '/', 'http://admin').pathname;
     const action = actions[path];
     if (action && req.method === 'POST') {
+      if (!authorized(req, options.actionToken)) {
+        options.logger.warn({ path, address: req.socket.remoteAddress }, 'refused an operator action without the admin token');
+        sendJson(res, options.actionToken === undefined ? 403 : 401, {
+          error: options.actionToken === undefined
+            ? 'operator actions are off: configure admin.token_file (or SIDECAR_ADMIN_TOKEN) to turn them on'
+            : 'send the admin token: Authorization: Bearer <token>',
+        });
+        return;
+      }
       options.logger.warn({ path, address: req.socket.remoteAddress }, 'operator action on the admin port');
       Promise.resolve(action()).then(
         (result) => { sendJson(res, 200, { done: path, result: result ?? null }); },

@@ -13,6 +13,7 @@ export class ConfigError extends Error {
 const environmentOverrides: Record<string, (raw: Record<string, unknown>, value: string) => void> = {
   SIDECAR_CASSANDRA_USERNAME: (raw, value) => (section(raw, 'cassandra').username = value),
   SIDECAR_CASSANDRA_PASSWORD: (raw, value) => (section(raw, 'cassandra').password = value),
+  SIDECAR_ADMIN_TOKEN: (raw, value) => (section(raw, 'admin').token = value),
 };
 
 function section(raw: Record<string, unknown>, key: string): Record<string, unknown> {
@@ -39,13 +40,17 @@ export function parseConfig(raw: unknown, source = 'config'): Config {
   const result = configSchema.safeParse(raw, { reportInput: true });
   if (!result.success) throw new ConfigError(formatIssues(source, result.error));
   const config = result.data;
-  if (config.cassandra.password_file !== undefined && config.cassandra.password === undefined) {
+  const secretFrom = (key: string, file: string | undefined): string | undefined => {
+    if (file === undefined) return undefined;
     try {
-      config.cassandra.password = readFileSync(config.cassandra.password_file, 'utf8').trim();
+      return readFileSync(file, 'utf8').trim();
     } catch (error) {
-      throw new ConfigError(`${source}: cassandra.password_file: cannot read ${config.cassandra.password_file}: ${(error as Error).message}`);
+      throw new ConfigError(`${source}: ${key}: cannot read ${file}: ${(error as Error).message}`);
     }
-  }
+  };
+  config.cassandra.password ??= secretFrom('cassandra.password_file', config.cassandra.password_file);
+  config.admin.token ??= secretFrom('admin.token_file', config.admin.token_file);
+  if (config.admin.token !== undefined && config.admin.token.length < 16) throw new ConfigError(`${source}: admin.token_file: the admin token must be at least 16 characters`);
   return config;
 }
 

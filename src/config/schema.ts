@@ -12,21 +12,31 @@ const tls = z.strictObject({
   key_file: filePath,
 });
 
+// The session store's pod: Kask on 8080, Envoy's TLS terminator on 8081 (forwarding to
+// mesh.upstream_local_port) with its telemetry on 9361. The sidecar sits between them,
+// on ports none of them uses: Envoy forwards to 8089, the sidecar to Kask's 8080.
 const listen = z.strictObject({
   address: z.string().default('0.0.0.0'),
-  port: port.default(8080),
+  port: port.default(8089),
   /** When set, the proxy speaks https; the files are reloaded when they change (Secret rotation). */
   tls: tls.optional(),
 });
 
 const admin = z.strictObject({
   address: z.string().default('0.0.0.0'),
-  port: port.default(9361),
+  port: port.default(9364),
+  /**
+   * The operator actions (POST /remediation/restart|pause|resume) need
+   * `Authorization: Bearer <token>` with this file's content (a Kubernetes Secret).
+   * Without a token (here or in SIDECAR_ADMIN_TOKEN) they are refused.
+   */
+  token_file: filePath.optional(),
+  token: z.string().min(16, 'the admin token must be at least 16 characters').optional(),
 });
 
 const upstream = z.strictObject({
-  /** The session service on localhost (Kask listens on 8081). */
-  url: z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' }).default('http://127.0.0.1:8081'),
+  /** The session service on localhost (Kask listens on 8080). */
+  url: z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' }).default('http://127.0.0.1:8080'),
   /** CA bundle to verify an https upstream. */
   ca_file: filePath.optional(),
   connections: z.number().int().positive().default(128),
@@ -66,9 +76,19 @@ const retries = z.strictObject({
   max_body_bytes: z.number().int().nonnegative().default(64 * 1024),
 });
 
+const depool = z.strictObject({
+  /**
+   * After readiness fails (a graceful restart, SIGTERM), the proxy still serves for
+   * this long before it turns new requests away: the time the kubelet needs to see the
+   * failed readiness probe and the endpoints need to update. At least the readiness
+   * probe's periodSeconds × failureThreshold plus a second or two.
+   */
+  propagation_ms: z.number().int().nonnegative().default(5000),
+});
+
 const shutdown = z.strictObject({
-  /** On SIGTERM, in-flight requests get this long to finish. */
-  drain_timeout_ms: milliseconds.default(20_000),
+  /** On SIGTERM, after the depool's propagation time, in-flight requests get this long to finish. */
+  drain_timeout_ms: milliseconds.default(15_000),
 });
 
 const logging = z.strictObject({
@@ -170,6 +190,7 @@ export const configSchema = z.strictObject({
   upstream: upstream.prefault({}),
   limits: limits.prefault({}),
   retries: retries.prefault({}),
+  depool: depool.prefault({}),
   shutdown: shutdown.prefault({}),
   logging: logging.prefault({}),
   service: service.prefault({}),

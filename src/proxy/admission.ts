@@ -28,10 +28,21 @@ export interface RequestHead {
 const chunkedOnly = /^\s*chunked\s*$/i;
 const chunkedLast = /(^|,)\s*chunked\s*$/i;
 
-export function admit(head: RequestHead, state: { depooled: boolean; inflight: number }, limits: Config['limits']): Refusal | null {
+export interface ProxyState {
+  /** Readiness fails (from the depool on). */
+  depooled: boolean;
+  /** New requests are turned away (after the propagation time). */
+  turningAway: boolean;
+  inflight: number;
+}
+
+export function admit(head: RequestHead, state: ProxyState, config: Pick<Config, 'limits' | 'upstream'>): Refusal | null {
+  const { limits } = config;
   const refuse = (problem: ProblemKind, detail: string, options: { retryAfter?: boolean; close?: boolean } = {}): Refusal =>
     ({ problem, detail, retryAfter: options.retryAfter ?? false, close: options.close ?? true });
-  if (state.depooled) return refuse(problems.depooled, 'this instance is out of rotation', { retryAfter: true });
+  if (state.turningAway) return refuse(problems.depooled, 'this instance is out of rotation', { retryAfter: true });
+  // A readiness probe that reaches the service through the proxy (Envoy -> sidecar -> Kask) must fail as soon as the pod is depooled.
+  if (state.depooled && head.url === config.upstream.health_path) return refuse(problems.depooled, 'this instance is out of rotation', { retryAfter: true });
   if (state.inflight > limits.max_inflight) return refuse(problems.overloaded, `more than ${limits.max_inflight} requests in flight`, { retryAfter: true });
   if (head.httpVersionMajor !== 1) return refuse(problems.versionNotSupported, 'the request must be HTTP/1.0 or HTTP/1.1');
   if (!head.url?.startsWith('/')) return refuse(problems.badRequest, 'the request target must be a path (origin-form)');

@@ -148,7 +148,7 @@ export class Forwarder {
     const { headers, hostHeaders } = upstreamRequestHeaders(req.rawHeaders, req.headers.connection, {
       clientAddress: clientAddressOf(req.socket.remoteAddress), proto, requestId: flight.requestId,
     });
-    const refusal = admit({ httpVersionMajor: req.httpVersionMajor, url: req.url, headers: req.headers, hostHeaders }, { depooled: trafficSwitch.depooled, inflight: this.#inflight }, config.limits);
+    const refusal = admit({ httpVersionMajor: req.httpVersionMajor, url: req.url, headers: req.headers, hostHeaders }, { depooled: trafficSwitch.depooled, turningAway: trafficSwitch.turningAway, inflight: this.#inflight }, config);
     if (refusal !== null) {
       this.#refuse(flight, refusal);
       return;
@@ -201,7 +201,7 @@ export class Forwarder {
               }
               flight.answeredBy = 'service';
               const forwarded = clientResponseHeaders(answerHeaders);
-              // A depool that arrived while this request was in flight still closes its connection.
+              // Depooled: the connection closes after the answer, so that the client reconnects to another pod.
               if (this.#options.trafficSwitch.depooled) forwarded.connection = 'close';
               res.writeHead(statusCode, forwarded);
               return res;

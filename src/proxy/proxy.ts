@@ -16,8 +16,8 @@ export interface Proxy {
   server: ProxyServer;
   /** Whether the service answers its health endpoint (not 5xx) within a second. */
   upstreamReachable(): Promise<boolean>;
-  status(): { upstream: string; inflight: number; depooled: boolean; reason?: string; since?: string };
-  /** Depool, stop accepting, drain in-flight requests (bounded), close. */
+  status(): { upstream: string; inflight: number; depooled: boolean; turningAway: boolean; reason?: string; since?: string };
+  /** Depool (readiness fails, serving on for the propagation time), stop accepting, drain in-flight requests (bounded), close. */
   stop(): Promise<void>;
 }
 
@@ -39,7 +39,7 @@ export async function startProxy(config: Config, registry: Registry, logger: Log
   });
   const bodies = new BodyBudget(config.limits.max_buffered_bytes);
   const metrics = createProxyMetrics(registry, () => bodies.held);
-  const trafficSwitch = new TrafficSwitch(logger);
+  const trafficSwitch = new TrafficSwitch(logger, config.depool.propagation_ms);
   const forwarder = new Forwarder({
     upstream, bodies, config, metrics, logger, trafficSwitch,
     proto: config.listen.tls ? 'https' : 'http',
@@ -62,7 +62,7 @@ export async function startProxy(config: Config, registry: Registry, logger: Log
     },
     status: () => ({ upstream: origin, inflight: forwarder.inflight, ...trafficSwitch.status() }),
     stop: async () => {
-      trafficSwitch.depool('shutting down');
+      await trafficSwitch.depool('shutting down');
       await server.close(config.shutdown.drain_timeout_ms);
       await upstream.close();
       forwarder.close();

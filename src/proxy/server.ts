@@ -4,12 +4,12 @@
 // get a problem answer and a closed connection; nothing of them reaches the service.
 // Requests with `Expect: 100-continue` are the forwarder's to answer: 100 only once
 // the request will really be forwarded.
-import { readFileSync, unwatchFile, watchFile } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from '../config/schema.ts';
+import { readCertificate, reloadOnChange } from '../tls/certificate.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import type { Forwarder } from './forward.ts';
 import { problems, rawProblemResponse, sendProblem } from './problem.ts';
@@ -58,8 +58,7 @@ export async function startProxyServer(config: Config, forwarder: Forwarder, met
     joinDuplicateHeaders: false,
   };
   const tls = config.listen.tls;
-  const readPair = (): { cert: Buffer; key: Buffer } => (tls ? { cert: readFileSync(tls.cert_file), key: readFileSync(tls.key_file) } : { cert: Buffer.alloc(0), key: Buffer.alloc(0) });
-  const server = tls ? https.createServer({ ...serverOptions, ...readPair() }, forwarder.handle) : http.createServer(serverOptions, forwarder.handle);
+  const server = tls ? https.createServer({ ...serverOptions, ...readCertificate(tls) }, forwarder.handle) : http.createServer(serverOptions, forwarder.handle);
   server.on('clientError', (error: ParserError, socket: Socket) => {
     answerParserError(error, socket, metrics, logger);
   });
@@ -69,18 +68,7 @@ export async function startProxyServer(config: Config, forwarder: Forwarder, met
     sendProblem(res, problems.expectationFailed, `expectation "${String(req.headers.expect)}" is not supported`, { instance: req.url, close: true });
   });
 
-  if (tls) {
-    const reload = (): void => {
-      try {
-        (server as https.Server).setSecureContext(readPair());
-        logger.info({ cert_file: tls.cert_file }, 'reloaded the TLS certificate');
-      } catch (error) {
-        logger.error({ cert_file: tls.cert_file, error: (error as Error).message }, 'could not reload the TLS certificate; keeping the previous one');
-      }
-    };
-    // Polling stat follows the symlink swap Kubernetes does when a Secret changes.
-    for (const file of [tls.cert_file, tls.key_file]) watchFile(file, { interval: 1000, persistent: false }, reload);
-  }
+  const stopReloading = tls ? reloadOnChange(server as https.Server, tls, logger) : () => undefined;
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -94,7 +82,7 @@ export async function startProxyServer(config: Config, forwarder: Forwarder, met
   return {
     address: () => server.address() as AddressInfo,
     close: async (drainMs) => {
-      if (tls) for (const file of [tls.cert_file, tls.key_file]) unwatchFile(file);
+      stopReloading();
       const closed = new Promise<void>((resolve) => server.close(() => { resolve(); }));
       server.closeIdleConnections();
       const deadline = Date.now() + drainMs;

@@ -1,38 +1,65 @@
-// The depool switch. Depooled, the pod fails readiness, answers new requests with
-// 503 + Retry-After, and closes keep-alive connections after each response, so
-// clients reconnect to other pods. In-flight requests always complete.
+// The depool switch, in the order Kubernetes needs:
+//   1. readiness fails at once (the kubelet notices within a probe period);
+//   2. for `propagation_ms` the proxy still serves normally, while the endpoints update
+//      (kube-proxy, Envoy's EDS), closing keep-alive connections after each answer so
+//      that clients reconnect to other pods;
+//   3. then new requests get 503 + Retry-After (the pod's last stragglers), and the
+//      caller drains what is in flight.
+// The same for a graceful restart and for SIGTERM (a preStop sleep, built in).
 import type { Logger } from '../telemetry/logger.ts';
 
 export class TrafficSwitch {
   #depooledSince: number | null = null;
+  #turningAway = false;
   #reason = '';
+  #timer: NodeJS.Timeout | undefined;
+  #propagated: Promise<void> = Promise.resolve();
   readonly #logger: Logger;
+  readonly #propagationMs: number;
 
-  constructor(logger: Logger) {
+  constructor(logger: Logger, propagationMs: number) {
     this.#logger = logger;
+    this.#propagationMs = propagationMs;
   }
 
+  /** Readiness fails: from the moment of depool(). */
   get depooled(): boolean {
     return this.#depooledSince !== null;
   }
 
-  depool(reason: string): void {
-    if (this.depooled) return;
+  /** New requests are turned away: from the end of the propagation time. */
+  get turningAway(): boolean {
+    return this.#turningAway;
+  }
+
+  /** Fails readiness now; resolves when new requests start being turned away. Idempotent. */
+  depool(reason: string): Promise<void> {
+    if (this.depooled) return this.#propagated;
     this.#depooledSince = Date.now();
     this.#reason = reason;
-    this.#logger.warn({ reason }, 'depooled: failing readiness and turning new requests away');
+    this.#logger.warn({ reason, propagation_ms: this.#propagationMs }, `depooled: failing readiness; serving for ${this.#propagationMs} ms more while the endpoints update, then turning new requests away`);
+    this.#propagated = new Promise((resolve) => {
+      this.#timer = setTimeout(() => {
+        this.#turningAway = true;
+        this.#logger.info({ reason }, 'turning new requests away now');
+        resolve();
+      }, this.#propagationMs);
+    });
+    return this.#propagated;
   }
 
   repool(): void {
     if (!this.depooled) return;
+    clearTimeout(this.#timer);
     this.#logger.info({ reason: this.#reason, depooled_ms: Date.now() - (this.#depooledSince ?? 0) }, 'repooled: serving traffic again');
     this.#depooledSince = null;
+    this.#turningAway = false;
     this.#reason = '';
   }
 
-  status(): { depooled: boolean; reason?: string; since?: string } {
+  status(): { depooled: boolean; turningAway: boolean; reason?: string; since?: string } {
     return this.#depooledSince === null
-      ? { depooled: false }
-      : { depooled: true, reason: this.#reason, since: new Date(this.#depooledSince).toISOString() };
+      ? { depooled: false, turningAway: false }
+      : { depooled: true, turningAway: this.#turningAway, reason: this.#reason, since: new Date(this.#depooledSince).toISOString() };
   }
 }

@@ -1,6 +1,7 @@
 // The graceful restart of the service's pool, in order:
 //   1. take the fleet lease (one pod per data center at a time);
-//   2. depool and drain;
+//   2. depool (readiness fails at once; traffic is still served for the propagation
+//      time, while the endpoints move it to other pods) and drain;
 //   3. restart (signal, HTTP or command);
 //   4. verify: the old process is gone, the service answers /healthz, and the evidence
 //      is gone (the nodes it lacked are back in its pool; canaries through it pass);
@@ -244,9 +245,9 @@ export class Remediator {
       held = true;
       this.#leaseHeld = true;
       this.#metrics.inProgress.set(1);
-      // 2. Depool and drain.
+      // 2. Depool (readiness fails; other pods take the traffic while the endpoints update) and drain.
       log.warn({ evidence }, `restarting the service's pool gracefully (${reason}): lease taken, depooling`);
-      trafficSwitch.depool(`restarting the service's pool (${reason})`);
+      await trafficSwitch.depool(`restarting the service's pool (${reason})`);
       await this.#drain();
       // 3. Restart.
       let signalledPid: number | null = null;

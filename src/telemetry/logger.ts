@@ -10,7 +10,7 @@ export function createLogger(level: string, destination: pino.DestinationStream 
       base: { appname: 'sessionstore-sidecar' },
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
-      redact: { paths: ['password', '*.password', 'credentials', '*.credentials', 'authorization', '*.authorization'], censor: '[redacted]' },
+      redact: { paths: ['password', '*.password', 'token', '*.token', 'credentials', '*.credentials', 'authorization', '*.authorization'], censor: '[redacted]' },
     },
     destination,
   );

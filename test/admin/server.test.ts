@@ -42,4 +42,10 @@ void t.test('access log: off by default; with sample_rate 1, one line per reques
   const lines = loud.logLines().filter((l) => l.msg === 'access');
   t.equal(lines.length, 3);
   t.match(lines[0], { method: 'GET', path: '/sessions/v1/a', status: 200, request_id: /^[0-9a-f-]{36}$/, duration_ms: Number });
+
+  // A quarter of 400 requests: 100 expected, with a standard deviation of 8.7; 50 to 150 is more than 5 of them.
+  const sampled = await startTestProxy(t, upstream.url, { logging: { access_log: { enabled: true, sample_rate: 0.25 } } });
+  for (let i = 0; i < 400; i++) await (await request(`${sampled.url}/sessions/v1/s${i}`)).body.text();
+  const count = sampled.logLines().filter((l) => l.msg === 'access').length;
+  t.ok(count >= 50 && count <= 150, `sample_rate 0.25: ${count} of 400 requests logged (100 expected)`);
 });

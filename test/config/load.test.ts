@@ -12,8 +12,9 @@ const file = (name: string, text: string): string => {
 
 void t.test('defaults for everything but the contact points', (t) => {
   const config = parseConfig({ cassandra: { contact_points: ['10.0.0.1'] } });
-  t.equal(config.upstream.url, 'http://127.0.0.1:8081');
-  t.equal(config.listen.port, 8080);
+  t.equal(config.upstream.url, 'http://127.0.0.1:8080', "Kask's port");
+  t.equal(config.listen.port, 8089, "none of Kask's or Envoy's");
+  t.equal(config.admin.port, 9364, "not Envoy's telemetry port 9361");
   t.equal(config.cassandra.local_data_center, 'dc1');
   t.equal(config.cassandra.probe.interval_ms, 2000);
   t.equal(config.logging.access_log.enabled, false);

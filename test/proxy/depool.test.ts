@@ -30,8 +30,8 @@ void t.test('depool and repool', async (t) => {
   t.not(first.headers.connection, 'close', 'keep-alive while pooled');
 
   const inFlight = request(`${url}/sessions/v1/slow`, { dispatcher: agent });
-  await sleep(50);
-  proxy.trafficSwitch.depool('test');
+  while (!upstream.seen.some((s) => s.url === '/sessions/v1/slow')) await sleep(5);
+  void proxy.trafficSwitch.depool('test');
   const finished = await inFlight;
   t.equal(await finished.body.text(), 'done /sessions/v1/slow', 'the request in flight completes');
   t.equal(finished.headers.connection, 'close', 'and its connection closes, so the client reconnects elsewhere');
@@ -59,16 +59,41 @@ void t.test('depool and repool', async (t) => {
 
 void t.test('over the in-flight limit: 503 + Retry-After', async (t) => {
   const upstream = await startUpstream(t, (_req, res) => { setTimeout(() => res.end('ok'), 200); });
-  const { url } = await startTestProxy(t, upstream.url, { limits: { max_inflight: 2 } });
+  const { url } = await startTestProxy(t, upstream.url, { limits: { max_inflight: 2, retry_after_seconds: 3 } });
   const answers = await Promise.all([1, 2, 3].map(async (i) => {
     const response = await request(`${url}/sessions/v1/${i}`);
-    await response.body.text();
-    return response.statusCode;
+    const body = await response.body.text();
+    return { status: response.statusCode, retryAfter: response.headers['retry-after'], body };
   }));
-  t.same(answers.sort(), [200, 200, 503]);
+  t.same(answers.map((a) => a.status).sort(), [200, 200, 503]);
+  const refused = answers.find((a) => a.status === 503);
+  t.equal(refused?.retryAfter, '3', 'with Retry-After');
+  t.match(JSON.parse(refused?.body ?? '{}'), { type: 'urn:sessionstore-sidecar:problem:overloaded', status: 503 }, 'and the overloaded problem');
 });
 
 void t.test('readiness fails when the service does not answer', async (t) => {
   const { proxy } = await startTestProxy(t, 'http://127.0.0.1:1');
   t.equal(await proxy.upstreamReachable(), false);
+});
+
+void t.test('the propagation time: readiness fails at once, requests are served on (connections closing) until it ends, then turned away', async (t) => {
+  const upstream = await startUpstream(t);
+  const { url, proxy } = await startTestProxy(t, upstream.url, { depool: { propagation_ms: 400 } });
+  const started = Date.now();
+  const propagated = proxy.trafficSwitch.depool('test');
+  t.match(proxy.status(), { depooled: true, turningAway: false }, 'depooled (readiness fails), not yet turning away');
+  const during = await request(`${url}/sessions/v1/during`);
+  t.equal(await during.body.text(), 'ok', 'served during the propagation time');
+  t.equal(during.headers.connection, 'close', 'with its connection closing, so the client reconnects elsewhere');
+  const probe = await request(`${url}/healthz`);
+  await probe.body.dump();
+  t.equal(probe.statusCode, 503, "but the service's health path, as a readiness probe through the proxy asks it (Envoy's shape), fails at once");
+  t.notOk(upstream.seen.some((s) => s.url === '/healthz'), 'answered by the sidecar itself');
+  await propagated;
+  t.ok(Date.now() - started >= 400, `turning away after ${Date.now() - started} ms (propagation_ms 400)`);
+  const after = await request(`${url}/sessions/v1/after`);
+  await after.body.dump();
+  t.equal(after.statusCode, 503, 'then turned away');
+  proxy.trafficSwitch.repool();
+  t.match(proxy.status(), { depooled: false, turningAway: false });
 });

@@ -71,6 +71,8 @@ export function testLogger(): { logger: Logger; lines: () => Record<string, unkn
 export function testConfig(upstreamUrl: string, overrides: Record<string, Record<string, unknown>> = {}): Config {
   return parseConfig({
     ...overrides,
+    // Depooled proxies turn requests away at once, unless a test is about the propagation time.
+    depool: { propagation_ms: 0, ...overrides.depool },
     listen: { address: '127.0.0.1', port: 0, ...overrides.listen },
     admin: { address: '127.0.0.1', port: 0, ...overrides.admin },
     upstream: { url: upstreamUrl, ...overrides.upstream },

@@ -1,5 +1,5 @@
-// The sidecar as a process: command line, configuration errors, and SIGTERM with
-// requests in flight.
+// The command: its options, configuration errors, SIGTERM with requests in flight,
+// and /status from a running sidecar.
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { writeFileSync } from 'node:fs';
@@ -9,16 +9,17 @@ import t from 'tap';
 import { request } from 'undici';
 import { temporaryDirectory } from '../lab/cleanup.ts';
 import { freePort, startUpstream } from './support/http.ts';
+import { until } from '../lab/session-service/harness.ts';
 import { startSidecar } from '../lab/sidecar-process.ts';
 
-const main = join(import.meta.dirname, '../src/main.ts');
+const cli = join(import.meta.dirname, '../src/cli.ts');
 const dir = temporaryDirectory(t, 'sidecar-main-');
 const writeConfig = (name: string, yaml: string): string => {
   const file = join(dir, name);
   writeFileSync(file, yaml);
   return file;
 };
-const run = (...args: string[]): ReturnType<typeof spawnSync> => spawnSync(process.execPath, [main, ...args], { encoding: 'utf8' });
+const run = (...args: string[]): ReturnType<typeof spawnSync> => spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8' });
 
 void t.test('--version, --help, --check-config', (t) => {
   const version = run('--version');
@@ -53,36 +54,53 @@ void t.test('a bad configuration stops the sidecar with the file and key named',
   t.end();
 });
 
-void t.test('SIGTERM: depool, finish the requests in flight, exit 0', async (t) => {
-  const upstream = await startUpstream(t, (_req, res) => { setTimeout(() => res.end('finished'), 500); });
+void t.test('SIGTERM: readiness fails at once, serving goes on for the propagation time, then new requests are refused, those in flight finish, exit 0', async (t) => {
+  // The service takes 500 ms, and 3 s for /slow (the sidecar is still draining when its refusals are checked); its /healthz is static, as Kask's.
+  const upstream = await startUpstream(t, (req, res) => { setTimeout(() => res.end('finished'), req.url === '/healthz' ? 0 : req.url.includes('slow') ? 3000 : 500); });
   const port = await freePort();
   const adminPort = await freePort();
   const config = writeConfig('run.yaml', `listen: {address: 127.0.0.1, port: ${port}}\nadmin: {address: 127.0.0.1, port: ${adminPort}}\n` +
-    `upstream: {url: "${upstream.url}"}\ncassandra: {contact_points: [127.0.0.1]}\n`);
-  const child = spawn(process.execPath, [main, '--config', config], { stdio: ['ignore', 'pipe', 'inherit'] });
+    `upstream: {url: "${upstream.url}"}\ncassandra: {contact_points: [127.0.0.1]}\ndepool: {propagation_ms: 1000}\nshutdown: {drain_timeout_ms: 5000}\n`);
+  const child = spawn(process.execPath, [cli, '--config', config], { stdio: ['ignore', 'pipe', 'inherit'] });
   const logs: string[] = [];
   child.stdout.on('data', (chunk: Buffer) => logs.push(chunk.toString()));
   for (let i = 0; i < 100 && !logs.join('').includes('sessionstore-sidecar started'); i++) await sleep(50);
+  const get = (path: string): Promise<{ status: number; body: string }> => request(`http://127.0.0.1:${port}${path}`, { reset: true })
+    .then(async (response) => ({ status: response.statusCode, body: await response.body.text() }), (error: unknown) => ({ status: 0, body: (error as { code?: string }).code ?? 'error' }));
+  const readyz = async (): Promise<number> => (await request(`http://127.0.0.1:${adminPort}/readyz`)).statusCode;
+  t.equal(await readyz(), 200, 'ready');
 
-  const status = (await (await request(`http://127.0.0.1:${adminPort}/status`)).body.json()) as {
-    version: string; proxy: { depooled: boolean }; cluster: { localDataCenter: string; nodes: { address: string }[] };
-  };
-  t.match(status, { proxy: { depooled: false }, cluster: { localDataCenter: 'dc1' } }, '/status shows the proxy and the cluster view');
-  t.equal(status.cluster.nodes[0]?.address, '127.0.0.1', 'the contact point is in the cluster view');
-
-  const inFlight = Promise.all([1, 2, 3].map(async (i) => {
-    const response = await request(`http://127.0.0.1:${port}/sessions/v1/${i}`);
-    return { status: response.statusCode, body: await response.body.text() };
-  }));
-  await sleep(150);
+  const inFlight = [1, 2, 3].map((i) => get(`/sessions/v1/${i}`));
+  while (upstream.seen.filter((r) => r.url.startsWith('/sessions/')).length < 3) await sleep(5); // they reached the service
+  const signalled = Date.now();
   child.kill('SIGTERM');
+  while ((await readyz()) !== 503 && Date.now() - signalled < 1000) await sleep(10);
+  t.ok(Date.now() - signalled < 300, `readiness failed ${Date.now() - signalled} ms after SIGTERM`);
+  const duringPropagation = get('/sessions/v1/during');
+  const slow = get('/sessions/v1/slow');
+  while (Date.now() - signalled < 1300) await sleep(20);
+  const refused = await get('/sessions/v1/after');
+  t.equal(child.exitCode, null, 'still running, draining');
+  t.ok(refused.status === 0 || refused.status === 503, `after the propagation time a new request is refused (${refused.status === 0 ? refused.body : refused.status})`);
+  t.same(await duringPropagation, { status: 200, body: 'finished' }, 'a request during the propagation time was served');
   const [code] = (await once(child, 'close')) as [number];
-  t.same(await inFlight, [1, 2, 3].map(() => ({ status: 200, body: 'finished' })), 'every request in flight completed');
+  t.same(await Promise.all(inFlight), [1, 2, 3].map(() => ({ status: 200, body: 'finished' })), 'every request in flight at SIGTERM completed');
+  t.same(await slow, { status: 200, body: 'finished' }, 'and the slow one too');
   t.equal(code, 0, 'exit 0');
   const lines = logs.join('').trim().split('\n').map((line) => JSON.parse(line) as { msg: string });
   t.ok(lines.some((line) => line.msg.startsWith('depooled')), 'logged the depool');
   t.equal(lines.at(-1)?.msg, 'stopped');
-  await t.rejects(request(`http://127.0.0.1:${port}/sessions/v1/late`), 'no longer accepting');
+});
+
+void t.test('/status shows the cluster view, from the real cluster', async (t) => {
+  const upstream = await startUpstream(t, (_req, res) => res.end('served'));
+  const sidecar = await startSidecar(t, upstream.url, join(dir, 'no-service.pid'));
+  await until(async () => ((await sidecar.status()) as { cluster: { nodes: unknown[] } }).cluster.nodes.length === 3, 15_000, 'all three nodes are known');
+  const status = (await sidecar.status()) as { cluster: { localDataCenter: string; nodes: { address: string; dataCenter: string; rack: string; releaseVersion: string }[] } };
+  t.equal(status.cluster.localDataCenter, 'dc1');
+  t.same(status.cluster.nodes.map((n) => [n.address, n.dataCenter, n.rack]), [['127.0.0.1', 'dc1', 'r1'], ['127.0.0.2', 'dc1', 'r2'], ['127.0.0.3', 'dc1', 'r3']],
+    'the nodes discovered from one contact point, with what they said of themselves');
+  t.ok(status.cluster.nodes.every((n) => n.releaseVersion.startsWith('5.0')), 'and their Cassandra version');
 });
 
 void t.test('a contact point that does not resolve: the sidecar starts, serves, and says so in /status', async (t) => {
