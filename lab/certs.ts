@@ -13,7 +13,7 @@ export interface Certificate {
 
 export interface CertificateAuthority extends Certificate {
   dir: string;
-  issue(name: string, options?: { ipAddresses?: string[]; days?: number }): Certificate;
+  issue(name: string, options?: { ipAddresses?: string[]; dnsNames?: string[]; days?: number }): Certificate;
 }
 
 const openssl = (args: string[], cwd: string): void => {
@@ -33,10 +33,10 @@ export function createCertificateAuthority(dir: string): CertificateAuthority {
     dir,
     ...loaded(join(dir, 'ca.crt'), join(dir, 'ca.key')),
     issue(name, options = {}) {
-      const ips = options.ipAddresses ?? [];
+      const names = [...(options.ipAddresses ?? []).map((ip) => `IP:${ip}`), ...(options.dnsNames ?? []).map((dns) => `DNS:${dns}`)];
       const extensions = join(dir, `${name}.ext`);
       execFileSync('sh', ['-c', `cat > ${JSON.stringify(extensions)}`], {
-        input: ips.length > 0 ? `subjectAltName=${ips.map((ip) => `IP:${ip}`).join(',')}\n` : 'basicConstraints=CA:FALSE\n',
+        input: names.length > 0 ? `subjectAltName=${names.join(',')}\n` : 'basicConstraints=CA:FALSE\n',
       });
       // OpenSSL 3 writes unencrypted PKCS#8 keys: what Node and Cassandra's PEM loader read.
       openssl(['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', `/CN=${name}`,

@@ -12,6 +12,7 @@ import { checkJava, ensureCassandra } from './install.ts';
 import { createCertificateAuthority } from '../certs.ts';
 import { allNodes, dataCenter, layoutVersion, localNode, paths, type LocalNode, type NodeNumber } from './layout.ts';
 import { java17Options, javaArguments, writeNodeFiles } from './node-files.ts';
+import { sidecarTables } from './sidecar-schema.ts';
 
 export type ProcessState = 'running' | 'paused' | 'stopped';
 
@@ -69,6 +70,9 @@ export function adminCredentials(): Credentials {
     : { username: 'cassandra', password: 'cassandra' };
 }
 
+/** The name in node 3's certificate, which does not name its address. */
+export const hostnameOnlyNode = 'node3.sessionstore.test';
+
 /** The throwaway CA that signed the nodes' certificates, and a client certificate it signed. */
 export const clusterTls = {
   caFile: join(paths.tls, 'ca.crt'),
@@ -76,14 +80,19 @@ export const clusterTls = {
   clientKeyFile: join(paths.tls, 'client.key'),
 };
 
-/** A node's PEM keystore holds its key and certificate, as Cassandra's PEM context factory reads it. */
+/**
+ * A node's PEM keystore holds its key and certificate, as Cassandra's PEM context
+ * factory reads it. Nodes 1 and 2 have certificates that name their address; node 3's
+ * names a host only, as production's do (verify_hostname: false is needed for it).
+ */
 function ensureTlsMaterial(log: Log): void {
   if (existsSync(join(paths.tls, 'node3.pem')) && existsSync(clusterTls.clientCertFile)) return;
   rmSync(paths.tls, { recursive: true, force: true });
   mkdirSync(paths.tls, { recursive: true });
   const ca = createCertificateAuthority(paths.tls);
   for (const node of allNodes()) {
-    const issued = ca.issue(`node${node.number}`, { ipAddresses: [node.address], days: 3650 });
+    const names = node.number === 3 ? { dnsNames: [hostnameOnlyNode] } : { ipAddresses: [node.address] };
+    const issued = ca.issue(`node${node.number}`, { ...names, days: 3650 });
     writeFileSync(join(paths.tls, `node${node.number}.pem`), issued.key + issued.cert);
   }
   ca.issue('client', { days: 3650 });
@@ -238,9 +247,9 @@ async function createSchema(log: Log): Promise<void> {
   const node = localNode(1);
   await queryNode(node, `CREATE KEYSPACE IF NOT EXISTS ${sessionsKeyspace} WITH replication = {'class': 'NetworkTopologyStrategy', '${dataCenter}': 3}`, [], consistencies.localOne, 20_000);
   await queryNode(node, `CREATE TABLE IF NOT EXISTS ${sessionsKeyspace}.values (key text PRIMARY KEY, value blob)`, [], consistencies.localOne, 20_000);
-  // The sidecars' fleet lease (docs/remediation.md): at most one restart per data center at a time.
-  await queryNode(node, `CREATE TABLE IF NOT EXISTS ${sessionsKeyspace}.sidecar_leases (scope text PRIMARY KEY, holder text, acquired_at timestamp)`, [], consistencies.localOne, 20_000);
-  log(`schema ready: keyspace ${sessionsKeyspace} (NetworkTopologyStrategy ${dataCenter}: 3), tables ${sessionsKeyspace}.values and ${sessionsKeyspace}.sidecar_leases`);
+  // The sidecar's own tables, exactly as production creates them (k8s/cassandra/sidecar-role.cql).
+  for (const statement of sidecarTables()) await queryNode(node, statement, [], consistencies.localOne, 20_000);
+  log(`schema ready: keyspace ${sessionsKeyspace} (NetworkTopologyStrategy ${dataCenter}: 3), tables ${sessionsKeyspace}.values, sidecar_leases and sidecar_canary`);
 }
 
 export interface StartTiming {
@@ -276,7 +285,6 @@ export async function up(log: Log = quiet): Promise<void> {
   log(`cluster up: 3 nodes of ${dataCenter} answer CQL and see each other (${((Date.now() - begin) / 1000).toFixed(1)} s)`);
 }
 
-/** Starts one stopped node and waits until it answers CQL and the other running nodes see it up. */
 /** Starts a stopped node; returns once it answers CQL and (unless `waitForPeers` is false) every other running node sees it up. */
 export async function startNode(number: NodeNumber, log: Log = quiet, options: { waitForPeers?: boolean } = {}): Promise<StartTiming> {
   const node = localNode(number);

@@ -7,7 +7,7 @@ const cache = process.env.SIDECAR_CACHE_DIR ?? join(root, '.cache');
 
 export const dataCenter = 'dc1';
 /** Bump when the nodes' configuration changes in a way old data folders cannot follow. */
-export const layoutVersion = '2: password auth and optional client TLS';
+export const layoutVersion = '3: password auth, optional client TLS, node 3 with a hostname certificate';
 export const nodeNumbers = [1, 2, 3] as const;
 export type NodeNumber = (typeof nodeNumbers)[number];
 

@@ -79,7 +79,9 @@ export class CoordinatorProbe {
 
   /**
    * The LOCAL_QUORUM canary: a write (where the role may write), then a read, of the
-   * sidecar's own row, coordinated by this node. Any failure, an error Cassandra
+   * sidecar's own row, coordinated by this node. The row lives in the sidecar's own
+   * table of the session keyspace: the same replication as the sessions, and a role
+   * that needs no grant on session data (k8s/cassandra/sidecar-role.cql). Any failure, an error Cassandra
    * answered (Unavailable, WriteTimeout, Unauthorized…) or no answer in time, means
    * this node cannot coordinate LOCAL_QUORUM right now. Returns null on success.
    */
@@ -88,10 +90,10 @@ export class CoordinatorProbe {
     const options = { prepare: true, consistency: consistencies.localQuorum };
     try {
       if (canaryWrites) {
-        await this.#timed('canary_write', () => client.execute(`INSERT INTO ${keyspace}.values (key, value) VALUES (?, ?) USING TTL 3600`,
+        await this.#timed('canary_write', () => client.execute(`INSERT INTO ${keyspace}.sidecar_canary (key, value) VALUES (?, ?) USING TTL 3600`,
           [canaryKey, Buffer.from(new Date().toISOString())], options));
       }
-      await this.#timed('canary_read', () => client.execute(`SELECT value FROM ${keyspace}.values WHERE key = ?`, [canaryKey], options));
+      await this.#timed('canary_read', () => client.execute(`SELECT value FROM ${keyspace}.sidecar_canary WHERE key = ?`, [canaryKey], options));
       return null;
     } catch (error) {
       return describeCassandraError(error);

@@ -31,20 +31,32 @@ const allGreen = (v: ReturnType<import('../../src/cluster/cluster-monitor.ts').C
   v.nodes.length === 3 && v.nodes.every((n) => n.reachable && n.canCoordinateLocalQuorum === true);
 
 void t.test('TLS with a client certificate and a role of our own: every node probed, no secret anywhere', async (t) => {
-  const { monitor, registry, logLines } = await startTestMonitor(t, { ...contact, ...writer, tls });
+  const { monitor, registry, logLines } = await startTestMonitor(t, { ...contact, ...writer, tls: { ...tls, verify_hostname: false } });
   await waitFor(monitor, allGreen, 20_000);
-  t.pass('all three nodes reachable over TLS with password authentication, canaries succeed');
+  t.ok(allGreen(monitor.view()), 'all three nodes reachable over TLS with password authentication, canaries succeed');
   const everything = [JSON.stringify(logLines()), JSON.stringify(monitor.view()), await registry.metrics()].join('\n');
   t.notOk(everything.includes(writer.password), 'the password is in no log line, /status view or metric');
   t.notMatch(everything, /BEGIN (EC |RSA )?PRIVATE KEY/, 'nor is the client key');
 });
 
 void t.test('TLS without the client certificate is refused by the cluster', async (t) => {
-  const { monitor } = await startTestMonitor(t, { ...contact, ...writer, tls: { ca_file: clusterTls.caFile } });
+  const { monitor } = await startTestMonitor(t, { ...contact, ...writer, tls: { ca_file: clusterTls.caFile, verify_hostname: false } });
   await waitFor(monitor, (v) => v.nodes.some((n) => n.lastError !== null), 10_000);
   const node = monitor.view().nodes[0];
   t.equal(node?.reachable, false, 'unreachable');
-  t.ok(node?.lastError?.message, `with the reason: ${node?.lastError?.code}: ${node?.lastError?.message}`);
+  t.match(node?.lastError?.message, /alert certificate required/, 'because the cluster requires a client certificate (TLS alert 116)');
+});
+
+void t.test('verify_hostname: on, a node whose certificate does not name its address is refused; off, it is accepted', async (t) => {
+  const strict = await startTestMonitor(t, { ...contact, ...writer, tls: { ...tls, verify_hostname: true } });
+  await waitFor(strict.monitor, (v) => v.nodes.length === 3 && v.nodes.filter((n) => n.reachable).length === 2 && v.nodes.some((n) => n.lastError !== null), 20_000);
+  const refused = strict.monitor.view().nodes.find((n) => !n.reachable);
+  t.equal(refused?.address, '127.0.0.3', 'node 3, whose certificate names a host, is refused');
+  t.match(refused?.lastError?.message, /IP: 127\.0\.0\.3 is not in the cert's list|does not match certificate|altnames/i, "because the certificate does not name 127.0.0.3");
+  t.same(strict.monitor.view().nodes.filter((n) => n.reachable).map((n) => n.address), ['127.0.0.1', '127.0.0.2'], 'nodes whose certificates name their address are accepted');
+  const relaxed = await startTestMonitor(t, { ...contact, ...writer, tls: { ...tls, verify_hostname: false } });
+  await waitFor(relaxed.monitor, allGreen, 20_000);
+  t.ok(allGreen(relaxed.monitor.view()), 'off: all three accepted (the CA still verifies each certificate)');
 });
 
 void t.test('a wrong password: unreachable with the authentication error, and the password is not logged', async (t) => {

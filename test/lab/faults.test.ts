@@ -43,5 +43,6 @@ void t.test('isolate node 3: it serves CQL but cannot coordinate; its peers conv
   heal();
   t.same(activeRules(), [], 'no rule left');
   await until(async () => (await canCoordinate(3)) === 'ok' && (await aliveAsSeenBy(1)) === 3, 20_000, 'healed: node 3 coordinates and is seen again');
-  t.pass('healed');
+  t.equal(await canCoordinate(3), 'ok', 'healed: node 3 coordinates LOCAL_QUORUM again');
+  t.equal(await aliveAsSeenBy(1), 3, 'and node 1 counts all three alive');
 });
