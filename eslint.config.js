@@ -3,7 +3,7 @@ import eslint from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', '.cache/', '.tap/', 'coverage/'] },
+  { ignores: ['node_modules/', '.cache/', '.tap/', 'coverage/', 'dist/'] },
   eslint.configs.recommended,
   tseslint.configs.strictTypeChecked,
   {

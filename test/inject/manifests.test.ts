@@ -1,0 +1,69 @@
+// Everything shipped in k8s/ against Kubernetes' own schemas; the complete example is
+// what inject produces today; and the command, as an operator runs it, prints valid
+// manifests for both traffic shapes.
+import { execFile } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import t from 'tap';
+import { parseManifests } from '../../src/inject/command.ts';
+import { validateObject } from '../support/kubernetes.ts';
+
+const root = join(import.meta.dirname, '../..');
+const run = promisify(execFile);
+// A command's outcome whether it succeeded or not, so a refusal can be asserted on.
+interface Outcome { code: number; stdout: string; stderr: string }
+function outcome(command: string, args: string[], stdin?: Buffer): Promise<Outcome> {
+  return new Promise((resolve) => {
+    const child = execFile(command, args, { cwd: root }, (error, stdout, stderr) => {
+      resolve({ code: typeof error?.code === 'number' ? error.code : 0, stdout, stderr });
+    });
+    child.stdin?.end(stdin);
+  });
+}
+const yamlFiles = (dir: string): string[] => readdirSync(join(root, dir), { recursive: true, encoding: 'utf8' })
+  .filter((f) => f.endsWith('.yaml')).map((f) => join(dir, f)).sort();
+
+void t.test('the validator rejects what the API server would', (t) => {
+  t.throws(() => { validateObject({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p' }, spec: { containers: [{ name: 'c', ports: [{ containerPort: 'eighty' }] }] } }); }, /Pod p:.*containerPort/);
+  t.throws(() => { validateObject({ apiVersion: 'example.org/v1', kind: 'Gadget' }); }, /no schema to validate it against/);
+  t.end();
+});
+
+void t.test('every shipped manifest is valid Kubernetes', (t) => {
+  const files = yamlFiles('k8s').filter((f) => !f.startsWith('k8s/prometheus'));
+  t.ok(files.length >= 5, `${files.length} files`);
+  for (const file of files) {
+    const objects = parseManifests(readFileSync(join(root, file), 'utf8'), file);
+    t.ok(objects.length > 0, `${file}: has objects`);
+    t.doesNotThrow(() => { for (const object of objects) validateObject(object); }, `${file}: ${objects.length} objects, each valid`);
+  }
+  t.end();
+});
+
+void t.test('k8s/sessionstore/injected.yaml is what inject makes of k8s/examples/mesh.yaml today', async (t) => {
+  const { stdout } = await run(process.execPath, [join(root, 'src/cli.ts'), 'inject', join(root, 'k8s/examples/mesh.yaml')]);
+  const shipped = readFileSync(join(root, 'k8s/sessionstore/injected.yaml'), 'utf8').replace(/^#.*\n/, '');
+  t.equal(shipped, stdout, 'regenerate it with: npx sessionstore-sidecar inject < k8s/examples/mesh.yaml');
+});
+
+void t.test('npx sessionstore-sidecar inject < k8s/examples/<shape>.yaml prints valid manifests, and what to do', async (t) => {
+  for (const shape of ['mesh', 'plain']) {
+    const { code, stdout, stderr } = await outcome('npx', ['--no-install', 'sessionstore-sidecar', 'inject'], readFileSync(join(root, `k8s/examples/${shape}.yaml`)));
+    t.equal(code, 0, `${shape}: exit 0`);
+    const objects = parseManifests(stdout, shape);
+    for (const object of objects) validateObject(object);
+    t.ok(objects.some((o) => JSON.stringify(o).includes('"name":"sessionstore-sidecar"')), `${shape}: the sidecar is in, and every object valid`);
+    t.match(stderr, /^# Deployment\//m, `${shape}: the notes on stderr`);
+  }
+});
+
+void t.test('bad input: a clear message and a nonzero exit, nothing half written', async (t) => {
+  const cli = (...args: string[]): Promise<Outcome> => outcome(process.execPath, [join(root, 'src/cli.ts'), 'inject', ...args]);
+  const refused = await cli('--container', 'nope', join(root, 'k8s/examples/plain.yaml'));
+  t.match(refused, { code: 1, stdout: '', stderr: /inject refused: Deployment\/sessionstore: no container named nope \(containers: kask\)/ });
+  const unreadable = await cli('/nonexistent.yaml');
+  t.match(unreadable, { code: 2, stderr: /cannot read the manifests: ENOENT/ });
+  const badPort = await cli('--proxy-port', 'eighty', join(root, 'k8s/examples/plain.yaml'));
+  t.match(badPort, { code: 1, stderr: /--proxy-port: expected a port number, got "eighty"/ });
+});
