@@ -16,7 +16,7 @@ import { Writable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { Config } from '../config/schema.ts';
 import { FloodLog } from '../telemetry/flood-log.ts';
-import type { Logger } from '../telemetry/logger.ts';
+import { loggablePath, type Logger } from '../telemetry/logger.ts';
 import { admit, type Refusal } from './admission.ts';
 import { clientAddressOf, clientResponseHeaders, requestIdOf, upstreamRequestHeaders } from './headers.ts';
 import { methodLabel, type ProxyMetrics, type UpstreamErrorKind } from './metrics.ts';
@@ -238,7 +238,7 @@ export class Forwarder {
     if (flight.deadline - Date.now() < minRetryTimeMs) return skip('deadline');
     if (!this.#retryBudget.tryTake()) return skip('budget');
     flight.retries++;
-    this.#retried.note(() => ({ request_id: flight.requestId, method: flight.req.method, path: flight.req.url, failure, retry: flight.retries }));
+    this.#retried.note(() => ({ request_id: flight.requestId, method: flight.req.method, path: loggablePath(flight.req.url ?? ''), failure, retry: flight.retries }));
     return true;
   }
 
@@ -310,7 +310,7 @@ export class Forwarder {
   #log(answer: Answer, requestId: string): void {
     const { logger, config } = this.#options;
     // Built only for a line that is written: most requests log nothing.
-    const fields = () => ({ request_id: requestId, method: answer.method, path: answer.path, status: answer.status, duration_ms: Math.round(answer.durationSeconds * 1e4) / 10, attempts: answer.attempts });
+    const fields = () => ({ request_id: requestId, method: answer.method, path: loggablePath(answer.path), status: answer.status, duration_ms: Math.round(answer.durationSeconds * 1e4) / 10, attempts: answer.attempts });
     if (answer.upstreamError !== undefined) {
       logger.error({ ...fields(), error: answer.upstreamError }, 'request failed');
     } else if (answer.answeredBy === 'sidecar' && answer.status === 503) {

@@ -50,7 +50,7 @@ void t.test('service killed mid-response: the client sees a truncated answer, ne
   t.equal(response.statusCode, 200, 'the status was already sent');
   await t.rejects(response.body.arrayBuffer(), 'reading the body fails');
   t.equal(await errorCount(registry, 'reset'), 1);
-  t.ok(logLines().some((line) => line.level === 'error' && typeof line.request_id === 'string' && line.path === '/sessions/v1/k'), 'one error line with the request id');
+  t.ok(logLines().some((line) => line.level === 'error' && typeof line.request_id === 'string' && line.path === '/sessions/v1/{key}'), 'one error line with the request id, and the path without its key');
 });
 
 
