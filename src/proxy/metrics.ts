@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, metricPrefix, type Registry } from '../telemetry/metrics.ts';
+import { retriedMethods, skipReasons } from './retry-policy.ts';
 
 const knownMethods = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'OPTIONS', 'PATCH']);
 
@@ -6,7 +7,8 @@ const knownMethods = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'OPTIONS',
 export const methodLabel = (method: string | undefined): string => (method !== undefined && knownMethods.has(method) ? method : 'OTHER');
 
 /** Why a request to the service failed; the `kind` label of upstream_errors_total. */
-export type UpstreamErrorKind = 'refused' | 'reset' | 'timeout' | 'connect_timeout' | 'other';
+const upstreamErrorKinds = ['refused', 'reset', 'timeout', 'connect_timeout', 'other'] as const;
+export type UpstreamErrorKind = (typeof upstreamErrorKinds)[number];
 
 export interface ProxyMetrics {
   requests: Counter<'method' | 'code'>;
@@ -20,7 +22,7 @@ export interface ProxyMetrics {
 
 export function createProxyMetrics(registry: Registry, bodyBytesHeld: () => number): ProxyMetrics {
   const registers = [registry];
-  return {
+  const metrics: ProxyMetrics = {
     requests: new Counter({
       name: `${metricPrefix}http_requests_total`,
       help: 'Requests answered through the proxy, by method and status code (499: the client went away first).',
@@ -59,4 +61,9 @@ export function createProxyMetrics(registry: Registry, bodyBytesHeld: () => numb
       collect() { this.set(bodyBytesHeld()); },
     }),
   };
+  // Every series whose labels are known in advance exists from the start, at 0: a rate is then 0, not absent.
+  for (const kind of upstreamErrorKinds) metrics.upstreamErrors.inc({ kind }, 0);
+  for (const method of retriedMethods) for (const outcome of ['succeeded', 'failed']) metrics.retries.inc({ method, outcome }, 0);
+  for (const reason of skipReasons) metrics.retriesSkipped.inc({ reason }, 0);
+  return metrics;
 }

@@ -19,13 +19,15 @@ import type { Config } from '../config/schema.ts';
 import { PerSecondCounts } from '../telemetry/per-second-counts.ts';
 
 const kaskApi = /^\/sessions\//;
-const idempotentInKask = new Set(['GET', 'POST', 'DELETE']);
+/** The methods of Kask's idempotent API: the `method` label values of retries_total. */
+export const retriedMethods: readonly string[] = ['GET', 'POST', 'DELETE'];
 
 /** Requests that may be sent again: Kask's idempotent API calls. */
-export const replayable = (method: string, path: string): boolean => idempotentInKask.has(method) && kaskApi.test(path);
+export const replayable = (method: string, path: string): boolean => retriedMethods.includes(method) && kaskApi.test(path);
 
 /** Why a retry was not sent; the `reason` label of retries_skipped_total. */
-export type SkipReason = 'budget' | 'no_local_quorum' | 'body_too_large' | 'deadline' | 'attempts';
+export const skipReasons = ['budget', 'no_local_quorum', 'body_too_large', 'deadline'] as const;
+export type SkipReason = (typeof skipReasons)[number];
 
 export class RetryBudget {
   readonly #counts: PerSecondCounts<'requests' | 'retries'>;

@@ -83,7 +83,8 @@ export class Reconciler {
   tick(): PublishedVerdict {
     const now = this.#now();
     const previous = this.#status.verdict;
-    const { verdict: diagnosed, memory } = diagnose(this.#cluster(), this.#service(), now, this.#policy, this.#memory);
+    const cluster = this.#cluster();
+    const { verdict: diagnosed, memory } = diagnose(cluster, this.#service(), now, this.#policy, this.#memory);
     this.#memory = memory;
     const held = this.#act(diagnosed);
     const verdict: PublishedVerdict = held === null ? { ...diagnosed, suppressed: null } : { ...diagnosed, action: 'suppressed', suppressed: held };
@@ -97,8 +98,9 @@ export class Reconciler {
       },
     };
     for (const rule of serviceRules) this.#divergence.set({ rule }, verdict.findings.some((f) => f.rule === rule) ? 1 : 0);
+    // Every local node has its series (0 or 1), so a graph or an alert sees it end as well as begin.
     this.#broken.reset();
-    for (const address of verdict.brokenCoordinators) this.#broken.set({ address }, 1);
+    for (const node of cluster.nodes) if (node.local) this.#broken.set({ address: node.address }, verdict.brokenCoordinators.includes(node.address) ? 1 : 0);
     this.#explain(previous, verdict);
     return verdict;
   }
