@@ -17,12 +17,14 @@ export interface SidecarProcess {
   pid: number;
   adminUrl: string;
   logs: Record<string, unknown>[];
+  /** Everything it wrote to stderr (nothing, normally). */
+  stderr(): string;
   status(): Promise<Record<string, unknown>>;
   /** SIGTERM, as the kubelet sends it; resolves with the exit code once the process and its output have ended. */
   stop(): Promise<number | null>;
 }
 
-export async function startSidecar(t: Cleanup, upstreamUrl: string, pidFile: string, overrides: Record<string, Record<string, unknown>> = {}): Promise<SidecarProcess> {
+export async function startSidecar(t: Cleanup, upstreamUrl: string, pidFile: string, overrides: Record<string, Record<string, unknown>> = {}, env: Record<string, string> = {}): Promise<SidecarProcess> {
   const [port, adminPort] = [await freePort(), await freePort()];
   const file = join(temporaryDirectory(t, 'sidecar-'), 'sidecar.yaml');
   const base: Record<string, Record<string, unknown>> = {
@@ -35,8 +37,9 @@ export async function startSidecar(t: Cleanup, upstreamUrl: string, pidFile: str
   // Overrides change keys within a section; the rest of the section stays.
   const sections = new Set([...Object.keys(base), ...Object.keys(overrides)]);
   writeFileSync(file, stringify(Object.fromEntries([...sections].map((name) => [name, { ...base[name], ...overrides[name] }]))));
-  const child = spawn(process.execPath, [join(import.meta.dirname, '../src/cli.ts'), '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] });
-  child.stderr.on('data', (chunk: Buffer) => { process.stderr.write(chunk); });
+  const child = spawn(process.execPath, [join(import.meta.dirname, '../src/cli.ts'), '--config', file], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+  let stderr = '';
+  child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString(); process.stderr.write(chunk); });
   const stop = async (): Promise<number | null> => {
     if (child.exitCode !== null) return child.exitCode;
     const closed = once(child, 'close') as Promise<[number | null]>;
@@ -59,6 +62,7 @@ export async function startSidecar(t: Cleanup, upstreamUrl: string, pidFile: str
     pid: child.pid ?? 0,
     adminUrl,
     logs,
+    stderr: () => stderr,
     status: async () => (await (await request(`${adminUrl}/status`)).body.json()) as Record<string, unknown>,
     stop,
   };

@@ -7,8 +7,12 @@
 // same steady MediaWiki-like traffic. (Each pod needs its own service: a service picks
 // coordinators round robin, and two clients of one service would shift each other's
 // turn.) Neither sidecar restarts its service: a restart cannot cure this.
+// A real Prometheus scrapes both sidecars with the shipped alert rules: the T327954
+// page names the node, and every expression of the dashboard returns series.
 import t from 'tap';
+import { dashboardQueries } from '../../k8s/monitoring/dashboard.ts';
 import { heal, queryNode, localNode, rebootIsolated } from '../../lab/cluster/cluster.ts';
+import { startPrometheus } from '../../lab/prometheus.ts';
 import { labService } from '../../lab/scenarios.ts';
 import { startService, until } from '../../lab/session-service/harness.ts';
 import { loggedAt, lostWrites, metricOf, startSidecar, type SidecarProcess } from '../../lab/sidecar-process.ts';
@@ -45,6 +49,7 @@ void t.test('a rebooted node that coordinates before it sees its peers: named, u
   const rate = 25;
   const withoutRetries = sessionTraffic(t, plain.url, { perSecond: rate });
   const withRetries = sessionTraffic(t, shielded.url, { perSecond: rate });
+  const prometheus = await startPrometheus(t, [plain, shielded].map((s) => new URL(s.adminUrl).host));
 
   const backAt = await rebootIsolated(1, undefined, { peersKeepItUp: true });
   // The state produced, checked from each node's own side.
@@ -93,6 +98,23 @@ void t.test('a rebooted node that coordinates before it sees its peers: named, u
   }
   t.same([service.supervisor.restarts(), other.supervisor.restarts()], [0, 0], 'neither service process was restarted');
   t.equal(await metricOf(plain, 'sessionstore_sidecar_remediation_suppressed', { reason: 'broken_coordinator' }), 1, 'and the sidecar says why it does not act');
+
+  // What Prometheus made of it, with the shipped rules (for: scaled; production timing from when each condition began).
+  const lives = prometheus.alertLives();
+  const page = lives.find((l) => l.alert === 'SessionStoreCoordinatorCannotAchieveLocalQuorum');
+  t.match(page, { labels: { address: '127.0.0.1', severity: 'page' } }, 'Prometheus pages for the node, by its address');
+  t.ok(page?.firedAt, 'and it fired');
+  // The lab's fault lasts seconds; 2023's lasted 16 minutes. The condition holds from its start until the heal,
+  // so production pages its `for:` (1 min) after the condition began.
+  t.equal(page?.resolvedAt, null, 'its condition still holds while the node is broken');
+  t.ok((page?.activeAt ?? Infinity) + 60_000 - firstFailure <= 180_000, `production would page within 3 min of the first failed request: ${prometheus.describe(page, firstFailure)}`);
+  const errors = lives.find((l) => l.alert === 'SessionStoreErrorRateHigh');
+  t.ok(errors?.activeAt, `the pod without retries drives the job's error ratio over 5% too: ${prometheus.describe(errors, firstFailure)}`);
+  const others = lives.filter((l) => !['SessionStoreCoordinatorCannotAchieveLocalQuorum', 'SessionStoreErrorRateHigh'].includes(l.alert));
+  t.same(others.filter((l) => prometheus.productionFiring(l) !== null).map((l) => l.alert), [], `nothing else would page: no divergence, no quorum loss, no restart alert (conditions that held briefly: ${others.map((l) => l.alert).join(', ') || 'none'})`);
+  for (const expr of dashboardQueries({ job: 'sessionstore-sidecar', rateInterval: '30s' })) {
+    t.ok((await prometheus.query(expr)).length > 0, `dashboard: ${expr}`);
+  }
 
   // Heal: every coordinator green again within two probe intervals, and still no restart.
   heal();

@@ -2,10 +2,12 @@
 // sidecar reaches (a firewall rule on the service's group). One restart, recorded as
 // not cured; the same evidence never triggers another; /status, the metrics and the
 // log say the same thing, and call for a human. And a sidecar stopped while such a
-// restart waits gives the real fleet lease back at once.
+// restart waits gives the real fleet lease back at once. A real Prometheus with the
+// shipped rules pages a human for the restart that did not cure.
 import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
 import { blockGroupFrom, heal } from '../../lab/cluster/cluster.ts';
+import { startPrometheus } from '../../lab/prometheus.ts';
 import { fastSidecar, labService } from '../../lab/scenarios.ts';
 import { startService, until } from '../../lab/session-service/harness.ts';
 import { fleetLeaseHolder, loggedAt, metricOf, startSidecar } from '../../lab/sidecar-process.ts';
@@ -26,6 +28,7 @@ void t.test('the service cannot reach node 2, the sidecar can: one restart, not 
   const service = await startService(t, { ...labService, gid: serviceGroup });
   const sidecar = await startSidecar(t, service.url, service.pidFile, { ...fastSidecar, reconcile: { ...fastSidecar.reconcile, stale_grace_ms: 5000 } });
   const traffic = sessionTraffic(t, sidecar.url, { perSecond: 10 });
+  const prometheus = await startPrometheus(t, [new URL(sidecar.adminUrl).host]);
   blockGroupFrom(serviceGroup, 2);
   await until(async () => (await metricOf(sidecar, 'sessionstore_sidecar_pool_restarts_total', { rule: 'stale_pool', result: 'not_cured' })) === 1, 90_000, 'a restart, not cured');
   await until(async () => (await metricOf(sidecar, 'sessionstore_sidecar_remediation_suppressed', { reason: 'not_cured' })) === 1, 10_000, 'held back as not cured');
@@ -39,6 +42,9 @@ void t.test('the service cannot reach node 2, the sidecar can: one restart, not 
   t.match(status.remediation, { suppressed: { reason: 'not_cured' }, notCured: { rule: 'stale_pool', addresses: ['127.0.0.2'] } }, 'the remediation section agrees with it');
   t.equal(status.proxy.depooled, false, 'and the pod is back in rotation');
   t.ok(loggedAt(sidecar, 'not restarting the service again') !== null, 'an error line calls for a human');
+  await until(() => prometheus.alertLives().some((l) => l.alert === 'SessionStoreRemediationNeedsHuman' && l.firedAt !== null), 15_000, 'Prometheus pages');
+  t.match(prometheus.alertLives().find((l) => l.alert === 'SessionStoreRemediationNeedsHuman')?.labels, { reason: 'not_cured', severity: 'page' }, 'Prometheus pages a human: the restart did not cure');
+  t.notOk(prometheus.alertLives().some((l) => l.alert === 'SessionStoreViewDivergence' && prometheus.productionFiring(l) !== null), 'once, not also as a divergence');
 
   heal();
   await until(async () => (await metricOf(sidecar, 'sessionstore_sidecar_remediation_suppressed', { reason: 'not_cured' })) === 0, 40_000, 'the driver reaches node 2 again and the evidence is gone');

@@ -3,9 +3,11 @@
 //     the outage's own errors, still in the window, call for nothing;
 //   - a genuine divergence right after it (the service loses its way to Cassandra
 //     while the sidecar keeps its own) is still found, within the outage's shadow.
+// A real Prometheus with the shipped rules: the outage is one page, the quorum alert.
 import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
 import { blockGroupFrom, heal, startNode, stopNode } from '../../lab/cluster/cluster.ts';
+import { startPrometheus } from '../../lab/prometheus.ts';
 import { fastSidecar, labService, sustainMs } from '../../lab/scenarios.ts';
 import { startService, until } from '../../lab/session-service/harness.ts';
 import { loggedAt, lostWrites, metricOf, startSidecar } from '../../lab/sidecar-process.ts';
@@ -22,6 +24,7 @@ void t.test('two nodes down: no restart during or after; a real divergence right
   const service = await startService(t, { ...labService, gid: serviceGroup });
   const sidecar = await startSidecar(t, service.url, service.pidFile, { ...fastSidecar, reconcile: { ...fastSidecar.reconcile, stale_grace_ms: graceMs } });
   const traffic = sessionTraffic(t, sidecar.url, { perSecond: 20 });
+  const prometheus = await startPrometheus(t, [new URL(sidecar.adminUrl).host]);
   await sleep(3000);
 
   const lostAt = Date.now();
@@ -41,6 +44,11 @@ void t.test('two nodes down: no restart during or after; a real divergence right
   t.equal(service.supervisor.restarts(), 0, 'the service was left alone');
   t.notOk(sidecar.logs.some((l) => String(l.msg).startsWith('divergence: false_unavailability')), 'the outage\'s errors never looked like false unavailability');
   t.ok(sidecar.logs.some((l) => Array.isArray(l.evidence) && l.evidence.some((e) => /fall within Cassandra's own fault/.test(String(e)))), 'the evidence says the errors are Cassandra\'s');
+  const lives = prometheus.alertLives();
+  const quorum = lives.find((l) => l.alert === 'SessionStoreLocalQuorumUnavailable');
+  t.ok(quorum?.firedAt, `Prometheus paged for the lost quorum: ${prometheus.describe(quorum, lostAt)}`);
+  // A condition that held for seconds fires with the lab's scaled for:, never with production's.
+  t.same(lives.filter((l) => l.alert !== 'SessionStoreLocalQuorumUnavailable' && prometheus.productionFiring(l) !== null).map((l) => l.alert), [], `and with production for: nothing else would page (conditions that held briefly: ${lives.filter((l) => l.alert !== 'SessionStoreLocalQuorumUnavailable').map((l) => l.alert).join(', ') || 'none'})`);
 
   // The other way: now the service loses its way to every node (a firewall rule on its group), the sidecar does not.
   const divergedAt = Date.now();

@@ -86,7 +86,7 @@ void t.test('Expect: 100-continue: 100 only when the request will be forwarded, 
     res.writeHead(201, { 'content-length': answer.length });
     res.end(answer);
   });
-  const { port, proxy } = await startTestProxy(t, upstream.url, { limits: { max_body_bytes: 1000 } });
+  const { port, proxy } = await startTestProxy(t, upstream.url, { limits: { max_body_bytes: 1000 }, depool: { propagation_ms: 50 } });
   const socket = net.connect(port, '127.0.0.1');
   await once(socket, 'connect');
   let received = '';
@@ -105,7 +105,7 @@ void t.test('Expect: 100-continue: 100 only when the request will be forwarded, 
   const tooLarge = await rawExchange(port, 'POST /sessions/v1/k HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5000\r\n\r\n', 2000);
   t.equal(statusOf(tooLarge), 413, 'too large: the final answer at once, never a 100');
   t.notMatch(tooLarge, /100 Continue/);
-  void proxy.trafficSwitch.depool('test');
+  await proxy.trafficSwitch.depool('test'); // and the propagation time is over: new requests are turned away
   const depooled = await rawExchange(port, 'POST /sessions/v1/k HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n', 2000);
   t.equal(statusOf(depooled), 503, 'depooled: 503 at once, never a 100');
   t.equal(upstream.seen.length, 1, 'only the first reached the service');

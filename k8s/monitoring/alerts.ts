@@ -1,0 +1,147 @@
+// The sidecar's alerts: the one source of k8s/monitoring/sessionstore-sidecar.rules.yaml
+// (a plain Prometheus rules file) and k8s/monitoring/prometheusrule.yaml (the same
+// groups for the Prometheus Operator). `npm run generate` writes both; a test fails
+// when either differs from this file.
+//
+// Conventions (monitoring-mixins): CamelCase names; `severity` is `page` (a human must
+// act now, and can) or `ticket` (act within working hours); `for:` rides out at least
+// one bad scrape at a 30 s interval; every alert links its section of docs/runbook.md.
+// Rates are over 2m: four samples at Wikimedia's 30 s scrape interval.
+
+/** The scrape job of the sidecars' admin ports (k8s/monitoring/scrape-config.yaml). */
+export const sidecarJob = 'sessionstore-sidecar';
+
+/** Where docs/runbook.md is published; each alert links its own section. */
+export const runbookUrl = 'https://gitlab.wikimedia.org/repos/sre/sessionstore-sidecar/-/blob/main/docs/runbook.md';
+
+export interface AlertRule {
+  alert: string;
+  expr: string;
+  /** Seconds the condition must hold before the alert fires. */
+  forSeconds: number;
+  severity: 'page' | 'ticket';
+  summary: string;
+  description: string;
+}
+
+// A majority of the data center's sidecars, so that one sidecar with a problem of its
+// own (its pod's network) neither pages nor hides a page.
+const quorumLost = `avg by (job) (sessionstore_sidecar_local_quorum_available{job="${sidecarJob}"}) < 0.5`;
+// The errors of a quorum loss stay in a 2m rate for 2 minutes after it ends: the error
+// alert keeps quiet for 5 minutes after one, so that one outage is one page.
+const quorumLostRecently = `avg by (job) (min_over_time(sessionstore_sidecar_local_quorum_available{job="${sidecarJob}"}[5m])) < 0.5`;
+
+export const alerts: AlertRule[] = [
+  {
+    alert: 'SessionStoreErrorRateHigh',
+    expr: `(
+  sum by (job) (rate(sessionstore_sidecar_http_requests_total{job="${sidecarJob}", code=~"5.."}[2m]))
+/
+  sum by (job) (rate(sessionstore_sidecar_http_requests_total{job="${sidecarJob}"}[2m]))
+) > 0.05
+and on (job) sum by (job) (rate(sessionstore_sidecar_http_requests_total{job="${sidecarJob}"}[2m])) > 1
+unless on (job) (${quorumLostRecently})`,
+    forSeconds: 120,
+    severity: 'page',
+    summary: 'MediaWiki sees session store errors',
+    description: '{{ $value | humanizePercentage }} of session store requests through the sidecars ({{ $labels.job }}) were answered with a 5xx over the last 2 minutes: logins and edits are failing. Cassandra still has LOCAL_QUORUM (that has its own alert), so the fault is the service, a coordinator, or the path.',
+  },
+  {
+    alert: 'SessionStoreCoordinatorCannotAchieveLocalQuorum',
+    expr: `avg by (job, address) (sessionstore_sidecar_broken_coordinator{job="${sidecarJob}"}) > 0.5`,
+    forSeconds: 60,
+    severity: 'page',
+    summary: 'Cassandra node {{ $labels.address }} cannot coordinate LOCAL_QUORUM while the others can (T327954)',
+    description: 'Cassandra node {{ $labels.address }} answers CQL, but every LOCAL_QUORUM request it coordinates fails with Unavailable ("Cannot achieve consistency level LOCAL_QUORUM") while the other nodes succeed: it does not see its peers (the 2023-01-24 root cause, T327954). The sidecars retry such requests on other coordinators and will not restart the session service, which cannot cure this. Take the node out of client rotation (nodetool disablebinary) or restart it.',
+  },
+  {
+    alert: 'SessionStoreViewDivergence',
+    // Not while a restart is under way or waiting its turn for the fleet lease, and not
+    // when SessionStoreRemediationNeedsHuman already pages for it.
+    expr: `max by (job, instance, rule) (sessionstore_sidecar_view_divergence{job="${sidecarJob}"}) == 1
+unless on (job, instance) (
+  max by (job, instance) (sessionstore_sidecar_restart_in_progress{job="${sidecarJob}"}) == 1
+  or max by (job, instance) (sessionstore_sidecar_remediation_suppressed{job="${sidecarJob}", reason=~"lease_held|not_cured|budget_exhausted"}) == 1
+)`,
+    forSeconds: 120,
+    severity: 'page',
+    summary: 'The session service on {{ $labels.instance }} holds a wrong view of Cassandra, and it is not being cured',
+    description: 'The sidecar on {{ $labels.instance }} has found {{ $labels.rule }} (stale_pool: the service\'s driver holds no connection to a node that is healthy; false_unavailability: the service fails requests while Cassandra achieves LOCAL_QUORUM), and for 2 minutes no graceful restart has been under way or waiting its turn. /status says what holds it back (remediation.suppressed: paused, disabled, backoff, no_local_quorum).',
+  },
+  {
+    alert: 'SessionStoreRestartFailed',
+    expr: `increase(sessionstore_sidecar_pool_restarts_total{job="${sidecarJob}", result=~"failed|unhealthy"}[10m]) > 0`,
+    forSeconds: 60,
+    severity: 'page',
+    summary: 'A graceful restart of the session service on {{ $labels.instance }} failed',
+    description: 'A graceful restart asked by {{ $labels.rule }} on {{ $labels.instance }} ended {{ $labels.result }} (failed: the restart itself failed; unhealthy: the service did not answer /healthz afterwards). The pod was repooled only if its service answered; check the service\'s container.',
+  },
+  {
+    alert: 'SessionStoreRemediationNeedsHuman',
+    expr: `max by (job, instance, reason) (sessionstore_sidecar_remediation_suppressed{job="${sidecarJob}", reason=~"not_cured|budget_exhausted"}) == 1`,
+    forSeconds: 60,
+    severity: 'page',
+    summary: 'The sidecar on {{ $labels.instance }} will not restart the session service again: {{ $labels.reason }}',
+    description: 'A restart is needed on {{ $labels.instance }} but the sidecar holds it back ({{ $labels.reason }}: not_cured, a restart did not change the evidence and another would not either; budget_exhausted, the hourly restart budget is spent). /status gives the evidence and remediation.suppressed.why.',
+  },
+  {
+    alert: 'SessionStoreLocalQuorumUnavailable',
+    expr: quorumLost,
+    forSeconds: 60,
+    severity: 'page',
+    summary: 'Cassandra cannot achieve LOCAL_QUORUM for the session store ({{ $labels.job }})',
+    description: 'Most sidecars ({{ $value | humanizePercentage }} say it is available) find that not enough replicas of the local data center answer: every session read and write fails. No restart of the service can help; the sidecars do none. Depool the data center, and bring Cassandra nodes back.',
+  },
+  {
+    alert: 'SessionStoreCassandraNodeDown',
+    expr: `avg by (job, address) (sessionstore_sidecar_cassandra_node_up{job="${sidecarJob}"}) < 0.5`,
+    forSeconds: 900,
+    severity: 'ticket',
+    summary: 'Cassandra node {{ $labels.address }} has not answered for 15 minutes',
+    description: 'Most sidecars cannot reach Cassandra node {{ $labels.address }} as a coordinator. LOCAL_QUORUM still holds with the other replicas, but one more node lost would stop the session store. Longer than a planned reboot takes.',
+  },
+  {
+    alert: 'SessionStoreSidecarDown',
+    expr: `up{job="${sidecarJob}"} == 0`,
+    forSeconds: 300,
+    severity: 'ticket',
+    summary: 'The sidecar on {{ $labels.instance }} is not answering its scrapes',
+    description: 'Prometheus has not scraped the sidecar\'s admin port on {{ $labels.instance }} for 5 minutes. Its pod is probably not ready (the kubelet restarts a sidecar whose /healthz fails); the other pods serve.',
+  },
+  {
+    alert: 'SessionStoreSidecarsAbsent',
+    expr: `absent(up{job="${sidecarJob}"} == 1)`,
+    forSeconds: 120,
+    severity: 'page',
+    summary: 'No session store sidecar is being scraped',
+    description: 'Prometheus scrapes no sidecar of job ' + sidecarJob + ': either every session store pod is down, or the scrape configuration lost them. Either way, nothing above can alert.',
+  },
+];
+
+/** The anchor of an alert's section in docs/runbook.md (its heading is the alert's name). */
+export const runbookAnchor = (alert: string): string => alert.toLowerCase();
+
+/** Prometheus's duration syntax for a number of seconds: 2m, 90s, 1m30s. */
+export function promDuration(seconds: number): string {
+  const whole = Math.max(0, Math.round(seconds));
+  const [m, s] = [Math.floor(whole / 60), whole % 60];
+  return m === 0 ? `${s}s` : s === 0 ? `${m}m` : `${m}m${s}s`;
+}
+
+/**
+ * The rule groups, as Prometheus reads them. `forScale` shortens every `for:` (and
+ * nothing else) for tests on the real cluster, where a scenario lasts seconds, not
+ * minutes: 0.05 makes 2m into 6s. Production uses 1.
+ */
+export function ruleGroups(forScale = 1): { name: string; rules: Record<string, unknown>[] }[] {
+  return [{
+    name: 'sessionstore-sidecar',
+    rules: alerts.map((a) => ({
+      alert: a.alert,
+      expr: a.expr,
+      for: promDuration(a.forSeconds * forScale),
+      labels: { severity: a.severity },
+      annotations: { summary: a.summary, description: a.description, runbook_url: `${runbookUrl}#${runbookAnchor(a.alert)}` },
+    })),
+  }];
+}
