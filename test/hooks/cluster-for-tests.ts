@@ -5,7 +5,7 @@
 //     and stop its nodes, so a second run at the same time is refused.
 //   end TAP_PID: stops the cluster if this run started it (SIDECAR_KEEP_CLUSTER=1
 //     keeps it for the next run), and releases the run's lock.
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { down, status, up } from '../../lab/cluster/cluster.ts';
 import { paths } from '../../lab/cluster/layout.ts';
@@ -28,6 +28,7 @@ if (phase === 'begin') {
     console.error(`another test run (tap, pid ${holder}) is using the local cluster; wait for it, or stop it, and run again`);
     process.exit(1);
   }
+  mkdirSync(paths.cluster, { recursive: true }); // a fresh clone has no cache yet
   writeFileSync(lock, String(tapPid));
   if ((await status()).every((node) => node.answersCql)) {
     console.log('# local Cassandra cluster already up; the tests use it and leave it running');
