@@ -44,11 +44,17 @@ const accepts = (port: number): Promise<boolean> =>
     socket.on('error', () => { resolve(false); });
   });
 
-export async function start(name: string, command: string, args: string[], port: number): Promise<Running> {
+export interface StartOptions {
+  /** Pins the process to this CPU (taskset), so that what is measured does not share a core with the load. */
+  cpu?: number;
+  env?: Record<string, string>;
+}
+
+export async function start(name: string, command: string, args: string[], port: number, options: StartOptions = {}): Promise<Running> {
   if (await accepts(port)) throw new Error(`port ${port} is already in use; stop whatever listens there and run the benchmark again`);
-  // SIDECAR_BENCH_NODE_OPTIONS passes V8 flags (heap sizing) to the sidecar only.
-  const child = spawn(command, command === process.execPath ? [...(process.env.SIDECAR_BENCH_NODE_OPTIONS?.split(' ').filter(Boolean) ?? []), ...args] : args,
-    { stdio: ['ignore', 'ignore', 'inherit'] });
+  // taskset execs the command: the pid is the measured process's own.
+  const [program, argv] = options.cpu === undefined ? [command, args] : ['taskset', ['-c', String(options.cpu), command, ...args]];
+  const child = spawn(program, argv, { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, ...options.env } });
   await waitForPort(port, child, name);
   return { name, url: `http://127.0.0.1:${port}`, pid: child.pid ?? 0, stop: () => child.kill('SIGKILL') };
 }
@@ -61,24 +67,24 @@ const nginxHttp = (name: string): string =>
   `access_log off; client_body_temp_path ${work}/${name}-body; proxy_temp_path ${work}/${name}-proxy; ` +
   `fastcgi_temp_path ${work}/${name}-fcgi; uwsgi_temp_path ${work}/${name}-uwsgi; scgi_temp_path ${work}/${name}-scgi; keepalive_requests 1000000;`;
 
-export function startNginxUpstream(nginx: string, port: number): Promise<Running> {
+export function startNginxUpstream(nginx: string, port: number, options: StartOptions = {}): Promise<Running> {
   const file = join(work, 'upstream.conf');
   writeFileSync(file, `${nginxHead('upstream')}http { ${nginxHttp('upstream')}
     server { listen 127.0.0.1:${port}; location / { default_type application/octet-stream; return 200 "${responseBody}"; } } }\n`);
-  return start('upstream (nginx)', nginx, ['-c', file, '-e', join(work, 'upstream-error.log')], port);
+  return start('upstream (nginx)', nginx, ['-c', file, '-e', join(work, 'upstream-error.log')], port, options);
 }
 
 /** nginx as a reverse proxy with upstream keep-alive; `directives` adds http-level settings (timeouts, body limits). */
-export function startNginxProxy(nginx: string, port: number, upstreamPort: number, directives = ''): Promise<Running> {
+export function startNginxProxy(nginx: string, port: number, upstreamPort: number, directives = '', options: StartOptions = {}): Promise<Running> {
   const file = join(work, 'proxy.conf');
   writeFileSync(file, `${nginxHead('proxy')}http { ${nginxHttp('proxy')} ${directives}
     upstream session_service { server 127.0.0.1:${upstreamPort}; keepalive 128; }
     server { listen 127.0.0.1:${port};
       location / { proxy_pass http://session_service; proxy_http_version 1.1; proxy_set_header Connection ""; } } }\n`);
-  return start('nginx', nginx, ['-c', file, '-e', join(work, 'proxy-error.log')], port);
+  return start('nginx', nginx, ['-c', file, '-e', join(work, 'proxy-error.log')], port, options);
 }
 
-export function startHaproxy(haproxy: string, port: number, upstreamPort: number): Promise<Running> {
+export function startHaproxy(haproxy: string, port: number, upstreamPort: number, options: StartOptions = {}): Promise<Running> {
   const file = join(work, 'haproxy.cfg');
   writeFileSync(file, `global
   nbthread 1
@@ -95,15 +101,16 @@ backend session_service
   http-reuse always
   server upstream 127.0.0.1:${upstreamPort}
 `);
-  return start('haproxy', haproxy, ['-f', file, '-db'], port);
+  return start('haproxy', haproxy, ['-f', file, '-db'], port, options);
 }
 
 /**
- * The sidecar as in a pod: it finds the service (here the upstream) by its pid and
- * watches its sockets. The upstream is no session service, though: the canary
- * through it would fail, and the sidecar must never restart it.
+ * The sidecar as in a pod: it probes the real cluster (`cassandra`), finds the service
+ * (here the upstream) by its pid and watches its sockets. The upstream is no session
+ * service, though: the canary through it would fail, and the sidecar must never
+ * restart it.
  */
-export function writeSidecarConfig(port: number, adminPort: number, upstream: Running): string {
+export function writeSidecarConfig(port: number, adminPort: number, upstream: Running, cassandra: Record<string, unknown>): string {
   const file = join(work, 'sidecar.yaml');
   writeFileSync(file, `listen: {address: 127.0.0.1, port: ${port}}
 admin: {address: 127.0.0.1, port: ${adminPort}}
@@ -112,7 +119,7 @@ service: {pid_file: ${join(work, 'upstream-service.pid')}, canary: {enabled: fal
 remediation: {enabled: false}
 limits: {max_inflight: 100000}
 logging: {level: warn}
-cassandra: {contact_points: [127.0.0.1]}
+cassandra: ${JSON.stringify(cassandra)}
 `);
   writeFileSync(join(work, 'upstream-service.pid'), String(upstream.pid));
   return file;

@@ -64,6 +64,9 @@ export class NodeProber {
       resetTimeout: options.resetTimeoutMs,
       // The breaker opens on consecutive failures (below), never on a percentage.
       volumeThreshold: Number.MAX_SAFE_INTEGER,
+      // Nor are its rolling statistics read: no latency percentiles, no snapshot every second.
+      rollingPercentilesEnabled: false,
+      enableSnapshots: false,
       name: address,
     });
     const count = (event: string) => () => { metrics.breakerEvents.inc({ address, event }); };

@@ -1,6 +1,11 @@
 // The queries that probe one coordinator: whether it answers and what it says about
 // itself, its peers and the keyspace's replication; and, separately, a LOCAL_QUORUM
-// canary (write, then read) of a row the sidecar owns, coordinated by that node.
+// canary of a row the sidecar owns, coordinated by that node. Cheap enough to run
+// every two seconds on every node: `system.local` every time; the peers (membership
+// changes take minutes) every 10 s and the replication (it changes only with an
+// ALTER KEYSPACE) every 30 s; and the canary is one query, a write (or a read, for a
+// role that may only read): either fails alike when the coordinator counts too few
+// replicas alive.
 import type cassandra from 'cassandra-driver';
 import { performance } from 'node:perf_hooks';
 import { consistencies } from './coordinator-client.ts';
@@ -47,8 +52,12 @@ const identity = (row: cassandra.types.Row): NodeIdentity => ({
   schemaVersion: text(row, 'schema_version'),
 });
 
+/** How long a node's answers that rarely change are reused. */
+const reuseMs = { peers: 10_000, schema: 30_000 } as const;
+
 export class CoordinatorProbe {
   #peersTable: 'system.peers_v2' | 'system.peers' = 'system.peers_v2';
+  readonly #reused = new Map<keyof typeof reuseMs, { value: unknown; at: number }>();
   readonly #settings: ProbeSettings;
 
   constructor(settings: ProbeSettings) {
@@ -64,6 +73,15 @@ export class CoordinatorProbe {
     }
   }
 
+  /** A step's last answer while it is fresh enough, else the step's query. */
+  async #reuse<T>(step: keyof typeof reuseMs, read: () => Promise<T>): Promise<T> {
+    const last = this.#reused.get(step);
+    if (last !== undefined && performance.now() - last.at < reuseMs[step]) return last.value as T;
+    const value = await this.#timed(step, read);
+    this.#reused.set(step, { value, at: performance.now() });
+    return value;
+  }
+
   /** Whether the node answers as a coordinator, and what it says about itself and its peers. */
   async run(client: cassandra.Client): Promise<ProbeReport> {
     const started = performance.now();
@@ -72,16 +90,16 @@ export class CoordinatorProbe {
       client.execute('SELECT host_id, data_center, rack, release_version, schema_version, rpc_address FROM system.local', [], { consistency: consistencies.localOne }),
     )).first();
     const self: Member = { address: text(localRow, 'rpc_address') ?? '', ...identity(localRow) };
-    const peers = await timed('peers', () => this.#peers(client));
-    const replication = await timed('schema', () => this.#replication(client));
+    const peers = await this.#reuse('peers', () => this.#peers(client));
+    const replication = await this.#reuse('schema', () => this.#replication(client));
     return { self, peers, replication, latencyMs: performance.now() - started };
   }
 
   /**
-   * The LOCAL_QUORUM canary: a write (where the role may write), then a read, of the
-   * sidecar's own row, coordinated by this node. The row lives in the sidecar's own
-   * table of the session keyspace: the same replication as the sessions, and a role
-   * that needs no grant on session data (k8s/cassandra/sidecar-role.cql). Any failure, an error Cassandra
+   * The LOCAL_QUORUM canary: a write of the sidecar's own row (or, for a role that may
+   * only read, a read of it), coordinated by this node. The row lives in the sidecar's
+   * own table of the session keyspace: the same replication as the sessions, and a
+   * role that needs no grant on session data (k8s/cassandra/sidecar-role.cql). Any failure, an error Cassandra
    * answered (Unavailable, WriteTimeout, Unauthorized…) or no answer in time, means
    * this node cannot coordinate LOCAL_QUORUM right now. Returns null on success.
    */
@@ -92,8 +110,9 @@ export class CoordinatorProbe {
       if (canaryWrites) {
         await this.#timed('canary_write', () => client.execute(`INSERT INTO ${keyspace}.sidecar_canary (key, value) VALUES (?, ?) USING TTL 3600`,
           [canaryKey, Buffer.from(new Date().toISOString())], options));
+      } else {
+        await this.#timed('canary_read', () => client.execute(`SELECT value FROM ${keyspace}.sidecar_canary WHERE key = ?`, [canaryKey], options));
       }
-      await this.#timed('canary_read', () => client.execute(`SELECT value FROM ${keyspace}.sidecar_canary WHERE key = ?`, [canaryKey], options));
       return null;
     } catch (error) {
       return describeCassandraError(error);

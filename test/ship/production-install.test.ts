@@ -13,19 +13,13 @@ import { request } from 'undici';
 import { stringify } from 'yaml';
 import { adminCredentials } from '../../lab/cluster/cluster.ts';
 import { temporaryDirectory } from '../../lab/cleanup.ts';
+import { dockerfileEnv } from '../../lab/dockerfile.ts';
 import { freePort } from '../../lab/net.ts';
 import { until } from '../../lab/session-service/harness.ts';
 
 const root = join(import.meta.dirname, '../..');
 const run = promisify(execFile);
 const uid = 65532;
-
-/** An ENV the Dockerfile's runtime stage sets, e.g. NODE_OPTIONS. */
-function dockerfileEnv(name: string): string {
-  const value = new RegExp(`^ENV ${name}="([^"]*)"$`, 'm').exec(readFileSync(join(root, 'Dockerfile'), 'utf8'))?.[1];
-  if (value === undefined) throw new Error(`the Dockerfile sets no ${name}`);
-  return value;
-}
 
 /** One line of /proc/PID/status, e.g. "NSpid:\t4242\t1" → ["4242", "1"]. */
 const procStatus = (pid: number, field: string): string[] =>
