@@ -12,6 +12,13 @@ import { adminCredentials, authProvider } from './cluster/cluster.ts';
 import { temporaryDirectory, type Cleanup } from './cleanup.ts';
 import { freePort } from './net.ts';
 
+/**
+ * A connection of its own for each look at the admin port: a test that pauses for
+ * seconds between looks must not reuse a keep-alive connection the sidecar is closing
+ * at that moment (undici then fails the request with "other side closed").
+ */
+const adminRequest = { reset: true } as const;
+
 export interface SidecarProcess {
   url: string;
   pid: number;
@@ -63,7 +70,7 @@ export async function startSidecar(t: Cleanup, upstreamUrl: string, pidFile: str
     adminUrl,
     logs,
     stderr: () => stderr,
-    status: async () => (await (await request(`${adminUrl}/status`)).body.json()) as Record<string, unknown>,
+    status: async () => (await (await request(`${adminUrl}/status`, adminRequest)).body.json()) as Record<string, unknown>,
     stop,
   };
 }
@@ -96,7 +103,7 @@ export async function lostWrites(acked: Map<string, Buffer>): Promise<string[]> 
 
 /** One sample from the sidecar's /metrics, summed over series that match the labels. */
 export async function metricOf(sidecar: SidecarProcess, name: string, labels: Record<string, string> = {}): Promise<number> {
-  const text = await (await request(`${sidecar.adminUrl}/metrics`)).body.text();
+  const text = await (await request(`${sidecar.adminUrl}/metrics`, adminRequest)).body.text();
   let sum = 0;
   for (const line of text.split('\n')) {
     const match = /^(\w+)(?:\{([^}]*)\})? (\S+)$/.exec(line);

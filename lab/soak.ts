@@ -13,6 +13,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { startNode, status, stopNode, up, type NodeNumber } from './cluster/cluster.ts';
 import { labService } from './scenarios.ts';
 import { restartService, startService } from './session-service/harness.ts';
+import { dockerfileEnv } from './dockerfile.ts';
 import { lostWrites, metricOf, startSidecar } from './sidecar-process.ts';
 import { sessionTraffic } from './traffic.ts';
 
@@ -47,7 +48,8 @@ export async function soak(options: { seconds: number; rate: number; short?: boo
   try {
     if (!(await status()).every((n) => n.answersCql)) await up(options.log);
     const service = await startService(owner, labService);
-    const sidecar = await startSidecar(owner, service.url, service.pidFile, { logging: { level: 'warn' } });
+    // With the image's heap settings: memory is judged as production would run it, not by how lazily V8 grows an uncapped heap.
+    const sidecar = await startSidecar(owner, service.url, service.pidFile, { logging: { level: 'warn' } }, { NODE_OPTIONS: dockerfileEnv('NODE_OPTIONS') });
     const traffic = sessionTraffic(owner, sidecar.url, { perSecond: options.rate });
     const started = Date.now();
     const samples: SoakSample[] = [];

@@ -28,8 +28,10 @@ export interface AlertRule {
 // own (its pod's network) neither pages nor hides a page.
 const quorumLost = `avg by (job) (sessionstore_sidecar_local_quorum_available{job="${sidecarJob}"}) < 0.5`;
 // The errors of a quorum loss stay in a 2m rate for 2 minutes after it ends: the error
-// alert keeps quiet for 5 minutes after one, so that one outage is one page.
-const quorumLostRecently = `avg by (job) (min_over_time(sessionstore_sidecar_local_quorum_available{job="${sidecarJob}"}[5m])) < 0.5`;
+// alert keeps quiet for 5 minutes after the quorum alert fired, so that one outage is one
+// page. Keyed on the alert having fired, whose `for:` rides out a probe's blip, not on
+// any one sample of the gauge: a canary that timed out once must not hide a page.
+const quorumAlertFiredRecently = `max by (job) (max_over_time(ALERTS{alertname="SessionStoreLocalQuorumUnavailable", alertstate="firing", job="${sidecarJob}"}[5m]))`;
 
 export const alerts: AlertRule[] = [
   {
@@ -40,7 +42,7 @@ export const alerts: AlertRule[] = [
   sum by (job) (rate(sessionstore_sidecar_http_requests_total{job="${sidecarJob}"}[2m]))
 ) > 0.05
 and on (job) sum by (job) (rate(sessionstore_sidecar_http_requests_total{job="${sidecarJob}"}[2m])) > 1
-unless on (job) (${quorumLostRecently})`,
+unless on (job) (${quorumAlertFiredRecently})`,
     forSeconds: 120,
     severity: 'page',
     summary: 'MediaWiki sees session store errors',
