@@ -7,6 +7,7 @@
 import { randomBytes, randomInt } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent, request } from 'undici';
+import { sidecarProblemType } from '../src/proxy/problem.ts';
 import type { Cleanup } from './cleanup.ts';
 
 export type Operation = 'POST' | 'GET' | 'DELETE';
@@ -44,6 +45,18 @@ export interface Traffic {
   snapshot(): TrafficResult;
   /** Stops sending, waits for the answers still due, and returns what it saw. */
   stop(): Promise<TrafficResult>;
+}
+
+/** ` depooled` when the sidecar answered itself with its own problem type, so that its own refusals can be told apart. */
+function sidecarProblem(contentType: string | string[] | undefined, body: Buffer): string {
+  if (!String(contentType).includes('problem+json')) return '';
+  let type: unknown;
+  try {
+    type = (JSON.parse(body.toString()) as { type?: unknown }).type;
+  } catch {
+    return '';
+  }
+  return typeof type === 'string' && type.startsWith(sidecarProblemType) ? ` ${type.slice(sidecarProblemType.length)}` : '';
 }
 
 const defaultMix: Record<Operation, number> = { POST: 0.4, GET: 0.5, DELETE: 0.1 };
@@ -112,7 +125,7 @@ export function sessionTraffic(owner: Cleanup, url: string, options: TrafficOpti
         acked.set(key, value);
         keys.push(key);
       }
-      record(ok, `${op} ${response.statusCode}`);
+      record(ok, ok ? '' : `${op} ${response.statusCode}${sidecarProblem(response.headers['content-type'], body)}`);
     } catch (error) {
       record(false, `${op} ${(error as { code?: string }).code ?? 'error'}`);
     }
@@ -126,6 +139,9 @@ export function sessionTraffic(owner: Cleanup, url: string, options: TrafficOpti
       const flight = send(pick()).finally(() => pending.delete(flight));
       pending.add(flight);
       next += interval;
+      // Behind by more than a second (this process was busy): start again from now rather
+      // than send a burst that no client fleet would send.
+      if (next < Date.now() - 1000) next = Date.now();
       await sleep(Math.max(0, next - Date.now()));
     }
   })();

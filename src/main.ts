@@ -40,7 +40,7 @@ export async function runSidecar(config: Config): Promise<void> {
     config,
     lease: new FleetLease(leaseClient, {
       keyspace: config.cassandra.keyspace,
-      scope: config.cassandra.local_data_center,
+      scope: config.remediation.lease_scope ?? config.cassandra.local_data_center,
       holder: `${hostname()}:${process.pid}`,
       ttlSeconds: config.remediation.lease_ttl_seconds,
     }),

@@ -375,6 +375,17 @@ export function heal(log: Log = quiet): void {
   log(rules > 0 ? `removed ${rules} iptables rule${rules === 1 ? '' : 's'}; failure detectors at their default` : 'no network faults in place');
 }
 
+/**
+ * Leaves the cluster as a scenario found it, also after a failure half way: network
+ * faults healed, paused nodes resumed, stopped nodes started.
+ */
+export async function restore(log: Log = quiet): Promise<void> {
+  heal(log);
+  const nodes = await status();
+  for (const node of nodes) if (node.process === 'paused') resumeNode(node.number, log);
+  await Promise.all(nodes.filter((node) => node.process === 'stopped').map((node) => startNode(node.number, log)));
+}
+
 /** Stops every node; with `wipe`, also deletes their data, so the next `up` starts a new cluster. */
 export async function down(log: Log = quiet, options: { wipe?: boolean } = {}): Promise<void> {
   heal();

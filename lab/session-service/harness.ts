@@ -23,6 +23,12 @@ export interface ServiceOptions {
   reconnectIntervalMs?: number;
   /** The service's own group, for faults that single its sockets out. */
   gid?: number;
+  /**
+   * Any other Kask-compatible binary (the demo's --service-cmd): a shell command in
+   * which {port}, {username} and {password} are replaced. The lab's options above do
+   * not apply to it.
+   */
+  command?: string;
 }
 
 export async function startService(t: Cleanup, options: ServiceOptions = {}): Promise<RunningService> {
@@ -37,6 +43,9 @@ export async function startService(t: Cleanup, options: ServiceOptions = {}): Pr
       ...(options.nodeUpDelayMs === undefined ? [] : ['--node-up-delay-ms', String(options.nodeUpDelayMs)]),
       ...(options.reconnectIntervalMs === undefined ? [] : ['--reconnect-interval-ms', String(options.reconnectIntervalMs)]),
     ],
+    ...(options.command === undefined ? {} : {
+      command: options.command.replaceAll('{port}', String(port)).replaceAll('{username}', username).replaceAll('{password}', password),
+    }),
     pidFile,
     onLine: (line) => lines.push(line),
     ...(options.gid === undefined ? {} : { gid: options.gid }),

@@ -15,6 +15,11 @@ export interface Supervisor {
 
 export interface SupervisorOptions {
   args: string[];
+  /**
+   * Another Kask-compatible binary instead of the lab service: a shell command, run
+   * with `exec` so that the pid file names the process that holds the pool.
+   */
+  command?: string;
   pidFile: string;
   onLine?: (line: string) => void;
   /** The kubelet's back-off, kept short for tests. */
@@ -29,7 +34,10 @@ export function superviseService(options: SupervisorOptions): Supervisor {
   let stopping = false;
   const start = (): void => {
     // Piped, not inherited: a service left behind by a killed test must not hold the test runner's output open.
-    child = spawn(process.execPath, [join(import.meta.dirname, 'service.ts'), ...options.args], {
+    const [file, args] = options.command === undefined
+      ? [process.execPath, [join(import.meta.dirname, 'service.ts'), ...options.args]]
+      : ['/bin/sh', ['-c', `exec ${options.command}`]];
+    child = spawn(file, args, {
       stdio: ['ignore', 'pipe', 'pipe'],
       ...(options.gid === undefined ? {} : { gid: options.gid }),
     });

@@ -178,6 +178,12 @@ const remediation = z.strictObject({
   /** Write then read a reserved key through the service's API to call it healthy. */
   service_canary: z.boolean().default(true),
   lease_ttl_seconds: z.number().int().positive().default(300),
+  /**
+   * Who shares the lease: one restart at a time among every sidecar with the same scope.
+   * Unset: the local data center, one Deployment per data center over its cluster.
+   * Two Deployments over one cluster (a canary release, a second fleet) set their own.
+   */
+  lease_scope: z.string().min(1).max(100).optional(),
   max_restarts_per_hour: z.number().int().nonnegative().default(3),
   backoff_base_ms: milliseconds.default(60_000),
   backoff_max_ms: milliseconds.default(900_000),

@@ -8,9 +8,12 @@ export interface ProblemKind {
   title: string;
 }
 
+/** Every problem the sidecar answers itself has a type under this prefix. */
+export const sidecarProblemType = 'urn:sessionstore-sidecar:problem:';
+
 const kind = (status: number, name: string, title: string): ProblemKind => ({
   status,
-  type: `urn:sessionstore-sidecar:problem:${name}`,
+  type: `${sidecarProblemType}${name}`,
   title,
 });
 

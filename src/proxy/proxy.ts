@@ -47,6 +47,7 @@ export async function startProxy(config: Config, registry: Registry, logger: Log
     ...(hooks.onAnswer ? { onAnswer: hooks.onAnswer } : {}),
   });
   const server = await startProxyServer(config, forwarder, metrics, logger);
+  trafficSwitch.whenTurningAway(() => { server.closeIdleConnections(); });
 
   return {
     trafficSwitch,

@@ -43,6 +43,8 @@ function answerParserError(error: ParserError, socket: Socket, metrics: ProxyMet
 
 export interface ProxyServer {
   address(): AddressInfo;
+  /** Closes every keep-alive connection that carries no request right now. */
+  closeIdleConnections(): void;
   /** Stops accepting, lets in-flight requests finish within drainMs, then closes what is left. */
   close(drainMs: number): Promise<void>;
 }
@@ -81,6 +83,7 @@ export async function startProxyServer(config: Config, forwarder: Forwarder, met
 
   return {
     address: () => server.address() as AddressInfo,
+    closeIdleConnections: () => { server.closeIdleConnections(); },
     close: async (drainMs) => {
       stopReloading();
       const closed = new Promise<void>((resolve) => server.close(() => { resolve(); }));

@@ -2,9 +2,14 @@
 //   1. readiness fails at once (the kubelet notices within a probe period);
 //   2. for `propagation_ms` the proxy still serves normally, while the endpoints update
 //      (kube-proxy, Envoy's EDS), closing keep-alive connections after each answer so
-//      that clients reconnect to other pods;
-//   3. then new requests get 503 + Retry-After (the pod's last stragglers), and the
-//      caller drains what is in flight.
+//      that clients reconnect to other pods. Idle connections are left alone: with
+//      `limits.keep_alive_timeout_ms` at most the propagation time (both 5 s by
+//      default) they time out on their own, as their clients expect from the
+//      Keep-Alive header, instead of being closed under a request being sent;
+//   3. then new requests get 503 + Retry-After (the pod's last stragglers), idle
+//      connections still open are closed, and the caller drains what is in flight.
+// Repooling is symmetrical: readiness passes at once, and the endpoints take the pod
+// back within the propagation time (the remediator holds the fleet lease until then).
 // The same for a graceful restart and for SIGTERM (a preStop sleep, built in).
 import type { Logger } from '../telemetry/logger.ts';
 
@@ -14,6 +19,7 @@ export class TrafficSwitch {
   #reason = '';
   #timer: NodeJS.Timeout | undefined;
   #propagated: Promise<void> = Promise.resolve();
+  readonly #listeners: (() => void)[] = [];
   readonly #logger: Logger;
   readonly #propagationMs: number;
 
@@ -32,6 +38,16 @@ export class TrafficSwitch {
     return this.#turningAway;
   }
 
+  /** Called when new requests start being turned away. */
+  whenTurningAway(listener: () => void): void {
+    this.#listeners.push(listener);
+  }
+
+  /** How long the endpoints take to follow readiness, either way. */
+  get propagationMs(): number {
+    return this.#propagationMs;
+  }
+
   /** Fails readiness now; resolves when new requests start being turned away. Idempotent. */
   depool(reason: string): Promise<void> {
     if (this.depooled) return this.#propagated;
@@ -42,6 +58,7 @@ export class TrafficSwitch {
       this.#timer = setTimeout(() => {
         this.#turningAway = true;
         this.#logger.info({ reason }, 'turning new requests away now');
+        for (const listener of this.#listeners) listener();
         resolve();
       }, this.#propagationMs);
     });

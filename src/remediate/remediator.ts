@@ -5,7 +5,8 @@
 //   3. restart (signal, HTTP or command);
 //   4. verify: the old process is gone, the service answers /healthz, and the evidence
 //      is gone (the nodes it lacked are back in its pool; canaries through it pass);
-//   5. repool and release the lease;
+//   5. repool, hold the lease for the propagation time while the endpoints take the
+//      pod back, and release it;
 //   6. back off.
 // A restart that leaves the evidence as it was is "not cured": it is recorded as such,
 // and the same evidence never triggers another one; a human is paged instead. Budgets
@@ -271,8 +272,11 @@ export class Remediator {
     } finally {
       // 5. Repool and release. After stop() the lease is given back already, and the proxy stays depooled for the shutdown.
       if (held && !this.#isStopped()) {
-        this.#leaseHeld = false;
         trafficSwitch.repool();
+        // The next pod must not depool before the endpoints have taken this one back: with two
+        // pods, both would be out of rotation at once.
+        await sleep(trafficSwitch.propagationMs);
+        this.#leaseHeld = false;
         await lease.release().catch((error: unknown) => { log.error({ error: (error as Error).message }, 'could not release the lease; it expires by its TTL'); });
         this.#finish({ reason, startedAt: new Date(started).toISOString(), durationMs: this.#now() - started, result, detail, evidence, addresses });
       }

@@ -1,6 +1,8 @@
 // The Kask-compatible lab service against the real cluster: Kask's API and problem
 // bodies, its gocql-like reconnection timing, and the stale-pool fault, cured by a
 // restart as in production.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import t from 'tap';
 import { request } from 'undici';
 import { observePool } from '../../src/service/pool-sockets.ts';
@@ -47,4 +49,14 @@ void t.test('one node bounce: a healthy driver takes it back after gocql\'s node
   await restartService(stale);
   await until(() => holds(stale, '127.0.0.2'), 10_000, 'the restarted pool connects to node 2');
   t.ok(await holds(stale, '127.0.0.2'), 'a restart cures it: the new pool holds node 2');
+});
+
+void t.test('--service-cmd: another binary runs in the lab service\'s place, as the process the pid file names', async (t) => {
+  const service = join(import.meta.dirname, '../../lab/session-service/service.ts');
+  const running = await startService(t, { command: `${process.execPath} ${service} --port {port} --username {username} --password {password}` });
+  t.equal(await post(running.url, 'service-cmd', Buffer.from('v')), 201, 'it serves the API on the port it was given, with the credentials it was given');
+  const pid = Number(readFileSync(running.pidFile, 'utf8'));
+  t.match(readFileSync(`/proc/${pid}/cmdline`, 'utf8'), /session-service\/service\.ts/, 'the pid file names the service itself (exec), not a shell, so the sidecar can read its pool');
+  await restartService(running);
+  t.equal(running.supervisor.restarts(), 1, 'and it is started again when it exits, as the kubelet does');
 });

@@ -1,5 +1,7 @@
 // The depool switch: readiness fails, new requests get 503 + Retry-After, keep-alive
 // connections close after their answer, and requests in flight complete.
+import { once } from 'node:events';
+import { connect } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
 import { Agent, request } from 'undici';
@@ -96,4 +98,23 @@ void t.test('the propagation time: readiness fails at once, requests are served 
   t.equal(after.statusCode, 503, 'then turned away');
   proxy.trafficSwitch.repool();
   t.match(proxy.status(), { depooled: false, turningAway: false });
+});
+
+void t.test('an idle keep-alive connection is left to time out during the propagation time, and closed when it ends, so that it carries no request in after it', async (t) => {
+  const upstream = await startUpstream(t);
+  // A keep-alive timeout above the propagation time: the end of the propagation is what closes it.
+  const { url, proxy } = await startTestProxy(t, upstream.url, { depool: { propagation_ms: 600 }, limits: { keep_alive_timeout_ms: 10_000 } });
+  const socket = connect(Number(new URL(url).port), '127.0.0.1');
+  await once(socket, 'connect');
+  socket.write('GET /sessions/v1/idle HTTP/1.1\r\nHost: sidecar\r\n\r\n');
+  const [answer] = (await once(socket, 'data')) as [Buffer];
+  t.match(answer.toString(), /^HTTP\/1\.1 200 [\s\S]*keep-alive/i, 'kept alive while pooled');
+  const closed = once(socket, 'close');
+  const depooledAt = Date.now();
+  void proxy.trafficSwitch.depool('test');
+  await closed;
+  const closedMs = Date.now() - depooledAt;
+  // Expected at 600 ms; margin 400 ms for a busy machine.
+  t.ok(closedMs >= 590 && closedMs < 1000, `closed ${closedMs} ms after depooling began: at the end of the 600 ms propagation time, not at once and not at the 10 s keep-alive timeout`);
+  proxy.trafficSwitch.repool();
 });

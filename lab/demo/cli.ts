@@ -1,0 +1,141 @@
+// npm run demo: both session store outages, replayed on a local fleet with and without
+// the sidecar, with a live timeline, a summary table and an HTML report.
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { down, restore, status, up } from '../cluster/cluster.ts';
+import type { Cleanup } from '../cleanup.ts';
+import type { Fleet } from '../fleet/fleet.ts';
+import { runScenario, type ScenarioId, type ScenarioResult } from './incidents.ts';
+import { Progress } from './progress.ts';
+import { summaryLegend, summaryRows, writeReport } from './report.ts';
+
+const help = `npm run demo -- [options]
+
+Replays the session store's two outages on this machine: a local three-node Apache
+Cassandra cluster (127.0.0.1-3; started if it is not running, stopped again after),
+and for each scenario two fleets side by side under the same fault: sidecars in dry
+run (what happened) and sidecars acting. Each fleet is two pods (a Kask-compatible
+service and its sidecar) behind a readiness-aware balancer, scraped by a real
+Prometheus with the shipped alert rules. About 5 minutes on a running cluster; the
+first run also downloads Cassandra and starts it (1-2 minutes more).
+
+  --scenario 2022|2023|all  which incident (default: all)
+      2022  rolling maintenance; the service's driver never takes a node back
+      2023  a rebooted node coordinates before it sees its peers (T327954)
+  --quick                   shorter quiet windows before and after each fault
+                            (CI runs this: about 4 minutes on a running cluster)
+  --keep                    leave the last scenario's fleets, Prometheus and the
+                            cluster running, print their URLs, and wait for Ctrl-C
+  --service-cmd "…"         run this instead of the lab's service in every pod. A
+                            shell command in which {port}, {username} and
+                            {password} are replaced. It must serve Kask's API on
+                            127.0.0.1:{port} (GET/POST/DELETE /sessions/v1/{key},
+                            GET /healthz), store in the cluster at 127.0.0.1-3:9042
+                            (keyspace sessions, table values, password auth, no
+                            client TLS) at LOCAL_QUORUM, exit on SIGTERM (it is
+                            started again), and not fork away: the sidecars read its
+                            pool from the pid they are given.
+  --report FILE             where the HTML report goes (default: demo-report.html);
+                            the same data goes to FILE with .json
+  --rate N                  requests per second to each fleet (default: 20)
+  --help                    this text; starts nothing
+`;
+
+let args;
+try {
+  args = parseArgs({
+    options: {
+      scenario: { type: 'string', default: 'all' },
+      quick: { type: 'boolean', default: false },
+      keep: { type: 'boolean', default: false },
+      'service-cmd': { type: 'string' },
+      report: { type: 'string', default: 'demo-report.html' },
+      rate: { type: 'string', default: '20' },
+      help: { type: 'boolean', default: false },
+    },
+    strict: true,
+  }).values;
+} catch (error) {
+  console.error(`${(error as Error).message}\n\n${help}`);
+  process.exit(2);
+}
+if (args.help) {
+  console.log(help);
+  process.exit(0);
+}
+const scenarios: ScenarioId[] | null = args.scenario === 'all' ? ['2022', '2023'] : args.scenario === '2022' || args.scenario === '2023' ? [args.scenario] : null;
+const rate = Number(args.rate);
+if (scenarios === null || !(rate > 0 && rate <= 500)) {
+  console.error(`${scenarios === null ? `unknown scenario ${args.scenario}` : `--rate must be between 1 and 500, not ${args.rate}`}\n\n${help}`);
+  process.exit(2);
+}
+
+// Everything the demo starts is stopped again, in reverse order: after each scenario,
+// at the end, on failure, on Ctrl-C and on SIGTERM.
+const cleanups: (() => unknown)[] = [];
+const owner: Cleanup = { teardown: (fn) => cleanups.unshift(fn) };
+const cleanUp = async (): Promise<void> => {
+  while (cleanups.length > 0) await cleanups.shift()?.();
+};
+const progress = new Progress();
+let live: Fleet[] = [];
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    progress.line(`${signal}: stopping everything the demo started`);
+    void cleanUp().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
+  });
+}
+
+/** What the sidecars thought and did, for whoever reads a failed demo. */
+async function explainFailure(): Promise<void> {
+  for (const fleet of live) {
+    for (const pod of fleet.pods) {
+      const state = await pod.sidecar.status().catch(() => null) as { reconcile?: unknown; remediation?: unknown } | null;
+      console.log(`${pod.name}: verdict and remediation: ${JSON.stringify({ reconcile: state?.reconcile, remediation: state?.remediation })}`);
+      for (const line of pod.sidecar.logs.filter((l) => l.level === 'warn' || l.level === 'error').slice(-5)) console.log(`${pod.name}: ${JSON.stringify(line)}`);
+    }
+  }
+}
+
+const results: ScenarioResult[] = [];
+try {
+  const wasUp = (await status()).every((node) => node.answersCql);
+  if (!wasUp) {
+    await progress.phase('start the local Cassandra cluster', 'three nodes to answer CQL and see each other (first run: the download too)', () => up((line) => { progress.line(`cluster: ${line}`); }));
+    if (!args.keep) owner.teardown(() => down());
+  }
+  owner.teardown(() => restore());
+  for (const [i, id] of scenarios.entries()) {
+    const last = i === scenarios.length - 1;
+    // Each scenario's fleets go before the next one starts (two cores); with --keep the last one stays.
+    const scenarioCleanups: (() => unknown)[] = [];
+    const scope: Cleanup = last && args.keep ? owner : { teardown: (fn) => scenarioCleanups.unshift(fn) };
+    if (!(last && args.keep)) owner.teardown(async () => { while (scenarioCleanups.length > 0) await scenarioCleanups.shift()?.(); });
+    progress.line(`scenario ${id}`);
+    results.push(await runScenario(id, { owner: scope, progress, options: { quick: args.quick, rate, ...(args['service-cmd'] === undefined ? {} : { serviceCommand: args['service-cmd'] }) }, fleets: (f) => { live = f; } }));
+    if (!(last && args.keep)) while (scenarioCleanups.length > 0) await scenarioCleanups.shift()?.();
+  }
+  console.table(summaryRows(results));
+  for (const line of summaryLegend) console.log(`  ${line}`);
+  for (const run of results.flatMap((s) => s.runs)) if (run.failed > 0) console.log(`  ${run.fleet} failures: ${JSON.stringify(run.failures)}`);
+  for (const scenario of results) console.log(`${scenario.id}: ${scenario.incident}`);
+  const report = writeReport(resolve(args.report), results);
+  console.log(`report: ${report.html} (data: ${report.json})`);
+  const lost = results.flatMap((s) => s.runs).reduce((sum, run) => sum + run.lostWrites, 0);
+  console.log(lost === 0 ? 'every acknowledged write read back from Cassandra at LOCAL_QUORUM' : `${lost} acknowledged writes are missing!`);
+  if (lost > 0) process.exitCode = 1;
+  if (args.keep) {
+    for (const fleet of live) {
+      console.log(`${fleet.name}: balancer ${fleet.balancer.url}, Prometheus ${fleet.prometheus.url}`);
+      for (const pod of fleet.pods) console.log(`  ${pod.name}: ${pod.sidecar.adminUrl}/status  ${pod.sidecar.adminUrl}/metrics`);
+    }
+    console.log('everything keeps running; Ctrl-C stops it');
+    await new Promise(() => undefined);
+  }
+} catch (error) {
+  console.error(`demo failed: ${(error as Error).message}`);
+  process.exitCode = 1;
+  await explainFailure();
+} finally {
+  await cleanUp();
+}

@@ -1,0 +1,252 @@
+// The two incidents, each replayed on two fleets side by side over the one local
+// cluster: a dry-run fleet (what happened: no retries, no restarts) and an acting
+// fleet (the sidecars as shipped), under the same fault at the same moment, each with
+// the same MediaWiki-like traffic through its own balancer.
+//   2022: rolling maintenance (nodes 2, 3, then 1 go down and come back). The lab
+//         service's driver never takes a node back (gocql #1582/#1678), so without a
+//         restart its pool empties node by node until nothing can be served.
+//   2023: node 1 reboots and coordinates before it hears its peers (T327954): a third
+//         of the queries fail with Unavailable until the node is fixed. A restart
+//         cannot help; retries on the other coordinators can.
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { AlertLife } from '../prometheus.ts';
+import { heal, rebootIsolated, startNode, stopNode, type NodeNumber } from '../cluster/cluster.ts';
+import type { Cleanup } from '../cleanup.ts';
+import { startFleet, type Fleet, type FleetMode } from '../fleet/fleet.ts';
+import type { ServiceOptions } from '../session-service/harness.ts';
+import { lostWrites, metricOf } from '../sidecar-process.ts';
+import { sessionTraffic, type SecondOfTraffic, type TrafficResult } from '../traffic.ts';
+import type { Progress } from './progress.ts';
+import { Timeline, type TimelineEvent } from './timeline.ts';
+
+export type ScenarioId = '2022' | '2023';
+
+export interface DemoOptions {
+  quick: boolean;
+  /** Another Kask-compatible service instead of the lab's (see the demo's --help). */
+  serviceCommand?: string;
+  /** Requests per second to each fleet. */
+  rate: number;
+}
+
+export interface Phase { name: string; from: number; to: number }
+
+/** What one fleet's sidecars and Prometheus said about the cluster and the service at the moment of detection. */
+export interface DetectionView {
+  at: number;
+  pod: string;
+  nodes: { address: string; reachable: boolean; canCoordinateLocalQuorum: boolean | null; canaryError: string | null; unheardPeers: string[] | null }[];
+  servicePool: Record<string, number> | null;
+}
+
+export interface RunResult {
+  fleet: string;
+  mode: FleetMode;
+  perSecond: SecondOfTraffic[];
+  sent: number;
+  failed: number;
+  failures: Record<string, number>;
+  /** Failures the fleet itself caused: the sidecars' own 503s and connections the balancer could not place. */
+  causedBySidecar: number;
+  okPerSecond: { before: number; during: number; after: number };
+  /** From the fault to the sidecars' diagnosis. */
+  detectMs: number | null;
+  /** From the fault until clients saw their last failure; null: still failing at the end. */
+  healMs: number | null;
+  restarts: number;
+  retries: number;
+  alerts: (AlertLife & { productionFiringAt: number | null })[];
+  view: DetectionView | null;
+  lostWrites: number;
+  acknowledgedWrites: number;
+}
+
+export interface ScenarioResult {
+  id: ScenarioId;
+  title: string;
+  /** What the incident cost in production, to compare with. */
+  incident: string;
+  startedAt: number;
+  endedAt: number;
+  faultAt: number;
+  faultEndAt: number;
+  phases: Phase[];
+  events: TimelineEvent[];
+  runs: RunResult[];
+}
+
+/** Faster than production, so that a replay takes minutes (production: 75 s grace, gocql's 10 s node-up delay and 60 s ticker). */
+const service: ServiceOptions = { nodeUpDelayMs: 5000, reconnectIntervalMs: 8000 };
+// The depool propagation time stays production's 5 s: above the balancer's probe period
+// and propagation (1 s + 1 s), and at least the proxy's keep-alive timeout.
+const sidecar = {
+  reconcile: { stale_grace_ms: 12_000, sustain_ms: 3000, interval_ms: 500 },
+  remediation: { backoff_base_ms: 2000, healthy_timeout_ms: 30_000, drain_timeout_ms: 5000 },
+  cassandra: { probe: { interval_ms: 1000, timeout_ms: 900 } },
+};
+
+/**
+ * The rules' `for:` at a tenth: the replay's faults last tens of seconds, not minutes, and
+ * the sidecars' own timings are shortened less than that (a 3 s sustain against 5 s), so
+ * a smaller scale would fire alerts production would not.
+ */
+const alertForScale = 0.1;
+
+const detectedBy: Record<ScenarioId, string[]> = {
+  2022: ['divergence: stale_pool'],
+  2023: ['Cassandra node 127.0.0.1 cannot coordinate'],
+};
+
+interface Context { owner: Cleanup; progress: Progress; options: DemoOptions; fleets: (fleets: Fleet[]) => void }
+
+export async function runScenario(id: ScenarioId, context: Context): Promise<ScenarioResult> {
+  const { owner, progress, options } = context;
+  const quick = options.quick;
+  const phases: Phase[] = [];
+  const phase = async <T>(name: string, waitingFor: string, work: () => Promise<T>): Promise<T> => {
+    const from = Date.now();
+    try {
+      return await progress.phase(name, waitingFor, work);
+    } finally {
+      phases.push({ name, from, to: Date.now() });
+    }
+  };
+  const wait = (name: string, ms: number, why: string): Promise<void> => phase(name, `${ms / 1000} s: ${why}`, () => sleep(ms));
+
+  const serviceOptions: ServiceOptions = options.serviceCommand === undefined
+    ? { ...service, ...(id === '2022' ? { fault: 'stale-pool' as const } : {}) }
+    : { command: options.serviceCommand };
+  const fleets = await phase('start two fleets', 'two pods each (service + sidecar), a balancer and a Prometheus per fleet', async () => {
+    const started = await Promise.all((['dry-run', 'acting'] as const).map((mode) => startFleet(owner, { name: `${id}-${mode}`, mode, pods: 2, service: serviceOptions, sidecar, alertForScale })));
+    for (const fleet of started) {
+      for (let i = 0; fleet.balancer.endpoints().length < fleet.pods.length; i++) {
+        if (i > 100) throw new Error(`${fleet.name}: the balancer has ${fleet.balancer.endpoints().length} of ${fleet.pods.length} pods in rotation after 20 s`);
+        await sleep(200);
+      }
+    }
+    return started;
+  });
+  context.fleets(fleets);
+  const [dryRun, acting] = fleets as [Fleet, Fleet];
+  const timeline = new Timeline(progress, fleets);
+  const traffic = fleets.map((fleet) => sessionTraffic(owner, fleet.balancer.url, { perSecond: options.rate }));
+  timeline.watch();
+  const startedAt = Date.now();
+  progress.line(`${options.rate} session requests per second (POST, GET, DELETE) to each fleet's balancer: ${dryRun.balancer.url} (dry run), ${acting.balancer.url} (acting)`);
+
+  // Both views at the moment each fleet detects the fault.
+  const views = new Map<string, DetectionView | null>();
+  let faultAt = Infinity;
+  const capturing = setInterval(() => {
+    for (const fleet of fleets) {
+      if (views.has(fleet.name) || !timeline.first(fleet.name, detectedBy[id], faultAt)) continue;
+      views.set(fleet.name, null);
+      void detectionView(fleet).then((view) => { views.set(fleet.name, view); }, () => undefined);
+    }
+  }, 250);
+
+  await wait('before the fault', quick ? 5000 : 10_000, 'steady traffic, to compare with');
+  let faultEndAt: number;
+  if (id === '2022') {
+    // Rolling maintenance, one node at a time, waiting between nodes as SREs do.
+    const order: NodeNumber[] = [2, 3, 1];
+    const settleMs = 30_000;
+    for (const [i, n] of order.entries()) {
+      await phase(`maintenance of node ${n}`, `node ${n} to stop, and to serve CQL again`, async () => {
+        timeline.add('fault', null, `node ${n} stops for maintenance`);
+        await stopNode(n);
+        await sleep(3000);
+        await startNode(n);
+        timeline.add('fault', null, `node ${n} serves CQL again${n === 2 ? ': the services\' drivers never take it back' : ''}`);
+      });
+      if (i === 0) faultAt = Date.now();
+      if (i < order.length - 1) await wait(`between nodes`, settleMs, 'the rolling maintenance waits before the next node');
+    }
+    faultEndAt = Date.now();
+  } else {
+    faultAt = await phase('node 1 reboots', 'node 1 to serve CQL again; it cannot hear its peers, and they keep it UP', async () => {
+      timeline.add('fault', null, 'node 1 reboots (killed), and comes back unable to hear its peers');
+      const back = await rebootIsolated(1, undefined, { peersKeepItUp: true });
+      timeline.add('fault', null, 'node 1 serves CQL again and accepts coordinator work it cannot do (T327954)');
+      return back;
+    });
+    await wait('the split view', quick ? 20_000 : 30_000, 'the services take node 1 back at their reconnect; a third of their queries meet it');
+    heal();
+    faultEndAt = Date.now();
+    timeline.add('fault', null, 'the fault is fixed: node 1 hears its peers again (in 2023, 16 minutes in)');
+  }
+  await wait('after the fault', quick ? 10_000 : 20_000, 'traffic after the fault, to compare with');
+
+  const results = await phase('collect', 'the last answers, and every acknowledged write read back from Cassandra', async () => {
+    const seen = await Promise.all(traffic.map((t) => t.stop()));
+    clearInterval(capturing);
+    timeline.stop();
+    return Promise.all(fleets.map((fleet, i) => runResult(fleet, seen[i] as TrafficResult, { startedAt, faultAt, faultEndAt, endedAt: Date.now() }, timeline, id, views.get(fleet.name) ?? null)));
+  });
+  return {
+    id,
+    title: id === '2022'
+      ? '2022-09-15: rolling maintenance; the service\'s driver never takes a node back'
+      : '2023-01-24: a rebooted node coordinates before it sees its peers (T327954)',
+    incident: id === '2022'
+      ? 'in production: errors for 13 minutes; humans noticed after 12, nothing paged'
+      : 'in production: about half of all edits failed for 16 minutes; nothing paged, a human restart did not cure it',
+    startedAt, endedAt: Date.now(), faultAt, faultEndAt, phases, events: timeline.events(), runs: results,
+  };
+}
+
+async function detectionView(fleet: Fleet): Promise<DetectionView> {
+  const pod = fleet.pods[0];
+  if (!pod) throw new Error('a fleet without pods');
+  const status = await pod.sidecar.status() as {
+    cluster: { nodes: { address: string; reachable: boolean; canCoordinateLocalQuorum: boolean | null; canaryError: { message: string } | null; unheardPeers: { address: string }[] | null }[] };
+    service: { pool: { connections: Record<string, number> } | null };
+  };
+  return {
+    at: Date.now(),
+    pod: pod.name,
+    nodes: status.cluster.nodes.map((n) => ({
+      address: n.address, reachable: n.reachable, canCoordinateLocalQuorum: n.canCoordinateLocalQuorum,
+      canaryError: n.canaryError?.message ?? null, unheardPeers: n.unheardPeers?.map((p) => p.address) ?? null,
+    })),
+    servicePool: status.service.pool?.connections ?? null,
+  };
+}
+
+const causedBySidecar = /( depooled| overloaded| UND_ERR_SOCKET| ECONNRESET| ECONNREFUSED| UND_ERR_CLOSED)$/;
+
+async function runResult(
+  fleet: Fleet, traffic: TrafficResult, times: { startedAt: number; faultAt: number; faultEndAt: number; endedAt: number },
+  timeline: Timeline, id: ScenarioId, view: DetectionView | null,
+): Promise<RunResult> {
+  const rate = (from: number, to: number): number => {
+    // Whole seconds only: the first and last second of a window are partial.
+    const seconds = traffic.perSecond.filter((s) => s.second * 1000 >= from && (s.second + 1) * 1000 <= to);
+    return seconds.length === 0 ? 0 : seconds.reduce((sum, s) => sum + s.ok, 0) / seconds.length;
+  };
+  const failuresSince = traffic.failureLog.filter((f) => f.at >= times.faultAt);
+  const last = failuresSince.at(-1)?.at;
+  const stillFailing = last !== undefined && last >= times.endedAt - 3000;
+  const detected = timeline.first(fleet.name, detectedBy[id], times.faultAt);
+  let retries = 0;
+  for (const pod of fleet.pods) retries += await metricOf(pod.sidecar, 'sessionstore_sidecar_retries_total');
+  const lost = await lostWrites(traffic.acked);
+  return {
+    fleet: fleet.name,
+    mode: fleet.mode,
+    perSecond: traffic.perSecond,
+    sent: traffic.sent,
+    failed: traffic.failed,
+    failures: traffic.failures,
+    causedBySidecar: Object.entries(traffic.failures).filter(([what]) => causedBySidecar.test(what)).reduce((sum, [, n]) => sum + n, 0),
+    okPerSecond: { before: rate(times.startedAt, times.faultAt), during: rate(times.faultAt, times.faultEndAt), after: rate(times.faultEndAt, times.endedAt) },
+    detectMs: detected ? detected.at - times.faultAt : null,
+    healMs: stillFailing ? null : last === undefined ? 0 : last - times.faultAt,
+    restarts: fleet.pods.reduce((sum, pod) => sum + pod.service.supervisor.restarts(), 0),
+    retries,
+    alerts: fleet.prometheus.alertLives().filter((l) => l.firedAt !== null).map((l) => ({ ...l, productionFiringAt: fleet.prometheus.productionFiring(l) })),
+    view,
+    lostWrites: lost.length,
+    acknowledgedWrites: traffic.acked.size,
+  };
+}

@@ -1,0 +1,144 @@
+// The demo as CI runs it (`npm run demo -- --quick`), end to end on the real cluster:
+// acting beats dry run in both incidents, the sidecars' own restarts fail no request,
+// the expected alerts fire, and the HTML report holds both runs of both scenarios and
+// renders in a real headless browser (Debian's chromium), offline, without errors.
+// And a demo stopped half way leaves nothing behind.
+import { spawn, spawnSync, type ChildProcessByStdio } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { chromium } from 'playwright-core';
+import t, { type Test } from 'tap';
+import { status } from '../../lab/cluster/cluster.ts';
+import { activeRules } from '../../lab/cluster/faults.ts';
+import type { RunResult, ScenarioResult } from '../../lab/demo/incidents.ts';
+
+const demo = join(import.meta.dirname, '../../lab/demo/cli.ts');
+// The demo's quick form takes about 5 minutes, above the suite's per-file timeout.
+t.setTimeout(15 * 60_000);
+
+/** Runs the demo; a test that ends early, however it ends, stops it (SIGTERM: it cleans up after itself). */
+function startDemo(t: Test, args: string[]): ChildProcessByStdio<null, Readable, Readable> {
+  const child = spawn(process.execPath, [demo, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const stop = (): void => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM'); };
+  process.once('exit', stop);
+  t.teardown(stop);
+  return child;
+}
+
+/** Run in the page (browser JavaScript): each canvas, its chart's series lengths, and how many of its pixels are painted. */
+const inBrowser = `[...document.querySelectorAll('canvas')].map((canvas) => {
+  const chart = Chart.getChart(canvas);
+  const pixels = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+  let painted = 0;
+  for (let i = 3; i < pixels.length; i += 4) if (pixels[i] > 0) painted++;
+  return { id: canvas.id, points: chart ? chart.data.datasets.map((d) => d.data.length) : [], painted };
+})`;
+
+void t.test('--help prints the options and starts nothing; a wrong option is a clear error', (t) => {
+  const help = spawnSync(process.execPath, [demo, '--help'], { encoding: 'utf8', timeout: 10_000 });
+  t.equal(help.status, 0);
+  t.match(help.stdout, /--scenario 2022\|2023\|all[\s\S]*--quick[\s\S]*--keep[\s\S]*--service-cmd[\s\S]*--report/);
+  t.notMatch(help.stdout, /scenario 2022\n|start two fleets/, 'nothing ran');
+  const wrong = spawnSync(process.execPath, [demo, '--scenario', '2024'], { encoding: 'utf8', timeout: 10_000 });
+  t.equal(wrong.status, 2);
+  t.match(wrong.stderr, /unknown scenario 2024/);
+  t.end();
+});
+
+void t.test('npm run demo -- --quick: both incidents, dry run against acting, a report that renders', async (t) => {
+  const dir = t.testdir();
+  const report = join(dir, 'demo-report.html');
+  const child = startDemo(t, ['--quick', '--report', report]);
+  let output = '';
+  for (const stream of [child.stdout, child.stderr]) stream.on('data', (chunk: Buffer) => { output += chunk.toString(); });
+  const [code] = (await once(child, 'close')) as [number | null];
+  t.equal(code, 0, 'the demo succeeded', { output: output.slice(-4000) });
+  t.match(output, /▶ start two fleets: waiting for/, 'a newcomer is told what each phase waits for (plain lines without a terminal)');
+  t.match(output, /┌.*scenario.*run.*failed/s, 'a summary table');
+
+  const results = JSON.parse(readFileSync(join(dir, 'demo-report.json'), 'utf8')) as ScenarioResult[];
+  t.same(results.map((s) => s.id), ['2022', '2023']);
+  for (const scenario of results) {
+    const dry = scenario.runs.find((r) => r.mode === 'dry-run') as RunResult;
+    const acting = scenario.runs.find((r) => r.mode === 'acting') as RunResult;
+    const share = (run: RunResult): string => `${run.failed} of ${run.sent}`;
+    t.ok(dry.sent > 0 && acting.sent > 0, `${scenario.id}: traffic went to both fleets`);
+    t.ok(acting.failed < dry.failed, `${scenario.id}: acting failed fewer requests (${share(acting)}) than the dry run (${share(dry)})`);
+    t.equal(acting.causedBySidecar, 0, `${scenario.id}: no request failed because of the sidecars' own restarts (the balancer had somewhere else to go)`, { failures: acting.failures });
+    t.ok(dry.detectMs !== null && acting.detectMs !== null, `${scenario.id}: both fleets diagnosed the fault (${dry.detectMs} ms, ${acting.detectMs} ms)`);
+    t.equal(dry.restarts, 0, `${scenario.id}: the dry run restarted nothing`);
+    t.same([dry.lostWrites, acting.lostWrites], [0, 0], `${scenario.id}: every acknowledged write reads back`);
+    const fired = (run: RunResult, alert: string, address?: string): boolean => run.alerts.some((a) => a.alert === alert && (address === undefined || a.labels.address === address));
+    if (scenario.id === '2022') {
+      t.ok(acting.restarts >= 2, `2022: the acting fleet restarted both pods' services (${acting.restarts} restarts)`);
+      t.ok(dry.healMs === null, '2022: without restarts, users were still failing at the end');
+      t.ok(fired(dry, 'SessionStoreErrorRateHigh'), '2022: the dry run paged for the error rate');
+      t.notOk(fired(acting, 'SessionStoreErrorRateHigh'), '2022: the acting fleet did not');
+    } else {
+      t.ok(acting.failed / acting.sent < 0.01, `2023: under 1% of requests failed with retries (${share(acting)})`);
+      t.equal(acting.restarts, 0, '2023: no restart: it cannot help');
+      t.ok(acting.retries > 0, `2023: the acting fleet retried (${acting.retries})`);
+      for (const run of [dry, acting]) t.ok(fired(run, 'SessionStoreCoordinatorCannotAchieveLocalQuorum', '127.0.0.1'), `2023 ${run.mode}: Prometheus paged for node 127.0.0.1`);
+      t.ok(fired(dry, 'SessionStoreErrorRateHigh'), '2023: the dry run paged for the error rate too');
+      t.notOk(fired(acting, 'SessionStoreErrorRateHigh'), '2023: the acting fleet, its users shielded, did not');
+      t.same(acting.view?.nodes.find((n) => n.address === '127.0.0.1')?.canCoordinateLocalQuorum, false, '2023: the view at detection shows node 1 unable to coordinate');
+    }
+  }
+
+  // The report in a real browser, offline: every request but the file itself is refused and counted.
+  const executablePath = spawnSync('sh', ['-c', 'command -v chromium'], { encoding: 'utf8' }).stdout.trim();
+  t.ok(executablePath, 'Debian\'s chromium is installed (.ci/run installs it)');
+  const browser = await chromium.launchPersistentContext(join(dir, 'chromium-profile'), {
+    executablePath, headless: true,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--no-first-run'],
+  });
+  t.teardown(() => browser.close());
+  const page = await browser.newPage();
+  const problems: string[] = [];
+  const fetched: string[] = [];
+  page.on('console', (message) => { if (message.type() === 'error') problems.push(message.text()); });
+  page.on('pageerror', (error) => { problems.push(error.message); });
+  await page.route('**/*', (route) => {
+    if (route.request().url().startsWith('file:')) return route.continue();
+    fetched.push(route.request().url());
+    return route.abort();
+  });
+  await page.goto(`file://${report}`);
+  const charts = await page.evaluate<{ id: string; points: number[]; painted: number }[]>(inBrowser);
+  t.equal(charts.length, 4, 'four charts: two runs of two scenarios');
+  for (const chart of charts) {
+    t.ok(chart.points.length === 2 && chart.points.every((n) => n > 10), `${chart.id}: both series hold data (${chart.points.join(', ')} points)`);
+    t.ok(chart.painted > 1000, `${chart.id}: the canvas is painted (${chart.painted} pixels)`);
+  }
+  t.same(problems, [], 'no console errors');
+  t.same(fetched, [], 'nothing fetched from the network: the report is self-contained');
+  const screenshot = join(dir, 'demo-report.png');
+  await page.screenshot({ path: screenshot, fullPage: true });
+  t.ok(existsSync(screenshot) && statSync(screenshot).size > 10_000, 'a screenshot beside the report');
+});
+
+void t.test('SIGTERM in the middle of a fault: everything the demo started stops, and the cluster is left as it was found', async (t) => {
+  const processes = (): string => spawnSync('pgrep', ['-fc', 'lab/session-service/service.ts|src/cli.ts --config|prometheus --config.file'], { encoding: 'utf8' }).stdout.trim();
+  const before = processes();
+  const child = startDemo(t, ['--quick', '--scenario', '2023', '--report', join(t.testdir(), 'demo-report.html')]);
+  let output = '';
+  const faultInPlace = new Promise<void>((resolve) => {
+    child.stdout.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+      if (output.includes('node 1 serves CQL again')) resolve();
+    });
+  });
+  child.stderr.on('data', (chunk: Buffer) => { output += chunk.toString(); });
+  const closed = once(child, 'close') as Promise<[number | null]>;
+  await Promise.race([faultInPlace, closed]);
+  t.ok(activeRules().length > 0, 'the fault is in place: node 1 cut off from its peers by iptables rules');
+  child.kill('SIGTERM');
+  const [code] = await closed;
+  t.equal(code, 143, 'the demo exits 143 after SIGTERM', { output: output.slice(-3000) });
+  t.match(output, /SIGTERM: stopping everything the demo started/);
+  t.same(activeRules(), [], 'no iptables rule is left');
+  t.equal(processes(), before, 'no service, sidecar or Prometheus it started is left running');
+  t.ok((await status()).every((node) => node.process === 'running' && node.answersCql), 'every node runs and answers CQL');
+});
