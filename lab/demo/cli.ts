@@ -113,7 +113,8 @@ try {
     if (!(last && args.keep)) owner.teardown(async () => { while (scenarioCleanups.length > 0) await scenarioCleanups.shift()?.(); });
     progress.line(`scenario ${id}`);
     results.push(await runScenario(id, { owner: scope, progress, options: { quick: args.quick, rate, ...(args['service-cmd'] === undefined ? {} : { serviceCommand: args['service-cmd'] }) }, fleets: (f) => { live = f; } }));
-    if (!(last && args.keep)) while (scenarioCleanups.length > 0) await scenarioCleanups.shift()?.();
+    // Its traffic has stopped: its pods, balancers and Prometheus stop side by side (each sidecar takes its propagation time).
+    if (!(last && args.keep)) await Promise.all(scenarioCleanups.splice(0).map((cleanup) => cleanup()));
   }
   console.table(summaryRows(results));
   for (const line of summaryLegend) console.log(`  ${line}`);
