@@ -36,6 +36,8 @@ export interface ProbeSettings {
   /** The sidecar's own row: one per coordinator, expiring, never a session key. */
   canaryKey: string;
   onStep(step: ProbeStep, seconds: number): void;
+  /** Milliseconds on a monotonic clock (tests move it); default performance.now. */
+  now?: () => number;
 }
 
 const text = (row: cassandra.types.Row, column: string): string | null => {
@@ -76,9 +78,10 @@ export class CoordinatorProbe {
   /** A step's last answer while it is fresh enough, else the step's query. */
   async #reuse<T>(step: keyof typeof reuseMs, read: () => Promise<T>): Promise<T> {
     const last = this.#reused.get(step);
-    if (last !== undefined && performance.now() - last.at < reuseMs[step]) return last.value as T;
+    const now = this.#settings.now ?? performance.now.bind(performance);
+    if (last !== undefined && now() - last.at < reuseMs[step]) return last.value as T;
     const value = await this.#timed(step, read);
-    this.#reused.set(step, { value, at: performance.now() });
+    this.#reused.set(step, { value, at: now() });
     return value;
   }
 

@@ -18,10 +18,17 @@ void t.test('a node without system.peers_v2 (Cassandra 3.x): the peers come from
       return Promise.resolve({ first: () => row({}) });
     },
   } as unknown as cassandra.Client;
-  const probe = new CoordinatorProbe({ keyspace: 'sessions', localDataCenter: 'dc1', canaryWrites: true, canaryKey: 'k', onStep: () => undefined });
+  const clock = { ms: 0 };
+  const probe = new CoordinatorProbe({ keyspace: 'sessions', localDataCenter: 'dc1', canaryWrites: true, canaryKey: 'k', onStep: () => undefined, now: () => clock.ms });
+  const peersQueries = (): number => queries.filter((q) => q.includes('FROM system.peers ') || q.endsWith('FROM system.peers')).length;
   const first = await probe.run(client);
   t.same(first.peers.map((p) => [p.address, p.rack, p.hostId]), [['10.0.0.2', 'r2', 'h2']], 'the peer, from system.peers');
+  clock.ms += 9_000;
+  const reused = await probe.run(client);
+  t.same(reused.peers, first.peers, 'within 10 s the peers are reused...');
+  t.equal(peersQueries(), 1, '...without asking again');
+  clock.ms += 2_000;
   await probe.run(client);
   t.equal(queries.filter((q) => q.includes('peers_v2')).length, 1, 'peers_v2 was asked once only');
-  t.equal(queries.filter((q) => q.includes('FROM system.peers ') || q.endsWith('FROM system.peers')).length, 2, 'system.peers at every probe since');
+  t.equal(peersQueries(), 2, 'after 10 s, system.peers is asked again');
 });
