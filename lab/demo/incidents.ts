@@ -131,6 +131,7 @@ export async function runScenario(id: ScenarioId, context: Context): Promise<Sce
   const timeline = new Timeline(progress, fleets);
   const traffic = fleets.map((fleet) => sessionTraffic(owner, fleet.balancer.url, { perSecond: options.rate }));
   timeline.watch();
+  owner.teardown(() => { timeline.stop(); });
   const startedAt = Date.now();
   progress.line(`${options.rate} session requests per second (POST, GET, DELETE) to each fleet's balancer: ${dryRun.balancer.url} (dry run), ${acting.balancer.url} (acting)`);
 
@@ -144,6 +145,8 @@ export async function runScenario(id: ScenarioId, context: Context): Promise<Sce
       void detectionView(fleet).then((view) => { views.set(fleet.name, view); }, () => undefined);
     }
   }, 250);
+  // A scenario that fails half way must not leave a timer keeping the demo alive.
+  owner.teardown(() => { clearInterval(capturing); });
 
   await wait('before the fault', quick ? 5000 : 10_000, 'steady traffic, to compare with');
   let faultEndAt: number;
