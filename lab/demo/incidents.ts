@@ -46,7 +46,7 @@ export interface RunResult {
   sent: number;
   failed: number;
   failures: Record<string, number>;
-  /** Failures the fleet itself caused: the sidecars' own 503s and connections the balancer could not place. */
+  /** Failures the fleet itself caused: the sidecars' own 503s, and connections the balancer could not place. */
   causedBySidecar: number;
   okPerSecond: { before: number; during: number; after: number };
   /** From the fault to the sidecars' diagnosis. */
@@ -216,7 +216,8 @@ async function detectionView(fleet: Fleet): Promise<DetectionView> {
   };
 }
 
-const causedBySidecar = /( depooled| overloaded| UND_ERR_SOCKET| ECONNRESET| ECONNREFUSED| UND_ERR_CLOSED)$/;
+/** The sidecar's own refusals, by their problem type (lab/traffic.ts). */
+const sidecarRefusal = / (depooled|overloaded)$/;
 
 async function runResult(
   fleet: Fleet, traffic: TrafficResult, times: { startedAt: number; faultAt: number; faultEndAt: number; endedAt: number },
@@ -241,7 +242,8 @@ async function runResult(
     sent: traffic.sent,
     failed: traffic.failed,
     failures: traffic.failures,
-    causedBySidecar: Object.entries(traffic.failures).filter(([what]) => causedBySidecar.test(what)).reduce((sum, [, n]) => sum + n, 0),
+    // Its own 503s, and every connection the balancer could not place because no pod was in rotation: both measured, not guessed from client errors.
+    causedBySidecar: Object.entries(traffic.failures).filter(([what]) => sidecarRefusal.test(what)).reduce((sum, [, n]) => sum + n, 0) + fleet.balancer.rejectedConnections(),
     okPerSecond: { before: rate(times.startedAt, times.faultAt), during: rate(times.faultAt, times.faultEndAt), after: rate(times.faultEndAt, times.endedAt) },
     detectMs: detected ? detected.at - times.faultAt : null,
     healMs: stillFailing ? null : last === undefined ? 0 : last - times.faultAt,
