@@ -3,11 +3,9 @@
 // canary of a row the sidecar owns, coordinated by that node. Cheap enough to run
 // every two seconds on every node: `system.local` every time; the peers (membership
 // changes take minutes) every 10 s and the replication (it changes only with an
-// ALTER KEYSPACE) every 30 s. The canary writes, then reads: a read needs answers from
-// the replicas the coordinator picks, and fails where a write may not (a replica the
-// coordinator still counts alive that does not answer: the demo's 2023 reboot showed a
-// write-only canary calling Cassandra fine while reads timed out, and the service
-// was restarted for it).
+// ALTER KEYSPACE) every 30 s; and the canary is one query, a write (or a read, for a
+// role that may only read): either fails alike when the coordinator counts too few
+// replicas alive.
 import type cassandra from 'cassandra-driver';
 import { performance } from 'node:perf_hooks';
 import { consistencies } from './coordinator-client.ts';
@@ -101,8 +99,8 @@ export class CoordinatorProbe {
   }
 
   /**
-   * The LOCAL_QUORUM canary: a write (where the role may write), then a read, of the
-   * sidecar's own row, coordinated by this node. The row lives in the sidecar's
+   * The LOCAL_QUORUM canary: a write of the sidecar's own row (or, for a role that may
+   * only read, a read of it), coordinated by this node. The row lives in the sidecar's
    * own table of the session keyspace: the same replication as the sessions, and a
    * role that needs no grant on session data (k8s/cassandra/sidecar-role.cql). Any failure, an error Cassandra
    * answered (Unavailable, WriteTimeout, Unauthorized…) or no answer in time, means
@@ -115,8 +113,9 @@ export class CoordinatorProbe {
       if (canaryWrites) {
         await this.#timed('canary_write', () => client.execute(`INSERT INTO ${keyspace}.sidecar_canary (key, value) VALUES (?, ?) USING TTL 3600`,
           [canaryKey, Buffer.from(new Date().toISOString())], options));
+      } else {
+        await this.#timed('canary_read', () => client.execute(`SELECT value FROM ${keyspace}.sidecar_canary WHERE key = ?`, [canaryKey], options));
       }
-      await this.#timed('canary_read', () => client.execute(`SELECT value FROM ${keyspace}.sidecar_canary WHERE key = ?`, [canaryKey], options));
       return null;
     } catch (error) {
       return describeCassandraError(error);
