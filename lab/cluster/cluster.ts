@@ -377,13 +377,17 @@ export function heal(log: Log = quiet): void {
 
 /**
  * Leaves the cluster as a scenario found it, also after a failure half way: network
- * faults healed, paused nodes resumed, stopped nodes started.
+ * faults healed, paused nodes resumed, stopped nodes started, and a node stopped half
+ * way through its start (a reboot) waited for until it answers CQL.
  */
 export async function restore(log: Log = quiet): Promise<void> {
   heal(log);
   const nodes = await status();
   for (const node of nodes) if (node.process === 'paused') resumeNode(node.number, log);
-  await Promise.all(nodes.filter((node) => node.process === 'stopped').map((node) => startNode(node.number, log)));
+  await Promise.all(nodes.map(async (node) => {
+    if (node.process === 'stopped') await startNode(node.number, log);
+    else if (!node.answersCql) await waitFor('it answers CQL', localNode(node.number), () => answersCql(localNode(node.number)));
+  }));
 }
 
 /** Stops every node; with `wipe`, also deletes their data, so the next `up` starts a new cluster. */

@@ -74,14 +74,20 @@ if (scenarios === null || !(rate > 0 && rate <= 500)) {
 // at the end, on failure, on Ctrl-C and on SIGTERM.
 const cleanups: (() => unknown)[] = [];
 const owner: Cleanup = { teardown: (fn) => cleanups.unshift(fn) };
-const cleanUp = async (): Promise<void> => {
+// One cleanup, however many ask for it (a signal and the scenario it stops), so that
+// nobody exits while another is still stopping something.
+let cleaning: Promise<void> | undefined;
+const cleanUp = (): Promise<void> => cleaning ??= (async () => {
   while (cleanups.length > 0) await cleanups.shift()?.();
-};
+})();
 const progress = new Progress();
 let live: Fleet[] = [];
+// A signal also stops the scenario at its next step, so that it does not go on faulting the cluster while it is restored.
+const stopping = new AbortController();
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {
     progress.line(`${signal}: stopping everything the demo started`);
+    stopping.abort(new Error(`stopped by ${signal}`));
     void cleanUp().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
   });
 }
@@ -112,7 +118,7 @@ try {
     const scope: Cleanup = last && args.keep ? owner : { teardown: (fn) => scenarioCleanups.unshift(fn) };
     if (!(last && args.keep)) owner.teardown(async () => { while (scenarioCleanups.length > 0) await scenarioCleanups.shift()?.(); });
     progress.line(`scenario ${id}`);
-    results.push(await runScenario(id, { owner: scope, progress, options: { quick: args.quick, rate, ...(args['service-cmd'] === undefined ? {} : { serviceCommand: args['service-cmd'] }) }, fleets: (f) => { live = f; } }));
+    results.push(await runScenario(id, { owner: scope, progress, signal: stopping.signal, options: { quick: args.quick, rate, ...(args['service-cmd'] === undefined ? {} : { serviceCommand: args['service-cmd'] }) }, fleets: (f) => { live = f; } }));
     // Its traffic has stopped: its pods, balancers and Prometheus stop side by side (each sidecar takes its propagation time).
     if (!(last && args.keep)) await Promise.all(scenarioCleanups.splice(0).map((cleanup) => cleanup()));
   }
@@ -134,9 +140,12 @@ try {
     await new Promise(() => undefined);
   }
 } catch (error) {
-  console.error(`demo failed: ${(error as Error).message}`);
-  process.exitCode = 1;
-  await explainFailure();
+  // Stopped by a signal: its handler exits (130 or 143) once everything is stopped.
+  if (!stopping.signal.aborted) {
+    console.error(`demo failed: ${(error as Error).message}`);
+    process.exitCode = 1;
+    await explainFailure();
+  }
 } finally {
   await cleanUp();
 }

@@ -97,13 +97,21 @@ const detectedBy: Record<ScenarioId, string[]> = {
   2023: ['Cassandra node 127.0.0.1 cannot coordinate'],
 };
 
-interface Context { owner: Cleanup; progress: Progress; options: DemoOptions; fleets: (fleets: Fleet[]) => void }
+interface Context {
+  owner: Cleanup;
+  progress: Progress;
+  options: DemoOptions;
+  fleets: (fleets: Fleet[]) => void;
+  /** Aborted when the demo is told to stop: no further step starts, and waits end. */
+  signal: AbortSignal;
+}
 
 export async function runScenario(id: ScenarioId, context: Context): Promise<ScenarioResult> {
-  const { owner, progress, options } = context;
+  const { owner, progress, options, signal } = context;
   const quick = options.quick;
   const phases: Phase[] = [];
   const phase = async <T>(name: string, waitingFor: string, work: () => Promise<T>): Promise<T> => {
+    signal.throwIfAborted();
     const from = Date.now();
     try {
       return await progress.phase(name, waitingFor, work);
@@ -111,7 +119,7 @@ export async function runScenario(id: ScenarioId, context: Context): Promise<Sce
       phases.push({ name, from, to: Date.now() });
     }
   };
-  const wait = (name: string, ms: number, why: string): Promise<void> => phase(name, `${ms / 1000} s: ${why}`, () => sleep(ms));
+  const wait = (name: string, ms: number, why: string): Promise<void> => phase(name, `${ms / 1000} s: ${why}`, () => sleep(ms, undefined, { signal }));
 
   const serviceOptions: ServiceOptions = options.serviceCommand === undefined
     ? { ...service, ...(id === '2022' ? { fault: 'stale-pool' as const } : {}) }
@@ -121,7 +129,7 @@ export async function runScenario(id: ScenarioId, context: Context): Promise<Sce
     for (const fleet of started) {
       for (let i = 0; fleet.balancer.endpoints().length < fleet.pods.length; i++) {
         if (i > 100) throw new Error(`${fleet.name}: the balancer has ${fleet.balancer.endpoints().length} of ${fleet.pods.length} pods in rotation after 20 s`);
-        await sleep(200);
+        await sleep(200, undefined, { signal });
       }
     }
     return started;
@@ -158,7 +166,7 @@ export async function runScenario(id: ScenarioId, context: Context): Promise<Sce
       await phase(`maintenance of node ${n}`, `node ${n} to stop, and to serve CQL again`, async () => {
         timeline.add('fault', null, `node ${n} stops for maintenance`);
         await stopNode(n);
-        await sleep(3000);
+        await sleep(3000, undefined, { signal });
         await startNode(n);
         timeline.add('fault', null, `node ${n} serves CQL again${n === 2 ? ': the services\' drivers never take it back' : ''}`);
       });
