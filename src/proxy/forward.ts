@@ -96,7 +96,8 @@ const minRetryTimeMs = 50;
 export class Forwarder {
   #inflight = 0;
   readonly #flights = new Set<Flight>();
-  readonly #sweeper: NodeJS.Timeout;
+  /** Runs only while requests are in flight: an idle sidecar has nothing to sweep, and need not wake for it. */
+  #sweeper: NodeJS.Timeout | null = null;
   readonly #options: ForwarderOptions;
   readonly #bodies: BodyBudget;
   readonly #retryBudget: RetryBudget;
@@ -109,7 +110,6 @@ export class Forwarder {
     this.#retryBudget = new RetryBudget(options.config.retries);
     this.#turnedAway = new FloodLog(options.logger, 'turned a request away (depooled or over a limit)');
     this.#retried = new FloodLog(options.logger, 'retried a storage error of the session service');
-    this.#sweeper = setInterval(() => { this.#abortOverdue(); }, 250).unref();
   }
 
   get inflight(): number {
@@ -128,7 +128,7 @@ export class Forwarder {
 
   /** At shutdown: logs what the flood logs still hold and stops the sweeper. */
   close(): void {
-    clearInterval(this.#sweeper);
+    this.#stopSweeper();
     this.#turnedAway.flush();
     this.#retried.flush();
   }
@@ -142,6 +142,7 @@ export class Forwarder {
     this.#inflight++;
     metrics.inflight.inc();
     this.#flights.add(flight);
+    this.#sweeper ??= setInterval(() => { this.#abortOverdue(); }, 250).unref();
     requestBegan(req.socket);
     res.once('close', () => { this.#finish(flight); });
 
@@ -271,6 +272,10 @@ export class Forwarder {
   }
 
   #abortOverdue(): void {
+    if (this.#flights.size === 0) {
+      this.#stopSweeper();
+      return;
+    }
     const now = Date.now();
     for (const flight of this.#flights) {
       if (flight.abort !== null && flight.deadline > 0 && now > flight.deadline && !flight.res.headersSent) {
@@ -278,6 +283,11 @@ export class Forwarder {
         flight.abort.emit('abort');
       }
     }
+  }
+
+  #stopSweeper(): void {
+    if (this.#sweeper !== null) clearInterval(this.#sweeper);
+    this.#sweeper = null;
   }
 
   /** The response closed, however it ended: the slot, the body's bytes and the connection's count are free at once. */
