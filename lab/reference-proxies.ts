@@ -110,17 +110,23 @@ backend session_service
  * service, though: the canary through it would fail, and the sidecar must never
  * restart it.
  */
-export function writeSidecarConfig(port: number, adminPort: number, upstream: Running, cassandra: Record<string, unknown>): string {
+export function writeSidecarConfig(
+  port: number, adminPort: number, upstream: Running, cassandra: Record<string, unknown>,
+  overrides: { service?: Record<string, unknown>; reconcile?: Record<string, unknown> } = {},
+): string {
   const file = join(work, 'sidecar.yaml');
-  writeFileSync(file, `listen: {address: 127.0.0.1, port: ${port}}
-admin: {address: 127.0.0.1, port: ${adminPort}}
-upstream: {url: "${upstream.url}"}
-service: {pid_file: ${join(work, 'upstream-service.pid')}, canary: {enabled: false}}
-remediation: {enabled: false}
-limits: {max_inflight: 100000}
-logging: {level: warn}
-cassandra: ${JSON.stringify(cassandra)}
-`);
+  // JSON is YAML.
+  writeFileSync(file, JSON.stringify({
+    listen: { address: '127.0.0.1', port },
+    admin: { address: '127.0.0.1', port: adminPort },
+    upstream: { url: upstream.url },
+    service: { pid_file: join(work, 'upstream-service.pid'), canary: { enabled: false }, ...overrides.service },
+    remediation: { enabled: false },
+    limits: { max_inflight: 100000 },
+    logging: { level: 'warn' },
+    cassandra,
+    ...(overrides.reconcile ? { reconcile: overrides.reconcile } : {}),
+  }, null, 2));
   writeFileSync(join(work, 'upstream-service.pid'), String(upstream.pid));
   return file;
 }

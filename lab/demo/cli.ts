@@ -2,7 +2,7 @@
 // the sidecar, with a live timeline, a summary table and an HTML report.
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { down, restore, status, up } from '../cluster/cluster.ts';
+import { down, restore, status, up, warmUp } from '../cluster/cluster.ts';
 import type { Cleanup } from '../cleanup.ts';
 import type { Fleet } from '../fleet/fleet.ts';
 import { runScenario, type ScenarioId, type ScenarioResult } from './incidents.ts';
@@ -107,7 +107,11 @@ const results: ScenarioResult[] = [];
 try {
   const wasUp = (await status()).every((node) => node.answersCql);
   if (!wasUp) {
-    await progress.phase('start the local Cassandra cluster', 'three nodes to answer CQL and see each other (first run: the download too)', () => up((line) => { progress.line(`cluster: ${line}`); }));
+    await progress.phase('start the local Cassandra cluster', 'three nodes to answer CQL and see each other, then to warm up (first run: the download too)', async () => {
+      const log = (line: string): void => { progress.line(`cluster: ${line}`); };
+      await up(log);
+      await warmUp(log);
+    });
     if (!args.keep) owner.teardown(() => down());
   }
   owner.teardown(() => restore());

@@ -132,7 +132,7 @@ export class ClusterMonitor {
   }
 
   view(): ClusterView {
-    return summarizeCluster([...this.#nodes.values()], this.#config.local_data_center, this.#now());
+    return summarizeCluster([...this.#nodes.values()], this.#config.local_data_center, this.#now(), this.#summary.quorum !== null);
   }
 
   /** Cheap: the last computed answer, for the proxy's hot path. */

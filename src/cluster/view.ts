@@ -69,6 +69,8 @@ export const unheardAfterMs = 5000;
 
 export interface ClusterView {
   at: string;
+  /** False until every node it knows has answered its first probe, and every reachable one its first canary: until then the view proves nothing either way. */
+  settled: boolean;
   localDataCenter: string;
   nodes: (Omit<NodeState, 'lastSuccessAt' | 'lastError' | 'canaryError' | 'lastListedAt' | 'reachableSince' | 'gossip'> & {
     local: boolean;
@@ -146,13 +148,14 @@ export function unheardPeers(node: NodeState, now: number): UnheardPeer[] | null
     .sort((a, b) => a.address.localeCompare(b.address));
 }
 
-export function summarizeCluster(nodes: readonly NodeState[], localDataCenter: string, now: number): ClusterView {
+export function summarizeCluster(nodes: readonly NodeState[], localDataCenter: string, now: number, settled: boolean): ClusterView {
   const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
   const withIso = (error: (CassandraError & { at: number }) | null): (CassandraError & { at: string }) | null =>
     (error === null ? null : { ...error, at: new Date(error.at).toISOString() });
   const dataCenters = dataCenterQuorums(nodes, localDataCenter);
   return {
     at: new Date(now).toISOString(),
+    settled,
     localDataCenter,
     nodes: [...nodes]
       .sort((a, b) => a.address.localeCompare(b.address))

@@ -143,19 +143,35 @@ function countErrors(service: ServiceSnapshot, faults: readonly FaultPeriod[], n
   return count;
 }
 
-function falseUnavailability(cluster: ClusterView, service: ServiceSnapshot, count: ErrorCount, faultRecently: boolean, policy: DiagnosePolicy): string | null {
+/**
+ * Local nodes the service holds connections to that the sidecar cannot judge yet: its
+ * probes do not reach them, or have not yet run a canary through them. A node just back
+ * from a reboot is one: the service's driver may take it back seconds before the
+ * sidecar's next probe, and if it cannot coordinate (T327954) the errors are that
+ * node's, which no restart cures. The sidecar waits for its own verdict on the node.
+ */
+function unjudged(cluster: ClusterView, service: ServiceSnapshot): string[] {
+  const pool = service.poolConnections;
+  if (pool === null) return [];
+  return cluster.nodes.filter((node) => node.local && (pool[node.address] ?? 0) > 0 && (!node.reachable || node.canCoordinateLocalQuorum === null)).map((node) => node.address);
+}
+
+type FalseUnavailability = { evidence: string; heldBack: string[] } | null;
+
+function falseUnavailability(cluster: ClusterView, service: ServiceSnapshot, count: ErrorCount, faultRecently: boolean, policy: DiagnosePolicy): FalseUnavailability {
   if (!cluster.localQuorum.available) return null;
   const { windowSeconds } = service.traffic;
   const unexplained = count.errors - count.explainedErrors;
   const rate = count.requests === 0 ? 0 : unexplained / count.requests;
   const whileHealthy = `while LOCAL_QUORUM canaries succeed through ${cluster.localQuorum.coordinators.join(', ')}`;
   const explainedNote = count.explainedErrors > 0 ? ` (${count.explainedErrors} more are explained by Cassandra's own fault)` : '';
+  const heldBack = unjudged(cluster, service);
   if (count.requests >= policy.minRequests && rate >= policy.errorRateThreshold) {
-    return `${unexplained} of ${count.requests} requests (${Math.round(rate * 100)}%, threshold ${Math.round(policy.errorRateThreshold * 100)}%) failed with storage errors in the last ${windowSeconds} s${explainedNote}, ${whileHealthy}`;
+    return { heldBack, evidence: `${unexplained} of ${count.requests} requests (${Math.round(rate * 100)}%, threshold ${Math.round(policy.errorRateThreshold * 100)}%) failed with storage errors in the last ${windowSeconds} s${explainedNote}, ${whileHealthy}` };
   }
   // Thin traffic proves nothing either way; the canary through the service speaks instead, unless Cassandra's fault explains it.
   if (count.requests < policy.minRequests && !faultRecently && (service.canaryFailures ?? 0) >= canaryFailuresThatCount) {
-    return `the last ${service.canaryFailures ?? 0} canaries through the service failed (only ${count.requests} requests in the last ${windowSeconds} s), ${whileHealthy}`;
+    return { heldBack, evidence: `the last ${service.canaryFailures ?? 0} canaries through the service failed (only ${count.requests} requests in the last ${windowSeconds} s), ${whileHealthy}` };
   }
   return null;
 }
@@ -183,9 +199,11 @@ export function diagnose(cluster: ClusterView, service: ServiceSnapshot, now: nu
   // 2. The service's divergences, counting only what Cassandra's faults do not explain.
   const count = countErrors(service, faults, now, policy);
   const stale = stalePool(cluster, service, brokenAddresses, now, policy);
+  const unavailability = falseUnavailability(cluster, service, count, faultRecently, policy);
+  const heldBack = unavailability !== null && unavailability.heldBack.length > 0;
   const conditions: Record<Rule, { evidence: string; addresses: string[] } | null> = {
     stale_pool: stale,
-    false_unavailability: ((evidence) => (evidence === null ? null : { evidence, addresses: [] }))(falseUnavailability(cluster, service, count, faultRecently, policy)),
+    false_unavailability: unavailability === null || heldBack ? null : { evidence: unavailability.evidence, addresses: [] },
     broken_coordinator: broken.length === 0 ? null : { evidence: broken.map((node) => describeBroken(node, cluster)).join('; '), addresses: [...brokenAddresses] },
   };
 
@@ -199,6 +217,10 @@ export function diagnose(cluster: ClusterView, service: ServiceSnapshot, now: nu
     findings.push({ rule, since: since[rule], ...condition });
   }
   const evidence = findings.map((f) => `${f.rule}: ${f.evidence}` + (f.rule === 'broken_coordinator' ? '' : ` (holding for ${seconds(now - f.since)} s of ${seconds(policy.sustainMs)} s)`));
+  if (heldBack) {
+    evidence.push(`not yet false unavailability: ${unavailability.evidence}; but the service holds connections to ${unavailability.heldBack.join(', ')}, ` +
+      'which the sidecar cannot judge yet (its probes do not reach it, or its canary has not run): the errors may be that node\'s, and a restart would not cure them');
+  }
   if (count.explainedErrors > 0) evidence.push(`${count.explainedErrors} storage errors in the last ${service.traffic.windowSeconds} s fall within Cassandra's own fault and do not count against the service`);
   const nextMemory: Memory = { since, faults };
   const verdict = (action: Verdict['action'], rule: ServiceRule | null, suppressed: Verdict['suppressed']): { verdict: Verdict; memory: Memory } =>

@@ -24,6 +24,12 @@ export interface ReconcileStatus {
   memory: { since: Record<string, string>; faults: { kind: string; from: string; to: string | null }[] };
 }
 
+/** The verdict before the sidecar's own view of the cluster is in. */
+const notYet: PublishedVerdict = {
+  action: 'none', rule: null, findings: [], suppressed: null, brokenCoordinators: [],
+  evidence: ["the sidecar's own view of the cluster is not in yet: waiting for every known node's first probe and canary"],
+};
+
 export function diagnosePolicy(config: Config): DiagnosePolicy {
   const { reconcile, cassandra } = config;
   return {
@@ -84,10 +90,16 @@ export class Reconciler {
     const now = this.#now();
     const previous = this.#status.verdict;
     const cluster = this.#cluster();
+    // At start-up, before every node has answered, "no quorum" only means "not known yet": nothing is judged, and nothing remembered.
+    if (!cluster.settled) return this.#publish(now, notYet, this.#memory, cluster, previous);
     const { verdict: diagnosed, memory } = diagnose(cluster, this.#service(), now, this.#policy, this.#memory);
     this.#memory = memory;
     const held = this.#act(diagnosed);
     const verdict: PublishedVerdict = held === null ? { ...diagnosed, suppressed: null } : { ...diagnosed, action: 'suppressed', suppressed: held };
+    return this.#publish(now, verdict, memory, cluster, previous);
+  }
+
+  #publish(now: number, verdict: PublishedVerdict, memory: Memory, cluster: ClusterView, previous: PublishedVerdict | null): PublishedVerdict {
     const iso = (ms: number): string => new Date(ms).toISOString();
     this.#status = {
       at: iso(now),

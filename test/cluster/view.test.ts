@@ -44,7 +44,7 @@ void t.test('only the local data center counts toward quorum; others are reporte
   const quorum = localQuorum(nodes, 'dc1');
   t.equal(quorum.available, false, 'two healthy remote nodes do not make a local quorum');
   t.equal(quorum.reachableLocalNodes, 1);
-  const view = summarizeCluster(nodes, 'dc1', 0);
+  const view = summarizeCluster(nodes, 'dc1', 0, true);
   t.equal(view.nodes.length, 5, 'remote nodes are in the view');
   t.same(view.nodes.filter((n) => !n.local).map((n) => n.address), ['x', 'y']);
   t.end();
@@ -81,10 +81,10 @@ void t.test('every data center the keyspace spans has its own quorum; EACH_QUORU
   const [local, remote] = dataCenterQuorums(nodes, 'dc1');
   t.match(local, { name: 'dc1', available: true, reachableLocalNodes: 3 });
   t.match(remote, { name: 'dc2', available: false, reachableLocalNodes: 1, why: /1 of 3 nodes in dc2 reachable/ });
-  t.equal(summarizeCluster(nodes, 'dc1', 0).eachQuorumAvailable, false, 'a remote data center without quorum: EACH_QUORUM fails');
-  t.equal(summarizeCluster(nodes, 'dc1', 0).localQuorum.available, true, 'while LOCAL_QUORUM works');
+  t.equal(summarizeCluster(nodes, 'dc1', 0, true).eachQuorumAvailable, false, 'a remote data center without quorum: EACH_QUORUM fails');
+  t.equal(summarizeCluster(nodes, 'dc1', 0, true).localQuorum.available, true, 'while LOCAL_QUORUM works');
   const healed = nodes.map((n) => ({ ...n, reachable: true }));
-  t.equal(summarizeCluster(healed, 'dc1', 0).eachQuorumAvailable, true);
+  t.equal(summarizeCluster(healed, 'dc1', 0, true).eachQuorumAvailable, true);
   t.end();
 });
 

@@ -1,13 +1,13 @@
 // The shared cluster's life around a test run, run by the before and after hooks
 // in a child process that tap does not measure (coverage is about src/, not the lab).
 //   begin TAP_PID: one cluster shared by the whole suite. Starts whatever is not
-//     running and remembers whether it started anything. Test runs share the cluster
+//     running (and warms a cluster it started) and remembers whether it started anything. Test runs share the cluster
 //     and stop its nodes, so a second run at the same time is refused.
 //   end TAP_PID: stops the cluster if this run started it (SIDECAR_KEEP_CLUSTER=1
 //     keeps it for the next run), and releases the run's lock.
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { down, status, up } from '../../lab/cluster/cluster.ts';
+import { down, status, up, warmUp } from '../../lab/cluster/cluster.ts';
 import { paths } from '../../lab/cluster/layout.ts';
 
 const [phase, tapPid] = [process.argv[2], Number(process.argv[3])];
@@ -35,6 +35,7 @@ if (phase === 'begin') {
   } else {
     await up((line) => { console.log(`# [cluster] ${line}`); });
     writeFileSync(marker, new Date().toISOString());
+    await warmUp((line) => { console.log(`# [cluster] ${line}`); });
   }
 } else if (phase === 'end') {
   if (holder !== tapPid) process.exit(0); // not this run's cluster to touch

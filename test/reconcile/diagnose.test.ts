@@ -26,7 +26,7 @@ function cluster(shape: ClusterShape = {}): ClusterView {
   const coordinators = addresses.filter((a) => canaryOk(a) && !shape.remote?.includes(a));
   const quorum = shape.quorum ?? coordinators.length > 0;
   return {
-    at: iso(t0), localDataCenter: 'dc1',
+    at: iso(t0), settled: true, localDataCenter: 'dc1',
     nodes: addresses.map((address) => {
       const down = shape.down?.includes(address) ?? false;
       const broken = shape.brokenCanary?.includes(address) ?? false;
@@ -70,7 +70,7 @@ function over(times: number[], view: (now: number) => ClusterView, snapshot: (no
 const ticks = (from: number, to: number): number[] => Array.from({ length: Math.floor((to - from) / 1000) + 1 }, (_, i) => from + i * 1000);
 
 void t.test('healthy: nothing to do', (t) => {
-  t.match(over([t0], () => cluster(), (now) => service(now)).verdict, { action: 'none', rule: null, findings: [], suppressed: null, brokenCoordinators: [] });
+  t.same(over([t0], () => cluster(), (now) => service(now)).verdict, { action: 'none', rule: null, findings: [], suppressed: null, brokenCoordinators: [], evidence: [] });
   t.end();
 });
 
@@ -144,6 +144,28 @@ void t.test('a broken coordinator (T327954): named at once, its errors explained
   t.equal(long.action, 'suppressed', 'after two minutes of 33% errors: still no restart');
   t.match(long.suppressed, { reason: 'broken_coordinator', why: /30 of 90 requests failed, and the coordinator 10\.0\.0\.1 explains them/ });
   t.notOk(long.findings.some((f) => f.rule === 'false_unavailability'), 'the errors it explains are not false unavailability');
+  t.end();
+});
+
+void t.test('a node back from a reboot that the service took back before the sidecar judged it: its errors wait for the sidecar\'s verdict', (t) => {
+  // The service's driver reconnected to 10.0.0.1 at once; the sidecar's breaker for it is still open.
+  const errors = (pool: Record<string, number>) => (now: number): ServiceSnapshot => service(now, pool, { requests: 9, errors: 3 });
+  const unreachable = over(ticks(t0, t0 + 10_000), () => cluster({ down: ['10.0.0.1'] }), errors(fullPool)).verdict;
+  t.equal(unreachable.action, 'none', 'no restart while the node the service uses is unjudged');
+  t.notOk(unreachable.findings.some((f) => f.rule === 'false_unavailability'));
+  t.match(unreachable.evidence.join('\n'), /not yet false unavailability: 30 of 90 requests .*the service holds connections to 10\.0\.0\.1, which the sidecar cannot judge yet/);
+  const noCanaryYet = (): ClusterView => {
+    const view = cluster();
+    return { ...view, nodes: view.nodes.map((n) => (n.address === '10.0.0.1' ? { ...n, canCoordinateLocalQuorum: null } : n)) };
+  };
+  t.equal(over(ticks(t0, t0 + 10_000), noCanaryYet, errors(fullPool)).verdict.action, 'none', 'nor while it answers but its canary has not run yet');
+  // Then the sidecar's verdict: it cannot coordinate. Its errors, from before the verdict too, are Cassandra's.
+  const judged = over(ticks(t0 + 11_000, t0 + 30_000), () => cluster({ brokenCanary: ['10.0.0.1'] }), errors(fullPool),
+    over(ticks(t0, t0 + 10_000), () => cluster({ down: ['10.0.0.1'] }), errors(fullPool)).memory).verdict;
+  t.match(judged, { action: 'suppressed', suppressed: { reason: 'broken_coordinator' }, brokenCoordinators: ['10.0.0.1'] });
+  // A node the service does not use holds nothing back.
+  const withoutIt = { '10.0.0.1': 0, '10.0.0.2': 2, '10.0.0.3': 2 };
+  t.match(over(ticks(t0, t0 + 10_000), () => cluster({ down: ['10.0.0.1'] }), errors(withoutIt)).verdict, { action: 'restart', rule: 'false_unavailability' });
   t.end();
 });
 
