@@ -16,14 +16,15 @@ Cassandra cluster (127.0.0.1-3; started if it is not running, stopped again afte
 and for each scenario two fleets side by side under the same fault: sidecars in dry
 run (what happened) and sidecars acting. Each fleet is two pods (a Kask-compatible
 service and its sidecar) behind a readiness-aware balancer, scraped by a real
-Prometheus with the shipped alert rules. About 5 minutes on a running cluster; the
+Prometheus with the shipped alert rules. About 6 minutes on a running cluster; the
 first run also downloads Cassandra and starts it (1-2 minutes more).
 
   --scenario 2022|2023|all  which incident (default: all)
       2022  rolling maintenance; the service's driver never takes a node back
       2023  a rebooted node coordinates before it sees its peers (T327954)
   --quick                   shorter quiet windows before and after each fault
-                            (CI runs this: about 4 minutes on a running cluster)
+                            (CI runs this: about 40 s less; most of the time is
+                            Cassandra's own restarts)
   --keep                    leave the last scenario's fleets, Prometheus and the
                             cluster running, print their URLs, and wait for Ctrl-C
   --service-cmd "…"         run this instead of the lab's service in every pod. A
