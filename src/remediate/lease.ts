@@ -3,8 +3,13 @@
 // the lease expires if its holder dies; no other infrastructure.
 //   CREATE TABLE <keyspace>.sidecar_leases (scope text PRIMARY KEY, holder text, acquired_at timestamp)
 import cassandra from 'cassandra-driver';
+import { describeCassandraError } from '../cluster/cassandra-errors.ts';
 
 const { consistencies } = cassandra.types;
+
+/** A lightweight transaction that timed out in its Paxos phase: whether it applied is not known. */
+const isCasTimeout = (error: unknown): boolean =>
+  describeCassandraError(error).code === 'WriteTimeout' && (error as { writeType?: unknown }).writeType === 'CAS';
 const options = { prepare: true, consistency: consistencies.localQuorum, serialConsistency: consistencies.localSerial };
 
 export class FleetLease {
@@ -24,12 +29,27 @@ export class FleetLease {
 
   /** Takes the lease if nobody holds it; returns who holds it now. */
   async acquire(): Promise<{ acquired: boolean; holder: string | null }> {
-    const result = await this.#client.execute(
-      `INSERT INTO ${this.#table} (scope, holder, acquired_at) VALUES (?, ?, toTimestamp(now())) IF NOT EXISTS USING TTL ${this.#ttlSeconds}`,
-      [this.#scope, this.holder], options);
+    let result: cassandra.types.ResultSet;
+    try {
+      result = await this.#client.execute(
+        `INSERT INTO ${this.#table} (scope, holder, acquired_at) VALUES (?, ?, toTimestamp(now())) IF NOT EXISTS USING TTL ${this.#ttlSeconds}`,
+        [this.#scope, this.holder], options);
+    } catch (error) {
+      // Two sidecars proposing at once can make a Paxos round time out with its outcome
+      // unknown: the insert may have applied. A serial read finishes any round in flight
+      // and says who holds the lease, us included.
+      if (!isCasTimeout(error)) throw error;
+      const holder = await this.#holderNow();
+      return { acquired: holder === this.holder, holder };
+    }
     const row = result.first();
     const applied = row.get('[applied]') as boolean;
     return { acquired: applied, holder: applied ? this.holder : (row.get('holder') as string | null) };
+  }
+
+  async #holderNow(): Promise<string | null> {
+    const row = (await this.#client.execute(`SELECT holder FROM ${this.#table} WHERE scope = ?`, [this.#scope], { prepare: true, consistency: consistencies.localSerial })).first() as cassandra.types.Row | null;
+    return (row?.get('holder') as string | null | undefined) ?? null;
   }
 
   /** Gives the lease back, only if we still hold it. */
