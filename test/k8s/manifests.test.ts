@@ -2,7 +2,7 @@
 // for the PrometheusRule), and the inject command, as an operator runs it, printing
 // valid manifests for both traffic shapes.
 import { execFile } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { parseManifests } from '../../src/inject/command.ts';
@@ -41,9 +41,12 @@ void t.test('every shipped manifest is valid Kubernetes', (t) => {
 });
 
 void t.test('npx sessionstore-sidecar inject < k8s/examples/<shape>.yaml prints valid manifests, and what to do', async (t) => {
+  // npx runs a checkout's bin as built once it has cached the checkout's path, so the
+  // build itself must leave it executable.
+  t.equal(statSync(join(root, 'dist/cli.js')).mode & 0o111, 0o111, 'dist/cli.js is executable as built');
   for (const shape of ['mesh', 'plain']) {
     const { code, stdout, stderr } = await outcome('npx', ['--no-install', 'sessionstore-sidecar', 'inject'], readFileSync(join(root, `k8s/examples/${shape}.yaml`)));
-    t.equal(code, 0, `${shape}: exit 0`);
+    t.equal(code, 0, `${shape}: exit 0`, { stderr });
     const objects = parseManifests(stdout, shape);
     for (const object of objects) validateObject(object);
     t.ok(objects.some((o) => JSON.stringify(o).includes('"name":"sessionstore-sidecar"')), `${shape}: the sidecar is in, and every object valid`);
