@@ -41,9 +41,9 @@ void t.test('every shipped manifest is valid Kubernetes', (t) => {
 });
 
 void t.test('npx sessionstore-sidecar inject < k8s/examples/<shape>.yaml prints valid manifests, and what to do', async (t) => {
-  // npx runs a checkout's bin as built once it has cached the checkout's path, so the
-  // build itself must leave it executable.
-  t.equal(statSync(join(root, 'dist/cli.js')).mode & 0o111, 0o111, 'dist/cli.js is executable as built');
+  // npx runs a checkout's bin as it is once it has cached the checkout's path, so
+  // `prepare` (npm ci) must leave it executable.
+  t.equal(statSync(join(root, 'dist/cli.js')).mode & 0o111, 0o111, 'dist/cli.js is executable after npm ci');
   for (const shape of ['mesh', 'plain']) {
     const { code, stdout, stderr } = await outcome('npx', ['--no-install', 'sessionstore-sidecar', 'inject'], readFileSync(join(root, `k8s/examples/${shape}.yaml`)));
     t.equal(code, 0, `${shape}: exit 0`, { stderr });
