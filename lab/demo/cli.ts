@@ -28,14 +28,16 @@ first run also downloads Cassandra and starts it (1-2 minutes more).
   --keep                    leave the last scenario's fleets, Prometheus and the
                             cluster running, print their URLs, and wait for Ctrl-C
   --service-cmd "…"         run this instead of the lab's service in every pod. A
-                            shell command in which {port}, {username} and
-                            {password} are replaced. It must serve Kask's API on
-                            127.0.0.1:{port} (GET/POST/DELETE /sessions/v1/{key},
-                            GET /healthz), store in the cluster at 127.0.0.1-3:9042
-                            (keyspace sessions, table values, password auth, no
-                            client TLS) at LOCAL_QUORUM, exit on SIGTERM (it is
-                            started again), and not fork away: the sidecars read its
-                            pool from the pid they are given.
+                            shell command in which {port} and {config} are
+                            replaced; {config} is the lab service's JSON config file
+                            (mode 0600), which holds the cluster's credentials and
+                            TLS files: secrets never go on a command line. It must
+                            serve Kask's API on 127.0.0.1:{port} (GET/POST/DELETE
+                            /sessions/v1/{key}, GET /healthz), store in the cluster
+                            at 127.0.0.1-3:9042 (keyspace sessions, table values)
+                            at LOCAL_QUORUM, exit on SIGTERM (it is started again),
+                            and not fork away: the sidecars read its pool from the
+                            pid they are given.
   --report FILE             where the HTML report goes (default: demo-report.html);
                             the same data goes to FILE with .json
   --rate N                  requests per second to each fleet (default: 20)

@@ -75,8 +75,8 @@ export interface ScenarioResult {
   runs: RunResult[];
 }
 
-/** Faster than production, so that a replay takes minutes (production: 75 s grace, gocql's 10 s node-up delay and 60 s ticker). */
-const service: ServiceOptions = { nodeUpDelayMs: 5000, reconnectIntervalMs: 8000 };
+/** Faster than production, so that a replay takes minutes (production: 75 s grace and gocql's 60 s ticker; gocql's own 10 s node-up delay stays). */
+const service: ServiceOptions = { reconnectIntervalMs: 8000 };
 // The depool propagation time stays production's 5 s: above the balancer's probe period
 // and propagation (1 s + 1 s), and at least the proxy's keep-alive timeout.
 const sidecar = {

@@ -1,50 +1,72 @@
-// Running the Kask-compatible service in tests: start it under its supervisor, wait
-// for it, restart it, bounce a Cassandra node under it, and talk to its API.
+// Running the lab's session service (Go, on the real gocql: see main.go) in tests and
+// the demo: start it under its supervisor with a config file only it reads, wait for
+// it, restart it, bounce a Cassandra node under it, and talk to its API.
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { request } from 'undici';
 import { temporaryDirectory, type Cleanup } from '../cleanup.ts';
-import { adminCredentials, startNode, stopNode, type NodeNumber } from '../cluster/cluster.ts';
+import { adminCredentials, allNodes, clusterTls, startNode, stopNode, type Credentials, type NodeNumber } from '../cluster/cluster.ts';
+import { dataCenter } from '../cluster/layout.ts';
 import { freePort } from '../net.ts';
+import { ensureServiceBinary } from './build.ts';
 import { superviseService, type Supervisor } from './supervisor.ts';
 
 export interface RunningService {
   url: string;
   supervisor: Supervisor;
   pidFile: string;
+  /** The service's config file (it holds the password: mode 0600). */
+  configFile: string;
   lines: string[];
 }
 
 export interface ServiceOptions {
-  /** `stale-pool`: the driver never takes back a node it saw go down (see service.ts). */
+  /** `stale-pool`: the real driver never reconnects to a node it saw go down (see storage.go). */
   fault?: 'stale-pool';
-  /** gocql's delays, shortened in tests that would otherwise wait a minute. */
-  nodeUpDelayMs?: number;
+  /** gocql's ReconnectInterval for down hosts (production: 60 s), shortened where a test would wait a minute. */
   reconnectIntervalMs?: number;
   /** The service's own group, for faults that single its sockets out. */
   gid?: number;
+  /** The role the service logs in as (the cluster's superuser by default). */
+  credentials?: Credentials;
   /**
    * Any other Kask-compatible binary (the demo's --service-cmd): a shell command in
-   * which {port}, {username} and {password} are replaced. The lab's options above do
-   * not apply to it.
+   * which {port} and {config} (the lab's config file, credentials included) are
+   * replaced. The lab's options above do not apply to it.
    */
   command?: string;
 }
 
+/** The service's config: Kask's production storage settings, over the lab cluster with TLS (host names not verified) and a password. */
+export function serviceConfig(port: number, options: ServiceOptions = {}): object {
+  const { username, password } = options.credentials ?? adminCredentials();
+  return {
+    listen_address: '127.0.0.1',
+    listen_port: port,
+    cassandra: {
+      hosts: allNodes().map((node) => node.address),
+      local_dc: dataCenter,
+      authentication: { username, password },
+      tls: { ca_path: clusterTls.caFile, cert_path: clusterTls.clientCertFile, key_path: clusterTls.clientKeyFile },
+      ...(options.reconnectIntervalMs === undefined ? {} : { reconnect_interval_ms: options.reconnectIntervalMs }),
+    },
+    ...(options.fault ? { lab_fault: options.fault } : {}),
+  };
+}
+
 export async function startService(t: Cleanup, options: ServiceOptions = {}): Promise<RunningService> {
   const port = await freePort();
-  const pidFile = join(temporaryDirectory(t, 'kask-'), 'kask.pid');
-  const { username, password } = adminCredentials();
+  const folder = temporaryDirectory(t, 'kask-');
+  const pidFile = join(folder, 'kask.pid');
+  const configFile = join(folder, 'service.json');
+  writeFileSync(configFile, JSON.stringify(serviceConfig(port, options), null, 2), { mode: 0o600 });
   const lines: string[] = [];
   const supervisor = superviseService({
-    args: [
-      '--port', String(port), '--username', username, '--password', password,
-      ...(options.fault ? ['--fault', options.fault] : []),
-      ...(options.nodeUpDelayMs === undefined ? [] : ['--node-up-delay-ms', String(options.nodeUpDelayMs)]),
-      ...(options.reconnectIntervalMs === undefined ? [] : ['--reconnect-interval-ms', String(options.reconnectIntervalMs)]),
-    ],
+    file: ensureServiceBinary(),
+    args: ['--config', configFile],
     ...(options.command === undefined ? {} : {
-      command: options.command.replaceAll('{port}', String(port)).replaceAll('{username}', username).replaceAll('{password}', password),
+      command: options.command.replaceAll('{port}', String(port)).replaceAll('{config}', configFile),
     }),
     pidFile,
     onLine: (line) => lines.push(line),
@@ -53,7 +75,7 @@ export async function startService(t: Cleanup, options: ServiceOptions = {}): Pr
   t.teardown(() => supervisor.stop());
   const url = `http://127.0.0.1:${port}`;
   await until(async () => (await request(`${url}/healthz`).then((r) => r.statusCode, () => 0)) === 200, 30_000, 'the service answers');
-  return { url, supervisor, pidFile, lines };
+  return { url, supervisor, pidFile, configFile, lines };
 }
 
 export async function until(check: () => Promise<boolean> | boolean, limitMs: number, what: string): Promise<void> {

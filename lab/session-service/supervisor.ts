@@ -1,9 +1,8 @@
-// Runs the Kask-compatible service and starts it again whenever it exits, as the
-// kubelet restarts a container. The current process's pid is kept in a pid file, so
+// Runs the session service and starts it again whenever it exits, as the kubelet
+// restarts a container. The current process's pid is kept in a pid file, so
 // the sidecar (and tests) can find and signal it.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 export interface Supervisor {
@@ -14,6 +13,8 @@ export interface Supervisor {
 }
 
 export interface SupervisorOptions {
+  /** The lab's service binary and its arguments. */
+  file: string;
   args: string[];
   /**
    * Another Kask-compatible binary instead of the lab service: a shell command, run
@@ -35,7 +36,7 @@ export function superviseService(options: SupervisorOptions): Supervisor {
   const start = (): void => {
     // Piped, not inherited: a service left behind by a killed test must not hold the test runner's output open.
     const [file, args] = options.command === undefined
-      ? [process.execPath, [join(import.meta.dirname, 'service.ts'), ...options.args]]
+      ? [options.file, options.args]
       : ['/bin/sh', ['-c', `exec ${options.command}`]];
     child = spawn(file, args, {
       stdio: ['ignore', 'pipe', 'pipe'],
