@@ -12,14 +12,20 @@ const usage = `usage: npm run cluster -- <command>
   resume N    SIGCONT node N
   start N     start node N again; waits until the other nodes see it up
   isolate N   drop every internode packet to node N (iptables on lo; --peers-keep-it-up:
-              its peers never convict it, as in T327954)
-  reboot-isolated N   the 2023-01-24 reboot: kill N, isolate it, start it (same flag)
+              its peers never convict it, as in T327954; --gossip-only: drop only its
+              peers' gossip connections to it, replica traffic flows; takes hold on
+              connections opened after it, so use it with reboot-isolated)
+  reboot-isolated N   the 2023-01-24 reboot: kill N, isolate it, start it (same flags;
+              T327954 as it happened: --peers-keep-it-up --gossip-only)
   heal        remove every network fault and failure-detector change
   down        stop every node (--wipe also deletes their data)`;
 
 const log = (line: string): void => {
   console.log(`[cluster] ${line}`);
 };
+
+const isolation = (args: string[]): cluster.IsolationOptions =>
+  ({ peersKeepItUp: args.includes('--peers-keep-it-up'), gossipOnly: args.includes('--gossip-only') });
 
 async function main(args: string[]): Promise<void> {
   const [command, arg] = args;
@@ -45,11 +51,11 @@ async function main(args: string[]): Promise<void> {
       await cluster.startNode(parseNodeNumber(arg), log);
       return;
     case 'isolate':
-      cluster.isolateNode(parseNodeNumber(arg), { peersKeepItUp: args.includes('--peers-keep-it-up') });
-      log(`node ${arg} isolated: internode traffic to it is dropped`);
+      cluster.isolateNode(parseNodeNumber(arg), isolation(args));
+      log(`node ${arg} isolated: ${args.includes('--gossip-only') ? "its peers' gossip connections to it are dropped" : 'internode traffic to it is dropped'}`);
       return;
     case 'reboot-isolated':
-      await cluster.rebootIsolated(parseNodeNumber(arg), log, { peersKeepItUp: args.includes('--peers-keep-it-up') });
+      await cluster.rebootIsolated(parseNodeNumber(arg), log, isolation(args));
       return;
     case 'heal':
       cluster.heal(log);

@@ -7,7 +7,7 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, 
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { connectToCoordinator, consistencies } from '../../src/cluster/coordinator-client.ts';
-import { activeRules, healAll, isolateNode } from './faults.ts';
+import { activeRules, healAll, isolateNode, resetFailureDetectors, type IsolationOptions } from './faults.ts';
 import { checkJava, ensureCassandra } from './install.ts';
 import { createCertificateAuthority } from '../certs.ts';
 import { allNodes, dataCenter, layoutVersion, localNode, paths, type LocalNode, type NodeNumber } from './layout.ts';
@@ -388,14 +388,17 @@ function signalRunning(number: NodeNumber, signal: NodeJS.Signals): void {
  * The 2023-01-24 reboot (T327954): node n goes down hard and comes back unable to hear
  * its peers, serving CQL all the same. With `peersKeepItUp` its peers never convict
  * it, so they see it UP while it sees them DOWN; otherwise both sides see each other
- * DOWN. Returns when the node answers CQL (epoch ms). See faults.ts.
+ * DOWN. With `gossipOnly` only its peers' gossip is cut (the faithful variant: replica
+ * traffic to it flows); without, every internode packet to it (the harsh variant).
+ * Returns when the node answers CQL (epoch ms). See faults.ts.
  */
-export async function rebootIsolated(n: NodeNumber, log: Log = quiet, options: { peersKeepItUp?: boolean } = {}): Promise<number> {
-  if (options.peersKeepItUp) isolateNode(n, { peersKeepItUp: true });
+export async function rebootIsolated(n: NodeNumber, log: Log = quiet, options: IsolationOptions = {}): Promise<number> {
+  if (options.peersKeepItUp) isolateNode(n, options);
   await killNode(n, log);
-  isolateNode(n);
+  isolateNode(n, { gossipOnly: options.gossipOnly ?? false });
   await startNode(n, log, { waitForPeers: false });
-  log(`node ${n} is back and serves CQL, but drops every internode packet sent to it${options.peersKeepItUp ? '; its peers never convict it' : ''}`);
+  const cut = options.gossipOnly ? "its peers' gossip never reaches it" : 'drops every internode packet sent to it';
+  log(`node ${n} is back and serves CQL, but ${cut}${options.peersKeepItUp ? '; its peers never convict it' : ''}`);
   return Date.now();
 }
 
@@ -404,6 +407,20 @@ export function heal(log: Log = quiet): void {
   const rules = activeRules().length;
   healAll((n) => processState(localNode(n)) === 'running');
   log(rules > 0 ? `removed ${rules} iptables rule${rules === 1 ? '' : 's'}; failure detectors at their default` : 'no network faults in place');
+}
+
+/**
+ * Heals T327954 the way the cluster flapped when the real Kask met it: the peers'
+ * failure detectors go back to their default while the rules still hold, so the peers,
+ * which have not heard node 1's heartbeat since its reboot, convict it at once; after
+ * `convictMs` the rules go, they hear it again and mark it UP. Every client driver
+ * hears the DOWN and the UP events.
+ */
+export async function healWithFlap(log: Log = quiet, convictMs = 3000): Promise<void> {
+  resetFailureDetectors((n) => processState(localNode(n)) === 'running');
+  log('failure detectors at their default: the peers convict the node they have not heard');
+  await sleep(convictMs);
+  heal(log);
 }
 
 /**
@@ -432,4 +449,4 @@ export async function down(log: Log = quiet, options: { wipe?: boolean } = {}): 
 }
 
 export { allNodes, localNode, type LocalNode, type NodeNumber };
-export { blockGroupFrom, isolateNode } from './faults.ts';
+export { blockGroupFrom, isolateNode, type IsolationOptions } from './faults.ts';

@@ -15,6 +15,18 @@
 //   - With `peersKeepItUp`, the peers' PhiConvictThreshold is raised over JMX first,
 //     so they never convict n and keep it UP while it sees them DOWN: T327954's exact
 //     view.
+// isolateNode(n, { gossipOnly }) is T327954 as it happened, not harsher: it drops only the *urgent*
+// internode connections its peers open to node n. Cassandra 4+ opens separate
+// internode connections per message class, and gossip travels on the urgent one; the
+// initiator's first payload is the messaging handshake, the protocol magic
+// (0xCA552DFA) then a flags word whose two low bits name the connection type (1:
+// urgent). iptables' u32 match reads both from the TCP payload, so the handshake of a
+// peer's urgent connection to n never arrives and that connection never opens, while
+// the peers' small and large message connections (replica reads and writes) open and
+// flow as usual. Node n still gossips *to* its peers on its own outbound connections,
+// but their answers never reach it: it counts its peers DOWN while they count it UP.
+// Only new connections are matched, so it takes hold when node n (re)starts, as in the
+// incident, a reboot.
 // blockGroupFrom(gid, n) rejects CQL connections from the processes of one group (the
 // lab service runs with a group of its own) to node n, while the sidecar still reaches
 // it: a service that cannot reach a node the sidecar can (a firewall rule, a broken
@@ -54,6 +66,13 @@ function addRule(rule: string[]): void {
 const isolationRule = (n: NodeNumber): string[] =>
   ['-p', 'tcp', '-d', localNode(n).address, '--dport', storagePort, '-j', 'DROP', '-m', 'comment', '--comment', `sessionstore-lab isolate node ${n}`];
 
+/** The TCP payload's first word is the messaging magic, and its second word's two low bits say "urgent". */
+const urgentHandshake = '0>>22&0x3C@12>>26&0x3C@0=0xCA552DFA && 0>>22&0x3C@12>>26&0x3C@4&0x3=0x1';
+
+const deafRule = (n: NodeNumber): string[] =>
+  ['-p', 'tcp', '-d', localNode(n).address, '--dport', storagePort, '-m', 'u32', '--u32', urgentHandshake, '-j', 'DROP',
+    '-m', 'comment', '--comment', `sessionstore-lab node ${n} deaf to its peers' gossip`];
+
 const groupRule = (gid: number, n: NodeNumber): string[] =>
   ['-p', 'tcp', '-d', localNode(n).address, '--dport', nativePort, '-m', 'owner', '--gid-owner', String(gid), '-j', 'REJECT', '--reject-with', 'tcp-reset',
     '-m', 'comment', '--comment', `sessionstore-lab gid ${gid} cannot reach node ${n}`];
@@ -69,12 +88,19 @@ export function setPhiConvictThreshold(n: NodeNumber, phi: number): void {
   writeFileSync(raisedFile, JSON.stringify(phi === defaultPhi ? others : [...others, n]));
 }
 
-/** Drops every internode packet to node n; with `peersKeepItUp`, its peers first stop convicting anyone. */
-export function isolateNode(n: NodeNumber, options: { peersKeepItUp?: boolean } = {}): void {
+export interface IsolationOptions {
+  /** Its peers first stop convicting anyone, so that they keep n UP (T327954's view). */
+  peersKeepItUp?: boolean;
+  /** Drop only the peers' gossip connections to n (the faithful variant), not every internode packet (the harsh one). */
+  gossipOnly?: boolean;
+}
+
+/** Cuts node n off from its peers' internode traffic: all of it, or with `gossipOnly` their gossip alone (see the header). */
+export function isolateNode(n: NodeNumber, options: IsolationOptions = {}): void {
   if (options.peersKeepItUp) {
     for (const peer of allNodes()) if (peer.number !== n) setPhiConvictThreshold(peer.number, phiThatNeverConvicts);
   }
-  addRule(isolationRule(n));
+  addRule(options.gossipOnly ? deafRule(n) : isolationRule(n));
 }
 
 export function blockGroupFrom(gid: number, n: NodeNumber): void {
@@ -85,6 +111,14 @@ export function blockGroupFrom(gid: number, n: NodeNumber): void {
 export function activeRules(): string[] {
   const result = spawnSync('iptables', ['-w', '-S', chain], { encoding: 'utf8' });
   return result.status === 0 ? result.stdout.split('\n').filter((line) => line.startsWith(`-A ${chain}`)) : [];
+}
+
+/** Puts the failure detectors the lab raised back to Cassandra's default; `running` says which nodes answer JMX. */
+export function resetFailureDetectors(running: (n: NodeNumber) => boolean): void {
+  for (const n of raised()) {
+    if (running(n)) setPhiConvictThreshold(n, defaultPhi);
+  }
+  rmSync(raisedFile, { force: true });
 }
 
 /**
@@ -98,8 +132,5 @@ export function healAll(running: (n: NodeNumber) => boolean): void {
     iptables(['-F', chain]);
     iptables(['-X', chain]);
   }
-  for (const n of raised()) {
-    if (running(n)) setPhiConvictThreshold(n, defaultPhi);
-  }
-  rmSync(raisedFile, { force: true });
+  resetFailureDetectors(running);
 }

@@ -5,8 +5,9 @@ import { parseArgs } from 'node:util';
 import { down, restore, status, up, warmUp } from '../cluster/cluster.ts';
 import type { Cleanup } from '../cleanup.ts';
 import type { Fleet } from '../fleet/fleet.ts';
+import { ensureServiceBinary } from '../session-service/build.ts';
 import { runScenario, type ScenarioId, type ScenarioResult } from './incidents.ts';
-import { Progress } from './progress.ts';
+import { Progress } from '../progress.ts';
 import { summaryLegend, summaryRows, writeReport } from './report.ts';
 
 const help = `npm run demo -- [options]
@@ -108,6 +109,7 @@ async function explainFailure(): Promise<void> {
 
 const results: ScenarioResult[] = [];
 try {
+  ensureServiceBinary((line) => { progress.line(`session service: ${line}`); });
   const wasUp = (await status()).every((node) => node.answersCql);
   if (!wasUp) {
     await progress.phase('start the local Cassandra cluster', 'three nodes to answer CQL and see each other, then to warm up (first run: the download too)', async () => {

@@ -16,7 +16,7 @@ import { startFleet, type Fleet, type FleetMode } from '../fleet/fleet.ts';
 import type { ServiceOptions } from '../session-service/harness.ts';
 import { lostWrites, metricOf } from '../sidecar-process.ts';
 import { sessionTraffic, type SecondOfTraffic, type TrafficResult } from '../traffic.ts';
-import type { Progress } from './progress.ts';
+import type { Progress } from '../progress.ts';
 import { Timeline, type TimelineEvent } from './timeline.ts';
 
 export type ScenarioId = '2022' | '2023';

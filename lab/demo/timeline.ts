@@ -2,7 +2,7 @@
 // fleet's sidecars logged that a person cares about, the balancer's endpoint changes,
 // and the alerts Prometheus fired. Printed live and kept for the report.
 import type { Fleet } from '../fleet/fleet.ts';
-import type { Progress } from './progress.ts';
+import type { Progress } from '../progress.ts';
 
 export type EventKind = 'fault' | 'sidecar' | 'endpoints' | 'alert';
 

@@ -122,7 +122,7 @@ void t.test('npm run demo -- --quick: both incidents, dry run against acting, a 
 });
 
 void t.test('SIGTERM in the middle of a fault, node 1 half rebooted: the demo stops at once, everything it started stops, and the cluster is left as it was found', async (t) => {
-  const processes = (): string => spawnSync('pgrep', ['-fc', 'lab/session-service/service.ts|src/cli.ts --config|prometheus --config.file'], { encoding: 'utf8' }).stdout.trim();
+  const processes = (): string => spawnSync('pgrep', ['-fc', 'session-service --config|src/cli.ts --config|prometheus --config.file'], { encoding: 'utf8' }).stdout.trim();
   const before = processes();
   const child = startDemo(t, ['--quick', '--scenario', '2023', '--report', join(t.testdir(), 'demo-report.html')]);
   let output = '';

@@ -2,13 +2,15 @@
 // in a child process that tap does not measure (coverage is about src/, not the lab).
 //   begin TAP_PID: one cluster shared by the whole suite. Starts whatever is not
 //     running (and warms a cluster it started) and remembers whether it started anything. Test runs share the cluster
-//     and stop its nodes, so a second run at the same time is refused.
+//     and stop its nodes, so a second run at the same time is refused. Builds the lab's
+//     session service (Go, gocql) once, so that no test's time bound pays for it.
 //   end TAP_PID: stops the cluster if this run started it (SIDECAR_KEEP_CLUSTER=1
 //     keeps it for the next run), and releases the run's lock.
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { down, status, up, warmUp } from '../../lab/cluster/cluster.ts';
 import { paths } from '../../lab/cluster/layout.ts';
+import { ensureServiceBinary } from '../../lab/session-service/build.ts';
 
 const [phase, tapPid] = [process.argv[2], Number(process.argv[3])];
 const lock = join(paths.cluster, 'test-run.lock');
@@ -30,6 +32,7 @@ if (phase === 'begin') {
   }
   mkdirSync(paths.cluster, { recursive: true }); // a fresh clone has no cache yet
   writeFileSync(lock, String(tapPid));
+  ensureServiceBinary((line) => { console.log(`# [session service] ${line}`); });
   if ((await status()).every((node) => node.answersCql)) {
     console.log('# local Cassandra cluster already up; the tests use it and leave it running');
   } else {

@@ -1,10 +1,11 @@
 // The lab's network faults on the real cluster, checked from each node's own side:
 // isolating a node (its inbound internode traffic dropped) leaves it serving CQL while,
 // as coordinator, it cannot reach its peers; after about 20 s its peers convict it too
-// (the symmetric view). Healing removes every rule. (T327954's asymmetric view, peers
-// that keep it UP, is produced and checked in test/e2e/incident-2023.test.ts.)
+// (the symmetric view). Healing removes every rule. T327954 as it happened (a reboot
+// after which only its peers' gossip cannot reach it, and they keep it UP) leaves
+// replica traffic flowing: the other coordinators still reach LOCAL_QUORUM through it.
 import t from 'tap';
-import { heal, isolateNode, localNode, queryNode, type NodeNumber } from '../../lab/cluster/cluster.ts';
+import { heal, isolateNode, localNode, queryNode, rebootIsolated, type NodeNumber } from '../../lab/cluster/cluster.ts';
 import { activeRules } from '../../lab/cluster/faults.ts';
 import { until } from '../../lab/session-service/harness.ts';
 import { consistencies } from '../../src/cluster/coordinator-client.ts';
@@ -45,4 +46,22 @@ void t.test('isolate node 3: it serves CQL but cannot coordinate; its peers conv
   await until(async () => (await canCoordinate(3)) === 'ok' && (await aliveAsSeenBy(1)) === 3, 20_000, 'healed: node 3 coordinates and is seen again');
   t.equal(await canCoordinate(3), 'ok', 'healed: node 3 coordinates LOCAL_QUORUM again');
   t.equal(await aliveAsSeenBy(1), 3, 'and node 1 counts all three alive');
+});
+
+void t.test('T327954 as it happened: node 1 rebooted deaf to its peers\' gossip, kept UP by them; replica traffic flows', async (t) => {
+  await rebootIsolated(1, undefined, { peersKeepItUp: true, gossipOnly: true });
+  t.match(activeRules(), [/-d 127\.0\.0\.1\/32 -p tcp -m tcp --dport 7000 -m u32 --u32 "0x0>>0x16&0x3c@0xc>>0x1a&0x3c@0x0=0xca552dfa&&.*@0x4&0x3=0x1" .*-j DROP/],
+    'one rule: the handshake of urgent (gossip) connections to node 1\'s storage port, nothing else');
+  await until(async () => (await aliveAsSeenBy(1)) === 1, 40_000, 'node 1 counts only itself alive');
+  t.match(await canCoordinate(1), /LOCAL_QUORUM \(2 required but only 1 alive\)|Not enough replicas available for query at consistency LOCAL_QUORUM/, 'as coordinator, node 1 answers Unavailable');
+  t.equal(await aliveAsSeenBy(2), 3, 'node 2 counts all three alive: it keeps node 1 UP');
+  t.equal(await aliveAsSeenBy(3), 3, 'node 3 too');
+  // Every row has a replica on node 1 (replication 3 on 3 nodes): a read at ALL through node 2 needs node 1's answer.
+  t.equal(await canCoordinate(2), 'ok', 'node 2 coordinates LOCAL_QUORUM writes');
+  const readAtAll = queryNode(localNode(2), 'SELECT key FROM sessions.values WHERE key = ?', ['faults-test'], consistencies.all, 4000);
+  await t.resolves(readAtAll, 'and a read at ALL through node 2 gets node 1\'s answer: replica traffic to node 1 flows');
+  heal();
+  t.same(activeRules(), [], 'no rule left');
+  await until(async () => (await canCoordinate(1)) === 'ok', 20_000, 'healed: node 1 coordinates again');
+  t.equal(await canCoordinate(1), 'ok', 'healed: node 1 coordinates LOCAL_QUORUM again');
 });

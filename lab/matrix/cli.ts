@@ -1,0 +1,75 @@
+// npm run matrix: replays production situations on the real cluster, with the gocql
+// session service and acting sidecars at their defaults, and prints one table: what
+// must happen, and what did. Exits 1 when any row's outcome is wrong.
+import { writeFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import type { Cleanup } from '../cleanup.ts';
+import { restore, status, up, warmUp } from '../cluster/cluster.ts';
+import { Progress } from '../progress.ts';
+import { ensureServiceBinary } from '../session-service/build.ts';
+import { rows, type RowResult } from './rows.ts';
+
+const usage = `usage: npm run matrix -- [--row NAME]... [--rate N] [--json FILE]
+
+Replays each production situation on the local Cassandra cluster (started if it is
+not running) with the lab's gocql session service and an acting sidecar at its
+defaults, under steady session traffic, and prints what must happen and what did.
+
+  --row NAME    only this row (repeatable): ${rows.map((r) => r.name).join(', ')}
+  --rate N      requests per second of session traffic (default 30)
+  --json FILE   also write the results to FILE`;
+
+const { values: args } = parseArgs({
+  options: { row: { type: 'string', multiple: true }, rate: { type: 'string', default: '30' }, json: { type: 'string' }, help: { type: 'boolean' } },
+});
+if (args.help) {
+  console.log(usage);
+  process.exit(0);
+}
+const unknown = (args.row ?? []).filter((name) => !rows.some((r) => r.name === name));
+if (unknown.length > 0) {
+  console.error(`unknown row ${unknown.join(', ')}\n${usage}`);
+  process.exit(2);
+}
+const rate = Number(args.rate);
+if (!(rate > 0 && rate <= 2000)) {
+  console.error(`--rate must be a number of requests per second from 1 to 2000, got ${args.rate}`);
+  process.exit(2);
+}
+
+const progress = new Progress();
+const share = (w: { sent: number; failed: number } | null): string => (w ? `${w.failed}/${w.sent} (${((100 * w.failed) / Math.max(1, w.sent)).toFixed(1)}%)` : '–');
+const results: RowResult[] = [];
+const cleanups: (() => unknown)[] = [];
+const owner: Cleanup = { teardown: (fn) => { cleanups.unshift(fn); } };
+const cleanUp = async (): Promise<void> => {
+  for (const fn of cleanups.splice(0)) await fn();
+  await restore();
+};
+process.once('SIGINT', () => { void cleanUp().finally(() => process.exit(130)); });
+process.once('SIGTERM', () => { void cleanUp().finally(() => process.exit(143)); });
+
+try {
+  ensureServiceBinary((line) => { progress.line(line); });
+  if (!(await status()).every((node) => node.answersCql)) {
+    await progress.phase('start the local Cassandra cluster', 'three nodes to answer CQL', async () => { await up(); await warmUp(); });
+  }
+  for (const row of rows.filter((r) => !args.row || args.row.includes(r.name))) {
+    const result = await progress.phase(`row ${row.name}`, row.situation, () => row.run({ owner, rate, log: (line) => { progress.line(`${row.name}: ${line}`); } }));
+    results.push(result);
+    for (const line of result.happened) progress.line(`${row.name}: ${line}`);
+    for (const fn of cleanups.splice(0)) await fn();
+    await restore();
+  }
+} finally {
+  await cleanUp();
+}
+
+console.log('\n| row | must happen | restarts | failed in the fault window, with the sidecar | without | retries succeeded / failed / skipped | right |');
+console.log('|---|---|---:|---|---|---|---|');
+for (const r of results) {
+  const retries = r.retries ? `${r.retries.succeeded} / ${r.retries.failed} / ${JSON.stringify(r.retries.skipped)}` : '–';
+  console.log(`| ${r.row} | ${r.expected} | ${r.restarts} | ${share(r.failedWithSidecar)} | ${share(r.failedWithout)} | ${retries} | ${r.right ? 'yes' : '**no**'} |`);
+}
+if (args.json) writeFileSync(args.json, JSON.stringify(results, null, 2));
+process.exit(results.every((r) => r.right) ? 0 : 1);

@@ -1,0 +1,151 @@
+// The production situations the sidecar must get right, each replayed on the real
+// cluster with the gocql session service and an acting sidecar at its defaults, under
+// steady traffic. A row says what must happen and measures what did: restarts (and
+// when), requests failed in the fault window with and without the sidecar, retries
+// tried and skipped, and how the service's own driver behaved (when its pool dropped
+// and took back each node).
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Cleanup } from '../cleanup.ts';
+import { healWithFlap, rebootIsolated, type NodeNumber } from '../cluster/cluster.ts';
+import { bounceNode } from '../scenarios.ts';
+import { startService } from '../session-service/harness.ts';
+import { metricOf, type SidecarProcess } from '../sidecar-process.ts';
+import { sessionTraffic, type TrafficResult } from '../traffic.ts';
+import { startPod, type Pod } from './pod.ts';
+
+export interface Window {
+  sent: number;
+  failed: number;
+}
+
+export interface RowResult {
+  row: string;
+  situation: string;
+  expected: string;
+  /** What happened, one short line each, in order. */
+  happened: string[];
+  restarts: number;
+  failedWithSidecar: Window | null;
+  failedWithout: Window | null;
+  retries: { succeeded: number; failed: number; skipped: Record<string, number> } | null;
+  /** Whether the outcome is the one the row expects. */
+  right: boolean;
+}
+
+export interface RowContext {
+  owner: Cleanup;
+  rate: number;
+  log: (line: string) => void;
+}
+
+export interface Row {
+  name: string;
+  situation: string;
+  expected: string;
+  run(context: RowContext): Promise<RowResult>;
+}
+
+const seconds = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
+
+async function until(check: () => boolean | Promise<boolean>, limitMs: number): Promise<boolean> {
+  const deadline = Date.now() + limitMs;
+  while (Date.now() < deadline) {
+    if (await check()) return true;
+    await sleep(250);
+  }
+  return false;
+}
+
+const windowOf = (before: TrafficResult, after: TrafficResult): Window => ({ sent: after.sent - before.sent, failed: after.failed - before.failed });
+
+async function retriesOf(sidecar: SidecarProcess): Promise<RowResult['retries']> {
+  const skipped: Record<string, number> = {};
+  for (const reason of ['budget', 'no_local_quorum', 'body_too_large', 'deadline']) {
+    const n = await metricOf(sidecar, 'sessionstore_sidecar_retries_skipped_total', { reason });
+    if (n > 0) skipped[reason] = n;
+  }
+  return {
+    succeeded: await metricOf(sidecar, 'sessionstore_sidecar_retries_total', { outcome: 'succeeded' }),
+    failed: await metricOf(sidecar, 'sessionstore_sidecar_retries_total', { outcome: 'failed' }),
+    skipped,
+  };
+}
+
+/** The service's pool dropping and taking back one node, in words relative to `from`. */
+const poolStory = (pod: Pod, address: string, from: number): string[] =>
+  pod.poolChanges.filter((c) => c.address === address && c.at >= from)
+    .map((c) => `${seconds(c.at - from)}: the service's pool ${c.connections === 0 ? 'dropped' : `holds ${c.connections} connections to`} ${address}`);
+
+const nodeRestarts: Row = {
+  name: 'node-restarts',
+  situation: 'three normal node restarts (stop, start), one node after another',
+  expected: 'no restart; the service takes each node back by itself (gocql: about 10 s after it answers)',
+  async run({ owner, rate, log }) {
+    const pod = await startPod(owner);
+    const traffic = sessionTraffic(owner, pod.sidecar.url, { perSecond: rate });
+    await sleep(5000);
+    const happened: string[] = [];
+    let right = true;
+    for (const n of [2, 3, 1] as NodeNumber[]) {
+      const address = `127.0.0.${n}`;
+      log(`stopping and starting node ${n}`);
+      const answeredAt = await bounceNode(n);
+      const back = await until(() => pod.holds(address), 90_000);
+      const backMs = Date.now() - answeredAt;
+      happened.push(back ? `node ${n}: the service's pool took it back ${seconds(backMs)} after it answered CQL` : `node ${n}: not taken back within 90 s`);
+      right &&= back;
+      await sleep(10_000);
+    }
+    // Long enough for any rule's sustain to pass after the last node's return.
+    await sleep(10_000);
+    const result = await traffic.stop();
+    const restarts = await pod.restarts();
+    happened.push(`${restarts} restarts by the sidecar; ${result.failed} of ${result.sent} requests failed (${JSON.stringify(result.failures)})`);
+    return { row: this.name, situation: this.situation, expected: this.expected, happened, restarts, failedWithSidecar: { sent: result.sent, failed: result.failed }, failedWithout: null, retries: await retriesOf(pod.sidecar), right: right && restarts === 0 };
+  },
+};
+
+const splitView: Row = {
+  name: 't327954',
+  situation: "T327954 as it happened: node 1 rebooted deaf to its peers' gossip, kept UP by them, for 60 s; then it heals, the cluster flapping it DOWN and UP",
+  expected: 'no restart, during the fault or after the heal; node 1 named; fewer than 1% of requests fail through the sidecar',
+  async run({ owner, rate, log }) {
+    const pod = await startPod(owner);
+    const bare = await startService(owner, {});
+    const through = sessionTraffic(owner, pod.sidecar.url, { perSecond: rate });
+    const direct = sessionTraffic(owner, bare.url, { perSecond: rate });
+    await sleep(5000);
+    log('rebooting node 1 deaf to its peers\' gossip (they keep it UP)');
+    const backAt = await rebootIsolated(1, undefined, { peersKeepItUp: true, gossipOnly: true });
+    const happened = [`node 1 answered CQL again at 0.0 s`];
+    // gocql takes node 1 back at its reconnect ticker (60 s): the split view begins for users then.
+    const taken = await until(() => pod.holds('127.0.0.1'), 90_000);
+    const splitAt = Date.now();
+    happened.push(taken ? `${seconds(splitAt - backAt)}: the service's pool holds node 1 again: the split view begins` : 'the service never took node 1 back within 90 s');
+    const before = { through: through.snapshot(), direct: direct.snapshot() };
+    await sleep(60_000);
+    const during = { through: through.snapshot(), direct: direct.snapshot() };
+    const named = pod.sidecar.logs.find((l) => String(l.msg).startsWith('Cassandra node 127.0.0.1 cannot coordinate'));
+    happened.push(named ? `${seconds(Date.parse(String(named.time)) - backAt)}: the sidecar named node 1` : 'the sidecar never named node 1');
+    const restartsInFault = await pod.restarts();
+    log('healing: the peers convict node 1 once, then hear it again');
+    const healedAt = Date.now();
+    await healWithFlap();
+    // The stale grace (75 s) and the sustain (5 s) after the heal, and a margin: a restart after the heal shows here.
+    await sleep(90_000);
+    const restarts = await pod.restarts();
+    happened.push(...poolStory(pod, '127.0.0.1', healedAt).map((line) => `after the heal, ${line}`));
+    for (const depool of pod.depools()) happened.push(`${seconds(depool - healedAt)} after the heal: the sidecar depooled to restart the service`);
+    const after = { through: await through.stop(), direct: await direct.stop() };
+    const failedWithSidecar = windowOf(before.through, during.through);
+    happened.push(`${restartsInFault} restarts during the fault, ${restarts - restartsInFault} after the heal; after the heal ${after.through.failed - during.through.failed} requests failed through the sidecar (${JSON.stringify(after.through.failures)})`);
+    const share = failedWithSidecar.failed / Math.max(1, failedWithSidecar.sent);
+    return {
+      row: this.name, situation: this.situation, expected: this.expected, happened, restarts,
+      failedWithSidecar, failedWithout: windowOf(before.direct, during.direct), retries: await retriesOf(pod.sidecar),
+      right: taken && named !== undefined && restarts === 0 && share < 0.01,
+    };
+  },
+};
+
+export const rows: Row[] = [nodeRestarts, splitView];
