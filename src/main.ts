@@ -8,10 +8,12 @@ import { cassandraSecurity } from './cluster/connection-options.ts';
 import { shutDownClient } from './cluster/coordinator-client.ts';
 import type { Config } from './config/schema.ts';
 import { startProxy } from './proxy/proxy.ts';
-import { Reconciler } from './reconcile/reconciler.ts';
+import type { ServiceRule } from './reconcile/diagnose.ts';
+import { Reconciler, type PublishedVerdict } from './reconcile/reconciler.ts';
 import { FleetLease } from './remediate/lease.ts';
 import { Remediator } from './remediate/remediator.ts';
 import { restartService } from './remediate/restart-action.ts';
+import { ServiceHealthCheck } from './service/health-check.ts';
 import { ServiceMonitor } from './service/service-monitor.ts';
 import { StorageErrorWindow } from './service/storage-errors.ts';
 import { createLogger } from './telemetry/logger.ts';
@@ -25,6 +27,8 @@ export async function runSidecar(config: Config): Promise<void> {
   await cluster.start();
   const service = new ServiceMonitor(config, registry, logger, () => cluster.view().nodes.map((node) => node.address));
   service.start();
+  const health = new ServiceHealthCheck(config, logger);
+  health.start();
   const traffic = new StorageErrorWindow(config.reconcile.error_window_seconds);
   const proxy = await startProxy(config, registry, logger, {
     onAnswer: (answer) => { traffic.record(answer); },
@@ -55,12 +59,19 @@ export async function runSidecar(config: Config): Promise<void> {
       const canary = await service.runCanary();
       return canary.ok ? 'ok' : canary.detail;
     },
+    // A fresh pool reading and a fresh verdict, just before the signal.
+    recheck: async (rule: ServiceRule): Promise<string | null> => {
+      await service.observe();
+      const verdict: PublishedVerdict = reconciler.tick();
+      if (verdict.findings.some((f) => f.rule === rule)) return null;
+      return `${rule} no longer holds: ${verdict.evidence.join('; ') || "the service's view agrees with the cluster's"}`;
+    },
     registry,
     logger,
   });
   const reconciler = new Reconciler(config, {
     cluster: () => cluster.view(),
-    service: () => ({ poolConnections: service.view().pool?.connections ?? null, traffic: traffic.snapshot(), canaryFailures: service.view().canary?.consecutiveFailures ?? null }),
+    service: () => ({ answering: health.state().answering, poolConnections: service.view().pool?.connections ?? null, traffic: traffic.snapshot(), canaryFailures: service.view().canary?.consecutiveFailures ?? null }),
   }, (verdict) => remediator.consider(verdict), registry, logger);
   reconciler.start();
   const admin = await startAdminServer({
@@ -68,14 +79,14 @@ export async function runSidecar(config: Config): Promise<void> {
     port: config.admin.port,
     registry,
     logger,
-    readiness: async () => {
-      // Depooled is decided here and now: the kubelet must see it without waiting on the service.
+    // Answered at once from state: the kubelet never waits on the service, nor on the pool live traffic uses.
+    readiness: () => {
       const { depooled, reason } = proxy.trafficSwitch.status();
-      if (depooled) return { ready: false, reasons: [`depooled: ${reason ?? ''}`] };
-      const reachable = await proxy.upstreamReachable();
-      return { ready: reachable, reasons: reachable ? [] : ['the session service does not answer'] };
+      if (depooled) return Promise.resolve({ ready: false, reasons: [`depooled: ${reason ?? ''}`] });
+      const { answering, last } = health.state();
+      return Promise.resolve({ ready: answering === true, reasons: answering === true ? [] : [`the session service does not answer its health check (${last})`] });
     },
-    status: { version: () => version, proxy: () => proxy.status(), cluster: () => ({ ...cluster.view(), contactPoints: cluster.contactPoints() }), service: () => ({ ...service.view(), traffic: traffic.snapshot() }), reconcile: () => reconciler.status(), remediation: () => remediator.status() },
+    status: { version: () => version, proxy: () => proxy.status(), cluster: () => ({ ...cluster.view(), contactPoints: cluster.contactPoints() }), service: () => ({ ...service.view(), health: health.state(), traffic: traffic.snapshot() }), reconcile: () => reconciler.status(), remediation: () => remediator.status() },
     ...(config.admin.token === undefined ? {} : { actionToken: config.admin.token }),
     actions: {
       '/remediation/restart': () => remediator.restart('manual', ['requested by an operator on the admin port']),
@@ -101,6 +112,7 @@ export async function runSidecar(config: Config): Promise<void> {
     reconciler.stop();
     cluster.stop();
     service.stop();
+    void health.stop();
     remediator.stop()
       .then(() => proxy.stop())
       .then(() => admin.close())

@@ -13,7 +13,7 @@ import { cassandraSecurity } from './connection-options.ts';
 import { createClusterMetrics, type ClusterMetrics } from './metrics.ts';
 import { NodeProber, type ProbeOutcome } from './node-prober.ts';
 import type { GossipHeartbeats, Member } from './probe.ts';
-import { localQuorum, membershipAgrees, membershipChanges, schemaAgrees, summarizeCluster, type BreakerState, type ClusterView, type NodeState } from './view.ts';
+import { judgeCanary, localQuorum, membershipAgrees, membershipChanges, schemaAgrees, summarizeCluster, type BreakerState, type ClusterView, type NodeState } from './view.ts';
 
 const unknown = 'unknown';
 
@@ -32,6 +32,8 @@ function newNode(address: string, now: number, identity: Partial<Member> = {}): 
     lastError: null,
     probeLatencyMs: null,
     canCoordinateLocalQuorum: null,
+    canaryStreak: 0,
+    coordinatingSince: null,
     canaryError: null,
     gossip: null,
     lists: null,
@@ -199,10 +201,8 @@ export class ClusterMonitor {
       });
       this.#updateMembership(report.peers, now);
     } else {
-      node.reachable = false;
-      node.reachableSince = null;
-      node.canCoordinateLocalQuorum = false;
-      node.gossip = null;
+      // Unreachable says nothing about coordinating: not known again until its next canaries.
+      Object.assign(node, { reachable: false, reachableSince: null, canCoordinateLocalQuorum: null, canaryStreak: 0, coordinatingSince: null, gossip: null });
       if (!outcome.rejectedByOpenBreaker) node.lastError = { ...outcome.error, at: now };
     }
     this.#logChange(before, node);
@@ -216,7 +216,8 @@ export class ClusterMonitor {
     if (!node) return;
     const before = { ...node };
     const now = this.#now();
-    node.canCoordinateLocalQuorum = error === null;
+    const { healthy_threshold: healthy, unhealthy_threshold: unhealthy } = this.#config.probe;
+    Object.assign(node, judgeCanary(node, error === null, now, { healthy, unhealthy }));
     node.canaryError = error === null ? null : { ...error, at: now };
     // A heartbeat that has not changed since the last read is a peer the node does not hear.
     node.gossip = heartbeats === null ? null : Object.fromEntries(Object.entries(heartbeats).map(([peer, heartbeat]) => {

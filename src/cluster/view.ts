@@ -25,8 +25,21 @@ export interface NodeState extends NodeIdentity {
   reachableSince: number | null;
   lastError: (CassandraError & { at: number }) | null;
   probeLatencyMs: number | null;
-  /** Did the last LOCAL_QUORUM canary coordinated by this node (quorum of its own data center) succeed? null: not yet tried. */
+  /**
+   * Can this node coordinate LOCAL_QUORUM (quorum of its own data center)? As health
+   * checks judge, not one canary: false after `unhealthy_threshold` canaries in a row
+   * failed, true after `healthy_threshold` in a row succeeded, and null while not yet
+   * known (never tried, or not since it was last unreachable).
+   */
   canCoordinateLocalQuorum: boolean | null;
+  /** Consecutive canary outcomes: positive successes, negative failures. */
+  canaryStreak: number;
+  /**
+   * Since when the node has been a healthy coordinator without a break (epoch ms):
+   * reachable, with LOCAL_QUORUM canaries succeeding. A node back from a reboot, or
+   * from being a broken coordinator, starts again from its first good canary.
+   */
+  coordinatingSince: number | null;
   /** Why the last canary failed (Cassandra's error), kept apart from reachability errors. */
   canaryError: (CassandraError & { at: number }) | null;
   /**
@@ -72,10 +85,11 @@ export interface ClusterView {
   /** False until every node it knows has answered its first probe, and every reachable one its first canary: until then the view proves nothing either way. */
   settled: boolean;
   localDataCenter: string;
-  nodes: (Omit<NodeState, 'lastSuccessAt' | 'lastError' | 'canaryError' | 'lastListedAt' | 'reachableSince' | 'gossip'> & {
+  nodes: (Omit<NodeState, 'lastSuccessAt' | 'lastError' | 'canaryError' | 'lastListedAt' | 'reachableSince' | 'coordinatingSince' | 'gossip'> & {
     local: boolean;
     lastSuccess: string | null;
     reachableSince: string | null;
+    coordinatingSince: string | null;
     lastError: (CassandraError & { at: string }) | null;
     canaryError: (CassandraError & { at: string }) | null;
     /** While its canary fails: the peers this node's own gossip no longer hears (null: not known). */
@@ -91,6 +105,26 @@ export interface ClusterView {
 }
 
 export const quorumOf = (replicationFactor: number): number => Math.floor(replicationFactor / 2) + 1;
+
+export interface CanaryThresholds {
+  /** Consecutive good canaries before a node counts as able to coordinate. */
+  healthy: number;
+  /** Consecutive failed canaries before it counts as unable (a broken coordinator). */
+  unhealthy: number;
+}
+
+/**
+ * A node's coordinator judgement after one more canary, as health checkers judge
+ * (Envoy's healthy and unhealthy thresholds): one canary never flips it, and a node
+ * that becomes a healthy coordinator again (back from down, or from broken) starts
+ * its `coordinatingSince` anew.
+ */
+export function judgeCanary(node: Pick<NodeState, 'canCoordinateLocalQuorum' | 'canaryStreak' | 'coordinatingSince'>, ok: boolean, now: number, thresholds: CanaryThresholds):
+  Pick<NodeState, 'canCoordinateLocalQuorum' | 'canaryStreak' | 'coordinatingSince'> {
+  const canaryStreak = ok ? Math.max(0, node.canaryStreak) + 1 : Math.min(0, node.canaryStreak) - 1;
+  const canCoordinateLocalQuorum = canaryStreak >= thresholds.healthy ? true : -canaryStreak >= thresholds.unhealthy ? false : node.canCoordinateLocalQuorum;
+  return { canaryStreak, canCoordinateLocalQuorum, coordinatingSince: canCoordinateLocalQuorum === true ? node.coordinatingSince ?? now : null };
+}
 
 /** True when every reachable node lists the same members. Vacuously true with fewer than two reachable nodes. */
 export function membershipAgrees(nodes: readonly NodeState[]): boolean {
@@ -159,14 +193,15 @@ export function summarizeCluster(nodes: readonly NodeState[], localDataCenter: s
     localDataCenter,
     nodes: [...nodes]
       .sort((a, b) => a.address.localeCompare(b.address))
-      .map(({ lastSuccessAt, lastError, canaryError, reachableSince, gossip, ...node }) => ({
+      .map(({ lastSuccessAt, lastError, canaryError, reachableSince, coordinatingSince, gossip, ...node }) => ({
         ...omitLastListed(node),
         local: node.dataCenter === localDataCenter,
         lastSuccess: iso(lastSuccessAt),
         reachableSince: iso(reachableSince),
+        coordinatingSince: iso(coordinatingSince),
         lastError: withIso(lastError),
         canaryError: withIso(canaryError),
-        unheardPeers: unheardPeers({ ...node, lastSuccessAt, lastError, canaryError, reachableSince, gossip }, now),
+        unheardPeers: unheardPeers({ ...node, lastSuccessAt, lastError, canaryError, reachableSince, coordinatingSince, gossip }, now),
       })),
     membershipAgreement: membershipAgrees(nodes),
     schemaAgreement: schemaAgrees(nodes),

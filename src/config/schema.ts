@@ -126,6 +126,10 @@ const cassandra = z.strictObject({
     reset_timeout_ms: milliseconds.default(2000),
     /** Whether the canary writes its row (needs a role that may write) or only reads. */
     canary_writes: z.boolean().default(true),
+    /** Consecutive failed canaries before a node is judged unable to coordinate LOCAL_QUORUM (one never names it broken). */
+    unhealthy_threshold: z.number().int().positive().default(2),
+    /** Consecutive good canaries before it is judged able to again. */
+    healthy_threshold: z.number().int().positive().default(1),
     /** A node no reachable node lists is forgotten after this long. */
     forget_after_ms: milliseconds.default(300_000),
   }).prefault({}),
@@ -138,6 +142,21 @@ const service = z.strictObject({
   pid_file: filePath.optional(),
   /** How often the service's pool sockets are read from /proc. */
   observe_interval_ms: milliseconds.default(2000),
+  /**
+   * Whether the service answers (readiness, and whether its pool is judged at all): its
+   * health path, on a connection of its own, in the background. With the defaults a pod
+   * goes unready after 3 s without an answer; one slow answer never does it.
+   */
+  health_check: z.strictObject({
+    interval_ms: milliseconds.default(1000),
+    /** Up to this much more between checks, at random, so a fleet's pods do not check in step. */
+    jitter_ms: z.number().int().nonnegative().default(200),
+    timeout_ms: milliseconds.default(1000),
+    /** Failed checks in a row before the service counts as not answering. */
+    unhealthy_threshold: z.number().int().positive().default(3),
+    /** Passed checks in a row before it counts as answering again. */
+    healthy_threshold: z.number().int().positive().default(1),
+  }).prefault({}),
   /** A write then read of a reserved key through the service's API, at a low rate: evidence when live traffic is too thin. */
   canary: z.strictObject({
     enabled: z.boolean().default(true),

@@ -140,7 +140,9 @@ function sidecarContainer(options: InjectOptions, ports: { proxy: number; admin:
       secret('password', 'SIDECAR_CASSANDRA_PASSWORD'),
       { name: 'SIDECAR_ADMIN_TOKEN', valueFrom: { secretKeyRef: { name: options.adminTokenSecret, key: 'token', optional: true } } },
     ],
-    // Readiness fails within a second of a depool: the propagation time (5 s) covers it and the endpoints' update.
+    // /readyz answers at once from the sidecar's own state, so a 1 s period costs nothing: it fails within a second of a
+    // depool (the propagation time, 5 s, covers it and the endpoints' update), and the thresholds that keep one slow
+    // answer of the service from taking the pod out live in the sidecar's health check (service.health_check: 3 in a row).
     readinessProbe: { httpGet: { path: '/readyz', port: ports.admin }, periodSeconds: 1, failureThreshold: 1, timeoutSeconds: 1 },
     livenessProbe: { httpGet: { path: '/healthz', port: ports.admin }, periodSeconds: 10, failureThreshold: 3, timeoutSeconds: 2 },
     resources: { requests: { cpu: '100m', memory: '96Mi' }, limits: { memory: '160Mi' } },

@@ -15,7 +15,6 @@ export interface Proxy {
   trafficSwitch: TrafficSwitch;
   server: ProxyServer;
   /** Whether the service answers its health endpoint (not 5xx) within a second. */
-  upstreamReachable(): Promise<boolean>;
   status(): { upstream: string; inflight: number; depooled: boolean; turningAway: boolean; reason?: string; since?: string };
   /** Depool (readiness fails, serving on for the propagation time), stop accepting, drain in-flight requests (bounded), close. */
   stop(): Promise<void>;
@@ -52,15 +51,6 @@ export async function startProxy(config: Config, registry: Registry, logger: Log
   return {
     trafficSwitch,
     server,
-    upstreamReachable: async () => {
-      try {
-        const response = await upstream.request({ method: 'GET', path: config.upstream.health_path, headersTimeout: 1000, bodyTimeout: 1000 });
-        await response.body.dump();
-        return response.statusCode < 500;
-      } catch {
-        return false;
-      }
-    },
     status: () => ({ upstream: origin, inflight: forwarder.inflight, ...trafficSwitch.status() }),
     stop: async () => {
       await trafficSwitch.depool('shutting down');

@@ -7,8 +7,8 @@
 //     it names the node, for a human.
 // A pure function of its inputs (no I/O, no clock), so every verdict can be replayed
 // and unit-tested. Level-triggered: the same views give the same verdict, except for
-// `memory`, which records since when each rule has held and when Cassandra was at
-// fault. Both are shown in /status.
+// `memory`, which records since when each rule has held, when Cassandra was at fault,
+// and since when the service's pool has lacked each node. All are shown in /status.
 import type { ClusterView } from '../cluster/view.ts';
 import type { TrafficSecond } from '../service/storage-errors.ts';
 
@@ -24,7 +24,11 @@ export const rules: readonly Rule[] = [...serviceRules, 'broken_coordinator'];
 export type ViewSuppression = 'no_local_quorum' | 'broken_coordinator';
 
 export interface DiagnosePolicy {
-  /** A node must have answered the sidecar this long before a pool without it counts as stale (longer than a healthy driver needs to reconnect). */
+  /**
+   * A pool without a node counts as stale only once the node has been a healthy
+   * coordinator this long, and the pool has lacked it this long: longer than a healthy
+   * driver needs to take a node back after it returns, or after it drops it.
+   */
   staleGraceMs: number;
   /** Fraction of API requests failing with storage errors that counts as failing. */
   errorRateThreshold: number;
@@ -37,6 +41,12 @@ export interface DiagnosePolicy {
 }
 
 export interface ServiceSnapshot {
+  /**
+   * Whether the service answers its health check (its own dedicated check, with
+   * thresholds); null until known. A service that does not answer (crash-looping,
+   * starting, stopped) holds no pool worth judging: the kubelet's business.
+   */
+  answering: boolean | null;
   /** Established connections per node address, from /proc; null when it cannot be read. */
   poolConnections: Record<string, number> | null;
   /** The live traffic, second by second, over the last `windowSeconds`. */
@@ -82,9 +92,11 @@ export interface FaultPeriod {
 export interface Memory {
   since: Partial<Record<Rule, number>>;
   faults: FaultPeriod[];
+  /** Since when the service's pool has held no connection to each node (epoch ms), while it could be read. */
+  poolMissingSince: Record<string, number>;
 }
 
-export const emptyMemory: Memory = { since: {}, faults: [] };
+export const emptyMemory: Memory = { since: {}, faults: [], poolMissingSince: {} };
 
 const seconds = (ms: number): number => Math.round(ms / 1000);
 
@@ -102,20 +114,31 @@ function describeBroken(node: ClusterView['nodes'][number], cluster: ClusterView
     `take ${node.address} out of client rotation (nodetool disablebinary) or restart its Cassandra`;
 }
 
-function stalePool(cluster: ClusterView, service: ServiceSnapshot, broken: ReadonlySet<string>, now: number, policy: DiagnosePolicy): { evidence: string; addresses: string[] } | null {
-  if (service.poolConnections === null) return null;
-  const pool = service.poolConnections;
-  const stale = cluster.nodes.filter((node) => {
-    const healthySince = node.reachableSince === null ? null : Date.parse(node.reachableSince);
+/** Since when the pool has lacked each node it holds nothing to, carried over from the last tick. */
+function trackPoolMissing(previous: Memory['poolMissingSince'], pool: Record<string, number> | null, now: number): Memory['poolMissingSince'] {
+  if (pool === null) return {};
+  return Object.fromEntries(Object.entries(pool).filter(([, count]) => count === 0).map(([address]) => [address, previous[address] ?? now]));
+}
+
+/**
+ * A pool without a healthy local node, for longer than the grace on both clocks: since
+ * the node became a healthy coordinator (back from down, or from broken), and since the
+ * pool last lost it. A driver that takes a node back within its own reconnect interval
+ * never gets that far.
+ */
+function stalePool(cluster: ClusterView, missingSince: Memory['poolMissingSince'], broken: ReadonlySet<string>, now: number, policy: DiagnosePolicy): { evidence: string; addresses: string[] } | null {
+  const stale = cluster.nodes.flatMap((node) => {
+    const coordinating = node.coordinatingSince === null ? null : Date.parse(node.coordinatingSince);
+    const missing = missingSince[node.address];
     // A coordinator that cannot reach quorum is one the service is right not to hold.
-    return node.local && node.reachable && node.breaker === 'closed' && !broken.has(node.address)
-      && healthySince !== null && now - healthySince >= policy.staleGraceMs && (pool[node.address] ?? 0) === 0;
+    if (!node.local || !node.reachable || node.breaker !== 'closed' || broken.has(node.address) || coordinating === null || missing === undefined) return [];
+    return now - coordinating >= policy.staleGraceMs && now - missing >= policy.staleGraceMs ? [{ address: node.address, coordinating, missing }] : [];
   });
   if (stale.length === 0) return null;
   return {
     addresses: stale.map((node) => node.address),
-    evidence: stale.map((node) => `${node.address} has answered the sidecar for ${seconds(now - Date.parse(node.reachableSince ?? ''))} s ` +
-      `(grace ${seconds(policy.staleGraceMs)} s) but the service holds 0 connections to it`).join('; '),
+    evidence: stale.map((node) => `${node.address} has been a healthy coordinator for ${seconds(now - node.coordinating)} s and the service's pool has held 0 connections to it ` +
+      `for ${seconds(now - node.missing)} s (grace ${seconds(policy.staleGraceMs)} s for both)`).join('; '),
   };
 }
 
@@ -196,10 +219,12 @@ export function diagnose(cluster: ClusterView, service: ServiceSnapshot, now: nu
   }, now, service.traffic.windowSeconds * 1000, policy);
   const faultRecently = faults.some((p) => p.kind !== 'no_each_quorum' && (p.to ?? now) + settleAfter(p, now, policy) >= now);
 
-  // 2. The service's divergences, counting only what Cassandra's faults do not explain.
+  // 2. The service's divergences, counting only what Cassandra's faults do not explain,
+  //    and only while the service answers: one that does not is not running yet or any more.
+  const poolMissingSince = trackPoolMissing(memory.poolMissingSince, service.answering === true ? service.poolConnections : null, now);
   const count = countErrors(service, faults, now, policy);
-  const stale = stalePool(cluster, service, brokenAddresses, now, policy);
-  const unavailability = falseUnavailability(cluster, service, count, faultRecently, policy);
+  const stale = service.answering === true ? stalePool(cluster, poolMissingSince, brokenAddresses, now, policy) : null;
+  const unavailability = service.answering === true ? falseUnavailability(cluster, service, count, faultRecently, policy) : null;
   const heldBack = unavailability !== null && unavailability.heldBack.length > 0;
   const conditions: Record<Rule, { evidence: string; addresses: string[] } | null> = {
     stale_pool: stale,
@@ -222,7 +247,11 @@ export function diagnose(cluster: ClusterView, service: ServiceSnapshot, now: nu
       'which the sidecar cannot judge yet (its probes do not reach it, or its canary has not run): the errors may be that node\'s, and a restart would not cure them');
   }
   if (count.explainedErrors > 0) evidence.push(`${count.explainedErrors} storage errors in the last ${service.traffic.windowSeconds} s fall within Cassandra's own fault and do not count against the service`);
-  const nextMemory: Memory = { since, faults };
+  if (service.answering !== true) {
+    evidence.push(service.answering === null ? 'the service has not answered its health check yet: its pool and errors are not judged'
+      : 'the service does not answer its health check (not running, or not yet started): its pool and errors are not judged, and a restart is the kubelet\'s business');
+  }
+  const nextMemory: Memory = { since, faults, poolMissingSince };
   const verdict = (action: Verdict['action'], rule: ServiceRule | null, suppressed: Verdict['suppressed']): { verdict: Verdict; memory: Memory } =>
     ({ verdict: { action, rule, findings, suppressed, brokenCoordinators: [...brokenAddresses], evidence }, memory: nextMemory });
 

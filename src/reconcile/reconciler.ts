@@ -20,8 +20,8 @@ export interface PublishedVerdict extends Omit<Verdict, 'suppressed'> {
 export interface ReconcileStatus {
   at: string | null;
   verdict: PublishedVerdict | null;
-  /** What diagnose() remembers between ticks: since when each rule holds, and Cassandra's fault periods. */
-  memory: { since: Record<string, string>; faults: { kind: string; from: string; to: string | null }[] };
+  /** What diagnose() remembers between ticks: since when each rule holds, Cassandra's fault periods, and since when the service's pool has lacked each node. */
+  memory: { since: Record<string, string>; faults: { kind: string; from: string; to: string | null }[]; poolMissingSince: Record<string, string> };
 }
 
 /** The verdict before the sidecar's own view of the cluster is in. */
@@ -45,7 +45,7 @@ export function diagnosePolicy(config: Config): DiagnosePolicy {
 export class Reconciler {
   #timer: NodeJS.Timeout | undefined;
   #memory: Memory = emptyMemory;
-  #status: ReconcileStatus = { at: null, verdict: null, memory: { since: {}, faults: [] } };
+  #status: ReconcileStatus = { at: null, verdict: null, memory: { since: {}, faults: [], poolMissingSince: {} } };
   readonly #policy: DiagnosePolicy;
   readonly #intervalMs: number;
   readonly #cluster: () => ClusterView;
@@ -107,6 +107,7 @@ export class Reconciler {
       memory: {
         since: Object.fromEntries(Object.entries(memory.since).map(([rule, ms]) => [rule, iso(ms)])),
         faults: memory.faults.map((f) => ({ kind: f.kind, from: iso(f.from), to: f.to === null ? null : iso(f.to) })),
+        poolMissingSince: Object.fromEntries(Object.entries(memory.poolMissingSince).map(([address, ms]) => [address, iso(ms)])),
       },
     };
     for (const rule of serviceRules) this.#divergence.set({ rule }, verdict.findings.some((f) => f.rule === rule) ? 1 : 0);

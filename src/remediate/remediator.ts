@@ -2,7 +2,9 @@
 //   1. take the fleet lease (one pod per data center at a time);
 //   2. depool (readiness fails at once; traffic is still served for the propagation
 //      time, while the endpoints move it to other pods) and drain;
-//   3. restart (signal, HTTP or command);
+//   3. check the evidence again, after the propagation time and the drain: a reason that
+//      has gone (the driver took the node back by itself) cancels the restart;
+//      restart (signal, HTTP or command);
 //   4. verify: the old process is gone, the service answers /healthz, and the evidence
 //      is gone (the nodes it lacked are back in its pool; canaries through it pass);
 //   5. repool, hold the lease for the propagation time while the endpoints take the
@@ -10,8 +12,9 @@
 //   6. back off.
 // A restart that leaves the evidence as it was is "not cured": it is recorded as such,
 // and the same evidence never triggers another one; a human is paged instead. Budgets
-// (restarts per hour, exponential backoff) stop restart loops. Every step is logged
-// once, and everything remembered between verdicts is in status().
+// (restarts per hour, exponential backoff) stop restart loops. A dry run touches
+// nothing: no lease, no depool, no signal; it says what it would do. Every step is
+// logged once, and everything remembered between verdicts is in status().
 import { setTimeout as sleep } from 'node:timers/promises';
 import { request } from 'undici';
 import type { Config } from '../config/schema.ts';
@@ -23,11 +26,14 @@ import type { FleetLease } from './lease.ts';
 import type { RestartResult } from './restart-action.ts';
 
 export type RestartReason = ServiceRule | 'manual';
-/** `restarted`: healthy and cured; `not_cured`: healthy, evidence unchanged; `unhealthy`: never healthy again; `failed`: the restart itself failed. */
-export type RestartOutcome = 'restarted' | 'not_cured' | 'unhealthy' | 'failed' | 'dry_run';
+/**
+ * `restarted`: healthy and cured; `not_cured`: healthy, evidence unchanged; `unhealthy`: never healthy again; `failed`: the restart itself failed;
+ * `cancelled`: the evidence was gone by the last check before the signal (repooled, nothing restarted); `dry_run`: nothing done, only said.
+ */
+export type RestartOutcome = 'restarted' | 'not_cured' | 'unhealthy' | 'failed' | 'cancelled' | 'dry_run';
 export type Suppression = ViewSuppression | 'paused' | 'disabled' | 'budget_exhausted' | 'backoff' | 'lease_held' | 'not_cured';
 export const suppressions: readonly Suppression[] = ['no_local_quorum', 'broken_coordinator', 'paused', 'disabled', 'budget_exhausted', 'backoff', 'lease_held', 'not_cured'];
-const outcomes: readonly RestartOutcome[] = ['restarted', 'not_cured', 'unhealthy', 'failed', 'dry_run'];
+const outcomes: readonly RestartOutcome[] = ['restarted', 'not_cured', 'unhealthy', 'failed', 'cancelled', 'dry_run'];
 
 /** Suppressions that need a human: the sidecar will not act again by itself. */
 const needsHuman: ReadonlySet<Suppression> = new Set(['budget_exhausted', 'not_cured']);
@@ -58,6 +64,8 @@ export interface RemediatorDependencies {
   servicePool: () => Promise<Record<string, number> | null>;
   /** One write-then-read through the service's API: 'ok' or what went wrong. */
   serviceCanary: () => Promise<string>;
+  /** A fresh look at the views, just before the signal: null while the rule still holds, or why it no longer does. */
+  recheck: (rule: ServiceRule) => Promise<string | null>;
   registry: Registry;
   logger: Logger;
   now?: () => number;
@@ -104,7 +112,7 @@ export class Remediator {
     this.#metrics = {
       restarts: new Counter({
         name: `${metricPrefix}pool_restarts_total`,
-        help: "Restarts of the service's pool, by the rule that asked and the result: restarted (cured), not_cured, unhealthy, failed, dry_run.",
+        help: "Restarts of the service's pool, by the rule that asked and the result: restarted (cured), not_cured, unhealthy, failed, cancelled (the evidence went before the signal), dry_run (only said).",
         labelNames: ['rule', 'result'], registers,
       }),
       inProgress: new Gauge({ name: `${metricPrefix}restart_in_progress`, help: '1 while a graceful restart is under way.', registers }),
@@ -193,7 +201,8 @@ export class Remediator {
   /** Start times (epoch ms) of automatic restarts in the last hour, oldest first. */
   #recentStarts(): number[] {
     const since = this.#now() - hourMs;
-    return this.#history.filter((r) => r.reason !== 'manual').map((r) => Date.parse(r.startedAt)).filter((at) => at >= since);
+    // A cancelled restart restarted nothing; it is backed off from, but does not spend the hourly budget.
+    return this.#history.filter((r) => r.reason !== 'manual' && r.result !== 'cancelled').map((r) => Date.parse(r.startedAt)).filter((at) => at >= since);
   }
 
   #holdBack(rule: ServiceRule, addresses: string[]): Held | null {
@@ -223,10 +232,17 @@ export class Remediator {
   /** The whole graceful restart. Also the manual trigger, which skips the budget, backoff and not-cured memory, but never the lease. */
   async restart(reason: RestartReason, evidence: string[] = [], addresses: string[] = []): Promise<RestartRecord | null> {
     if (this.#inProgress || this.#isStopped()) return null;
-    this.#inProgress = true;
     const { config, lease, trafficSwitch } = this.#deps;
     const started = this.#now();
     const log = this.#logger.child({ rule: reason });
+    if (config.remediation.dry_run) {
+      // Nothing that touches traffic: no lease, no depool, no signal. Recorded and backed off like a restart, so it says what a real one would do, and when.
+      const detail = `dry run: would take the fleet lease, depool for ${trafficSwitch.propagationMs} ms, drain (up to ${config.remediation.drain_timeout_ms} ms) and restart the service by ${config.remediation.action}; nothing was done`;
+      log.warn({ evidence, detail }, 'dry run: would restart the service now');
+      this.#finish({ reason, startedAt: new Date(started).toISOString(), durationMs: 0, result: 'dry_run', detail, evidence, addresses });
+      return this.#history.at(-1) ?? null;
+    }
+    this.#inProgress = true;
     let held = false;
     let result: RestartOutcome = 'failed';
     let detail = '';
@@ -250,21 +266,21 @@ export class Remediator {
       log.warn({ evidence }, `restarting the service's pool gracefully (${reason}): lease taken, depooling`);
       await trafficSwitch.depool(`restarting the service's pool (${reason})`);
       await this.#drain();
-      // 3. Restart.
-      let signalledPid: number | null = null;
-      if (config.remediation.dry_run) {
-        detail = 'dry run: the restart itself was skipped';
-        log.warn({ evidence }, 'dry run: would restart the service now');
-      } else {
+      // 3. The evidence again, at the last moment: seconds have passed, and the driver may have healed itself.
+      const gone = reason === 'manual' ? null : await this.#deps.recheck(reason);
+      if (gone === null) {
         const action = await this.#deps.restart(config);
-        signalledPid = action.signalledPid;
         detail = action.detail;
         log.warn({ detail }, 'restart requested');
+        // 4. Verify.
+        const verified = await this.#verify(action.signalledPid, { reason, addresses });
+        result = verified.outcome;
+        if (verified.detail) detail += `; ${verified.detail}`;
+      } else {
+        result = 'cancelled';
+        detail = `cancelled before the signal: ${gone}`;
+        log.warn({ evidence: gone }, 'the reason to restart is gone: cancelling, repooling');
       }
-      // 4. Verify.
-      const verified = await this.#verify(signalledPid, config.remediation.dry_run ? null : { reason, addresses });
-      result = config.remediation.dry_run ? 'dry_run' : verified.outcome;
-      if (verified.detail) detail += `; ${verified.detail}`;
     } catch (error) {
       detail = `${detail ? `${detail}; ` : ''}${(error as Error).message}`;
       log.error({ error: (error as Error).message }, held ? 'the restart failed' : 'could not take the fleet lease');
@@ -312,7 +328,7 @@ export class Remediator {
    * i.e. the service's pool holds the nodes it lacked (stale_pool), or canaries through
    * its API pass (false_unavailability, and a manual restart when configured).
    */
-  async #verify(signalledPid: number | null, cure: { reason: RestartReason; addresses: string[] } | null): Promise<{ outcome: 'restarted' | 'not_cured' | 'unhealthy'; detail: string }> {
+  async #verify(signalledPid: number | null, cure: { reason: RestartReason; addresses: string[] }): Promise<{ outcome: 'restarted' | 'not_cured' | 'unhealthy'; detail: string }> {
     const { remediation, upstream } = this.#deps.config;
     const deadline = this.#now() + remediation.healthy_timeout_ms;
     const waiting = (): boolean => this.#now() < deadline && !this.#isStopped();
@@ -323,8 +339,7 @@ export class Remediator {
       healthy ||= await request(`${this.#upstream}${upstream.health_path}`, { headersTimeout: 2000, bodyTimeout: 2000 })
         .then(async (response) => { await response.body.dump(); return response.statusCode === 200; }, () => false);
       if (healthy) {
-        // A dry run restarted nothing, so there is no cure to check.
-        lastProblem = cure === null ? '' : await this.#stillDiverged(cure.reason, cure.addresses);
+        lastProblem = await this.#stillDiverged(cure.reason, cure.addresses);
         if (lastProblem === '') return { outcome: 'restarted', detail: '' };
       }
       await sleep(250);

@@ -1,10 +1,10 @@
 // The pure rules of the cluster view, with made-up nodes.
 import t from 'tap';
-import { dataCenterQuorums, localQuorum, membershipAgrees, membershipChanges, quorumOf, schemaAgrees, summarizeCluster, unheardPeers, type NodeState } from '../../src/cluster/view.ts';
+import { dataCenterQuorums, judgeCanary, localQuorum, membershipAgrees, membershipChanges, quorumOf, schemaAgrees, summarizeCluster, unheardPeers, type NodeState } from '../../src/cluster/view.ts';
 
 const node = (address: string, overrides: Partial<NodeState> = {}): NodeState => ({
   address, hostId: `id-${address}`, dataCenter: 'dc1', rack: 'r1', releaseVersion: '5.0.9', schemaVersion: 'v1',
-  reachable: true, breaker: 'closed', lastSuccessAt: 0, reachableSince: 0, lastError: null, probeLatencyMs: 1, canCoordinateLocalQuorum: true,
+  reachable: true, breaker: 'closed', lastSuccessAt: 0, reachableSince: 0, coordinatingSince: 0, lastError: null, probeLatencyMs: 1, canCoordinateLocalQuorum: true, canaryStreak: 1,
   lists: ['a', 'b', 'c'], lastListedAt: 0, replication: { dc1: 3 }, canaryError: null, gossip: null, ...overrides,
 });
 
@@ -96,5 +96,18 @@ void t.test('the peers a node no longer hears: heartbeats unchanged in its own g
   });
   t.same(unheardPeers(broken, now), [{ address: 'b', silentForSeconds: 12 }], 'b is silent for 12 s; c for only 3 s, within normal gossip; itself never counts');
   t.equal(unheardPeers(node('b'), now), null, 'not known while its canary succeeds');
+  t.end();
+});
+
+void t.test('a coordinator is judged on canaries that hold, not on one: unhealthy after 2 failures in a row, healthy again after 1 success', (t) => {
+  const thresholds = { healthy: 1, unhealthy: 2 };
+  const replay = (outcomes: boolean[], start = { canCoordinateLocalQuorum: null as boolean | null, canaryStreak: 0, coordinatingSince: null as number | null }) =>
+    outcomes.reduce((node, ok, i) => judgeCanary(node, ok, 1000 * (i + 1), thresholds), start);
+  t.same(replay([true]), { canCoordinateLocalQuorum: true, canaryStreak: 1, coordinatingSince: 1000 }, 'a first good canary: healthy since then');
+  t.same(replay([true, true, false]), { canCoordinateLocalQuorum: true, canaryStreak: -1, coordinatingSince: 1000 }, 'one failed canary changes nothing yet');
+  t.same(replay([true, false, false]), { canCoordinateLocalQuorum: false, canaryStreak: -2, coordinatingSince: null }, 'two in a row: unable to coordinate');
+  t.same(replay([false]), { canCoordinateLocalQuorum: null, canaryStreak: -1, coordinatingSince: null }, 'a node just back whose first canary fails is not known yet: never broken on one canary');
+  t.same(replay([true, false, false, true, true]), { canCoordinateLocalQuorum: true, canaryStreak: 2, coordinatingSince: 4000 }, 'broken, then healthy: its healthy clock starts again');
+  t.same(replay([false, false, false], { canCoordinateLocalQuorum: true, canaryStreak: 9, coordinatingSince: 0 }).canCoordinateLocalQuorum, false, 'a long healthy streak is not a credit');
   t.end();
 });

@@ -47,7 +47,8 @@ void t.test('three pods, one stale pool each: restarts one after the other, and 
   t.ok(waited.length >= 1, `the lease was contended: ${waited.length} pod(s) waited for it (the real LWT said no)`);
   if (dry) {
     const line = dry.sidecar.logs.find((l) => l.msg === 'dry run: would restart the service now');
-    t.match(line?.evidence, [/stale_pool: 127\.0\.0\.2 has answered the sidecar .* but the service holds 0 connections to it/], 'the dry run logged its evidence');
+    t.match(line?.evidence, [/stale_pool: 127\.0\.0\.2 has been a healthy coordinator for \d+ s and the service's pool has held 0 connections to it/], 'the dry run logged its evidence');
+    t.notOk(dry.sidecar.logs.some((l) => String(l.msg).startsWith("restarting the service's pool gracefully")), 'and it never depooled: a dry run has no effect on traffic');
     t.equal(dry.service.supervisor.restarts(), 0, 'and restarted nothing');
     t.equal(await metricOf(dry.sidecar, 'sessionstore_sidecar_pool_restarts_total', { result: 'restarted' }), 0);
   }

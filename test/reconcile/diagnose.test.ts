@@ -12,6 +12,8 @@ const iso = (ms: number): string => new Date(ms).toISOString();
 
 interface ClusterShape {
   reachableSince?: Record<string, number>;
+  /** Since when a node has been a healthy coordinator (default: since it has been reachable). */
+  coordinatingSince?: Record<string, number>;
   down?: string[];
   /** Reachable, but their LOCAL_QUORUM canary fails. */
   brokenCanary?: string[];
@@ -32,11 +34,12 @@ function cluster(shape: ClusterShape = {}): ClusterView {
       const broken = shape.brokenCanary?.includes(address) ?? false;
       return {
         address, hostId: address, dataCenter: shape.remote?.includes(address) ? 'dc2' : 'dc1', rack: 'r', releaseVersion: '5.0', schemaVersion: 'v',
-        reachable: !down, breaker: down ? 'open' : 'closed', probeLatencyMs: 1, canCoordinateLocalQuorum: canaryOk(address), lists: addresses, replication: { dc1: 3 },
+        reachable: !down, breaker: down ? 'open' : 'closed', probeLatencyMs: 1, canCoordinateLocalQuorum: canaryOk(address), canaryStreak: canaryOk(address) ? 5 : -5, lists: addresses, replication: { dc1: 3 },
         local: !shape.remote?.includes(address), lastSuccess: iso(t0), lastError: null,
         canaryError: broken ? { code: 'Unavailable', message: 'Cannot achieve consistency level LOCAL_QUORUM (2 required but only 1 alive)', at: iso(t0) } : null,
         unheardPeers: broken ? [{ address: '10.0.0.2', silentForSeconds: 12 }, { address: '10.0.0.3', silentForSeconds: 12 }] : null,
         reachableSince: down ? null : iso(shape.reachableSince?.[address] ?? t0 - 3_600_000),
+        coordinatingSince: canaryOk(address) ? iso(shape.coordinatingSince?.[address] ?? shape.reachableSince?.[address] ?? t0 - 3_600_000) : null,
       };
     }),
     membershipAgreement: true, schemaAgreement: true,
@@ -57,8 +60,10 @@ function traffic(now: number, perSecond: { requests: number; errors: number; del
 
 const fullPool = { '10.0.0.1': 2, '10.0.0.2': 2, '10.0.0.3': 2 };
 const stalePool = { '10.0.0.1': 2, '10.0.0.2': 0, '10.0.0.3': 2 };
-const service = (now: number, pool: Record<string, number> | null = fullPool, perSecond = { requests: 10, errors: 0 }, canaryFailures: number | null = 0): ServiceSnapshot =>
-  ({ poolConnections: pool, traffic: traffic(now, perSecond), canaryFailures });
+const service = (now: number, pool: Record<string, number> | null = fullPool, perSecond = { requests: 10, errors: 0 }, canaryFailures: number | null = 0, answering: boolean | null = true): ServiceSnapshot =>
+  ({ answering, poolConnections: pool, traffic: traffic(now, perSecond), canaryFailures });
+/** What diagnose remembers after the pool has lacked these nodes since `since` (an hour by default). */
+const lacking = (addresses: string[], since = t0 - 3_600_000): Memory => ({ ...emptyMemory, poolMissingSince: Object.fromEntries(addresses.map((a) => [a, since])) });
 
 /** Runs diagnose at each time in turn, carrying the memory; views may depend on the time. */
 function over(times: number[], view: (now: number) => ClusterView, snapshot: (now: number) => ServiceSnapshot, memory: Memory = emptyMemory): { verdict: Verdict; memory: Memory } {
@@ -74,25 +79,60 @@ void t.test('healthy: nothing to do', (t) => {
   t.end();
 });
 
-void t.test('stale pool: a node healthy past the grace that the service does not hold', (t) => {
-  const first = over([t0], () => cluster(), (now) => service(now, stalePool)).verdict;
+void t.test('stale pool: a node healthy past the grace that the service has not held for as long', (t) => {
+  const first = over([t0], () => cluster(), (now) => service(now, stalePool), lacking(['10.0.0.2'])).verdict;
   t.equal(first.action, 'none', 'not at the first sight: hysteresis');
   t.match(first.findings, [{ rule: 'stale_pool', addresses: ['10.0.0.2'] }]);
-  const sustained = over([t0, t0 + 2_000, t0 + 5_000], () => cluster(), (now) => service(now, stalePool)).verdict;
+  const sustained = over([t0, t0 + 2_000, t0 + 5_000], () => cluster(), (now) => service(now, stalePool), lacking(['10.0.0.2'])).verdict;
   t.match(sustained, { action: 'restart', rule: 'stale_pool' });
-  t.match(sustained.evidence[0], /10\.0\.0\.2 has answered the sidecar for \d+ s \(grace 75 s\) but the service holds 0 connections to it/);
+  t.match(sustained.evidence[0], /10\.0\.0\.2 has been a healthy coordinator for \d+ s and the service's pool has held 0 connections to it for \d+ s \(grace 75 s for both\)/);
   t.end();
 });
 
 void t.test('stale pool waits for the grace: a node back for 60 s is still the driver\'s to reconnect (gocql\'s 60 s ticker)', (t) => {
   const view = (): ClusterView => cluster({ reachableSince: { '10.0.0.2': t0 - 60_000 } });
-  t.equal(over([t0, t0 + 6_000], view, (now) => service(now, stalePool)).verdict.findings.length, 0);
-  t.equal(over([t0 + 20_000, t0 + 26_000], view, (now) => service(now, stalePool)).verdict.action, 'restart', 'but not forever');
+  t.equal(over([t0, t0 + 6_000], view, (now) => service(now, stalePool), lacking(['10.0.0.2'])).verdict.findings.length, 0);
+  t.equal(over([t0 + 20_000, t0 + 26_000], view, (now) => service(now, stalePool), lacking(['10.0.0.2'])).verdict.action, 'restart', 'but not forever');
+  t.end();
+});
+
+void t.test('the grace counts from the pool\'s loss too: a driver that drops a node and takes it back within its reconnect interval is never restarted', (t) => {
+  // A node healthy for an hour; the cluster flaps it DOWN and UP (as the peers' failure detectors do when T327954 heals),
+  // the driver drops it at t0 and takes it back 14 s later (gocql: 10 s after the UP event).
+  const pool = (now: number): Record<string, number> => (now < t0 + 14_000 ? stalePool : fullPool);
+  let memory = emptyMemory;
+  const actions = ticks(t0, t0 + 90_000).map((now) => {
+    const result = diagnose(cluster(), service(now, pool(now)), now, policy, memory);
+    memory = result.memory;
+    return result.verdict.action;
+  });
+  t.same([...new Set(actions)], ['none'], 'no restart at any of the 91 ticks');
+  t.same(memory.poolMissingSince, {}, 'nothing remembered once the pool holds it again');
+  const lost = over(ticks(t0, t0 + 80_000), () => cluster(), (now) => service(now, stalePool)).verdict;
+  t.match(lost, { action: 'restart', rule: 'stale_pool' }, 'a pool that lacks it for the grace and the sustain is stale');
+  t.end();
+});
+
+void t.test('the grace counts from the node\'s return as a healthy coordinator: a broken coordinator just healed is the driver\'s to take back', (t) => {
+  const healed = (): ClusterView => cluster({ coordinatingSince: { '10.0.0.2': t0 } });
+  t.equal(over(ticks(t0, t0 + 60_000), healed, (now) => service(now, stalePool), lacking(['10.0.0.2'])).verdict.findings.length, 0,
+    'reachable for an hour, but coordinating only since t0: no stale pool within the grace');
+  t.match(over(ticks(t0, t0 + 81_000), healed, (now) => service(now, stalePool), lacking(['10.0.0.2'])).verdict, { action: 'restart', rule: 'stale_pool' }, 'after it, stale');
+  t.end();
+});
+
+void t.test('a service that does not answer (crash-looping, starting) is never judged: no stale pool, no false unavailability', (t) => {
+  for (const answering of [false, null]) {
+    const verdict = over(ticks(t0, t0 + 20_000), () => cluster(), (now) => service(now, { '10.0.0.1': 0, '10.0.0.2': 0, '10.0.0.3': 0 }, { requests: 10, errors: 10 }, 5, answering), lacking(['10.0.0.1', '10.0.0.2', '10.0.0.3'])).verdict;
+    t.same(verdict.findings, [], `answering ${String(answering)}: no finding`);
+    t.equal(verdict.action, 'none');
+    t.match(verdict.evidence.join('\n'), answering === false ? /does not answer its health check/ : /has not answered its health check yet/, 'and the evidence says why');
+  }
   t.end();
 });
 
 void t.test('one clean observation resets the hysteresis', (t) => {
-  let { memory } = diagnose(cluster(), service(t0, stalePool), t0, policy, emptyMemory);
+  let { memory } = diagnose(cluster(), service(t0, stalePool), t0, policy, lacking(['10.0.0.2']));
   ({ memory } = diagnose(cluster(), service(t0 + 3_000, fullPool), t0 + 3_000, policy, memory));
   t.equal(diagnose(cluster(), service(t0 + 6_000, stalePool), t0 + 6_000, policy, memory).verdict.action, 'none', 'the condition must hold without a break');
   t.end();
@@ -179,7 +219,7 @@ void t.test('a broken coordinator the service rightly does not hold is no stale 
 
 void t.test('a broken coordinator does not excuse a stale pool of another node', (t) => {
   const pool = { '10.0.0.1': 2, '10.0.0.2': 2, '10.0.0.3': 0 };
-  t.match(over(ticks(t0, t0 + 6_000), () => cluster({ brokenCanary: ['10.0.0.1'] }), (now) => service(now, pool)).verdict, { action: 'restart', rule: 'stale_pool' });
+  t.match(over(ticks(t0, t0 + 6_000), () => cluster({ brokenCanary: ['10.0.0.1'] }), (now) => service(now, pool), lacking(['10.0.0.3'])).verdict, { action: 'restart', rule: 'stale_pool' });
   t.end();
 });
 

@@ -16,7 +16,7 @@ import { createRegistry } from '../../src/telemetry/metrics.ts';
 import { startUpstream, testLogger } from '../support/http.ts';
 import { metric } from '../support/monitor.ts';
 
-const staleFinding: Finding = { rule: 'stale_pool', since: 0, evidence: '10.0.0.2 has answered the sidecar for 80 s but the service holds 0 connections to it', addresses: ['10.0.0.2'] };
+const staleFinding: Finding = { rule: 'stale_pool', since: 0, evidence: "10.0.0.2 has been a healthy coordinator for 80 s and the service's pool has held 0 connections to it for 80 s (grace 75 s for both)", addresses: ['10.0.0.2'] };
 const restartVerdict = (finding: Finding = staleFinding): Verdict =>
   ({ action: 'restart', rule: finding.rule === 'broken_coordinator' ? null : finding.rule, findings: [finding], suppressed: null, brokenCoordinators: [], evidence: [finding.evidence] });
 const quietVerdict: Verdict = { action: 'none', rule: null, findings: [], suppressed: null, brokenCoordinators: [], evidence: [] };
@@ -39,7 +39,7 @@ function fakeLease(holderElsewhere: { value: string | null }): FleetLease & { ta
   return lease as unknown as FleetLease & { taken: number; released: number };
 }
 
-async function setUp(t: Test, remediation: Record<string, unknown> = {}, service = { healthy: true, pool: { '10.0.0.1': 2, '10.0.0.2': 2 } as Record<string, number> }) {
+async function setUp(t: Test, remediation: Record<string, unknown> = {}, service: { healthy: boolean; pool: Record<string, number>; gone?: string } = { healthy: true, pool: { '10.0.0.1': 2, '10.0.0.2': 2 } }) {
   const upstream = await startUpstream(t, (req, res) => {
     res.writeHead(req.url === '/healthz' && !service.healthy ? 503 : 200);
     res.end();
@@ -57,6 +57,7 @@ async function setUp(t: Test, remediation: Record<string, unknown> = {}, service
     restart: () => { restarts.push('restart'); return Promise.resolve({ signalledPid: null, detail: 'fake restart' }); },
     servicePool: () => Promise.resolve(service.pool),
     serviceCanary: () => Promise.resolve('ok'),
+    recheck: () => Promise.resolve(service.gone ?? null),
     now: () => Date.now() + clock.offset,
   });
   const settled = async (): Promise<void> => {
@@ -157,15 +158,33 @@ void t.test('a verdict that holds nothing back clears the suppression; a view su
   t.equal(await metric(registry, 'sessionstore_sidecar_remediation_suppressed', { reason: 'broken_coordinator' }), 0);
 });
 
-void t.test('dry run: everything but the restart, and no cure is expected of it', async (t) => {
-  const { remediator, restarts, settled, lease } = await setUp(t, { dry_run: true }, { healthy: true, pool: { '10.0.0.2': 0 } });
-  const started = Date.now();
+void t.test('dry run: no effect on traffic at all (no lease, no depool, no signal); it says what it would do, and backs off like a restart', async (t) => {
+  const { remediator, restarts, settled, lease, trafficSwitch, lines, registry } = await setUp(t, { dry_run: true }, { healthy: true, pool: { '10.0.0.2': 0 } });
+  const depools: string[] = [];
+  const depool = trafficSwitch.depool.bind(trafficSwitch);
+  trafficSwitch.depool = (reason: string) => { depools.push(reason); return depool(reason); };
   remediator.consider(restartVerdict());
   await settled();
-  t.match(remediator.status().history[0], { result: 'dry_run' });
-  t.ok(Date.now() - started < 1000, 'no waiting for a cure that cannot come');
-  t.same(restarts, []);
-  t.same([lease.taken, lease.released], [1, 1]);
+  t.match(remediator.status().history[0], { result: 'dry_run', durationMs: 0, detail: /would take the fleet lease, depool for \d+ ms, drain .* and restart the service by signal; nothing was done/ });
+  t.same(restarts, [], 'no signal');
+  t.same([lease.taken, lease.released], [0, 0], 'no lease');
+  t.same(depools, [], 'no depool');
+  t.equal(trafficSwitch.depooled, false, 'readiness never failed');
+  t.match(lines().find((l) => l.msg === 'dry run: would restart the service now'), { evidence: [/10\.0\.0\.2 has been a healthy coordinator/] }, 'and it said so, with the evidence');
+  t.equal(await metric(registry, 'sessionstore_sidecar_pool_restarts_total', { rule: 'stale_pool', result: 'dry_run' }), 1);
+  t.match(remediator.consider(restartVerdict()), { reason: 'backoff' }, 'the next would-be restart waits for the backoff, as a real one would');
+});
+
+void t.test('a restart whose reason went by the last moment is cancelled: repooled, no signal, no budget spent', async (t) => {
+  const { remediator, restarts, settled, lease, trafficSwitch, registry } = await setUp(t, { max_restarts_per_hour: 1 }, { healthy: true, pool: { '10.0.0.2': 2 }, gone: "stale_pool no longer holds: the service's view agrees with the cluster's" });
+  remediator.consider(restartVerdict());
+  await settled();
+  t.match(remediator.status().history[0], { result: 'cancelled', detail: /cancelled before the signal: stale_pool no longer holds/ });
+  t.same(restarts, [], 'no signal');
+  t.same([lease.taken, lease.released], [1, 1], 'the lease was taken and given back');
+  t.equal(trafficSwitch.depooled, false, 'repooled');
+  t.equal(await metric(registry, 'sessionstore_sidecar_pool_restarts_total', { rule: 'stale_pool', result: 'cancelled' }), 1);
+  t.equal(remediator.status().restartsLastHour, 0, 'a cancelled restart does not spend the hourly budget');
 });
 
 void t.test('the http and command restart actions', async (t) => {
