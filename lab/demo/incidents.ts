@@ -201,7 +201,7 @@ export async function runScenario(id: ScenarioId, context: Context): Promise<Sce
       : '2023-01-24: a rebooted node coordinates before it sees its peers (T327954)',
     incident: id === '2022'
       ? 'in production: errors for 13 minutes; humans noticed after 12, nothing paged'
-      : 'in production: about half of all edits failed for 16 minutes; nothing paged, a human restart did not cure it',
+      : 'in production (2023-01-24): about half of all edits failed for 16 minutes and nothing paged; the report says a rolling restart of Kask at 21:07 was followed by recovery at 21:10, while T327954 puts the cause in Cassandra (node 1 could not hear its peers)',
     startedAt, endedAt: Date.now(), faultAt, faultEndAt, phases, events: timeline.events(), runs: results,
   };
 }

@@ -4,7 +4,9 @@
 // when), requests failed in the fault window with and without the sidecar, retries
 // tried and skipped, and how the service's own driver behaved (when its pool dropped
 // and took back each node).
+import { writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { request } from 'undici';
 import type { Cleanup } from '../cleanup.ts';
 import { healWithFlap, rebootIsolated, type NodeNumber } from '../cluster/cluster.ts';
 import { bounceNode } from '../scenarios.ts';
@@ -148,4 +150,36 @@ const splitView: Row = {
   },
 };
 
-export const rows: Row[] = [nodeRestarts, splitView];
+const crashLoop: Row = {
+  name: 'crash-loop',
+  situation: 'a rollout with a broken config: the service exits at start, and the kubelet restarts it with its CrashLoopBackOff (10 s, 20 s, 40 s, ...)',
+  expected: "no restart by the sidecar (the kubelet's business); not ready; /status says the service does not answer",
+  async run({ owner, rate, log }) {
+    const pod = await startPod(owner, { service: { crashLoopBackOff: true } });
+    const traffic = sessionTraffic(owner, pod.sidecar.url, { perSecond: rate });
+    await sleep(5000);
+    log('rolling out a config the service refuses, and stopping the running one');
+    writeFileSync(pod.service.configFile, '{ "listen_port": 0 }');
+    const brokeAt = Date.now();
+    process.kill(pod.service.supervisor.pid() ?? 0, 'SIGTERM');
+    // Long enough for the stale grace (75 s) and the sustain to pass with the pool empty: a sidecar that judged it would restart.
+    await sleep(90_000);
+    const status = await pod.sidecar.status() as { service?: { health?: { answering: boolean | null } }; reconcile?: { verdict?: { evidence?: string[] } } };
+    const ready = await request(`${pod.sidecar.adminUrl}/readyz`, { reset: true }).then(async (r) => { await r.body.dump(); return r.statusCode === 200; });
+    const result = await traffic.stop();
+    const restarts = await pod.restarts();
+    const exits = pod.service.supervisor.restarts();
+    const happened = [
+      `the service exited ${exits} times in ${seconds(Date.now() - brokeAt)} under the kubelet's backoff`,
+      `${restarts} restarts and ${pod.depools().length} depools by the sidecar`,
+      `readiness: ${ready ? 'ready' : 'not ready'}; /status service.health.answering: ${String(status.service?.health?.answering)}`,
+      `the verdict's evidence: ${status.reconcile?.verdict?.evidence?.join('; ') ?? 'none'}`,
+    ];
+    return {
+      row: this.name, situation: this.situation, expected: this.expected, happened, restarts, failedWithSidecar: { sent: result.sent, failed: result.failed }, failedWithout: null, retries: null,
+      right: restarts === 0 && pod.depools().length === 0 && !ready && status.service?.health?.answering === false && exits >= 3,
+    };
+  },
+};
+
+export const rows: Row[] = [nodeRestarts, splitView, crashLoop];

@@ -23,8 +23,11 @@ export interface SupervisorOptions {
   command?: string;
   pidFile: string;
   onLine?: (line: string) => void;
-  /** The kubelet's back-off, kept short for tests. */
-  restartDelayMs?: number;
+  /**
+   * How long to wait before starting it again. Default 100 ms, kept short for tests;
+   * `crashLoopBackOff` is the kubelet's own: 10 s, doubling with each exit, at most 5 min.
+   */
+  restartDelayMs?: number | 'crashLoopBackOff';
   /** Run the service with this group, so that network faults can single its sockets out (lab/cluster/faults.ts). */
   gid?: number;
 }
@@ -54,7 +57,8 @@ export function superviseService(options: SupervisorOptions): Supervisor {
     child.once('exit', () => {
       if (stopping) return;
       restarts++;
-      void sleep(options.restartDelayMs ?? 100).then(() => { if (!stopping) start(); });
+      const delay = options.restartDelayMs === 'crashLoopBackOff' ? Math.min(10_000 * 2 ** (restarts - 1), 300_000) : options.restartDelayMs ?? 100;
+      void sleep(delay).then(() => { if (!stopping) start(); });
     });
   };
   start();

@@ -1,0 +1,41 @@
+// Rows of `npm run matrix` in the suite, on the real cluster with the gocql session
+// service and acting sidecars at their defaults: a restart that cannot help is a defect.
+//   t327954     T327954 as it happened, then a heal that flaps node 1 DOWN and UP: gocql
+//               drops node 1 and takes it back by itself; the sidecar names the node,
+//               shields users, and restarts nothing, during the fault or after it.
+//   crash-loop  the service exits at start under the kubelet's backoff: never judged a
+//               stale pool, never restarted by the sidecar, not ready.
+import t from 'tap';
+import { rows } from '../../lab/matrix/rows.ts';
+import { restoreClusterAfter } from '../support/restore-cluster.ts';
+
+restoreClusterAfter(t);
+// Each row waits out the stale grace (75 s) after its fault: about 3.5 and 1.7 minutes.
+t.setTimeout(9 * 60_000);
+
+const row = (name: string) => {
+  const found = rows.find((r) => r.name === name);
+  if (!found) throw new Error(`no matrix row ${name}`);
+  return found;
+};
+
+void t.test('T327954 and its flapping heal: named, shielded, never a restart', async (t) => {
+  const result = await row('t327954').run({ owner: t, rate: 30, log: (line) => { t.comment(line); } });
+  for (const line of result.happened) t.comment(line);
+  t.equal(result.restarts, 0, 'no restart, during the fault or after the heal');
+  t.ok(result.happened.some((line) => /the sidecar named node 1/.test(line)), 'node 1 named');
+  const share = (result.failedWithSidecar?.failed ?? 1) / Math.max(1, result.failedWithSidecar?.sent ?? 0);
+  t.ok(share < 0.01, `${(share * 100).toFixed(2)}% failed in the fault window through the sidecar (goal < 1%)`);
+  const without = (result.failedWithout?.failed ?? 0) / Math.max(1, result.failedWithout?.sent ?? 0);
+  t.ok(without >= 0.15, `the fault is real: ${(without * 100).toFixed(1)}% failed straight to the service`);
+  t.ok(result.right, 'the row\'s outcome is right');
+});
+
+void t.test('a crash-looping service under the kubelet\'s backoff: no restart by the sidecar, not ready', async (t) => {
+  const result = await row('crash-loop').run({ owner: t, rate: 10, log: (line) => { t.comment(line); } });
+  for (const line of result.happened) t.comment(line);
+  t.equal(result.restarts, 0, 'no restart by the sidecar');
+  t.ok(result.happened.some((line) => /readiness: not ready; \/status service\.health\.answering: false/.test(line)), 'not ready, and /status says the service does not answer');
+  t.ok(result.happened.some((line) => /does not answer its health check/.test(line)), 'the verdict says why nothing is judged');
+  t.ok(result.right, 'the row\'s outcome is right');
+});
