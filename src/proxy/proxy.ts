@@ -14,7 +14,6 @@ import { TrafficSwitch } from './traffic-switch.ts';
 export interface Proxy {
   trafficSwitch: TrafficSwitch;
   server: ProxyServer;
-  /** Whether the service answers its health endpoint (not 5xx) within a second. */
   status(): { upstream: string; inflight: number; depooled: boolean; turningAway: boolean; reason?: string; since?: string };
   /** Depool (readiness fails, serving on for the propagation time), stop accepting, drain in-flight requests (bounded), close. */
   stop(): Promise<void>;
