@@ -105,17 +105,32 @@ export async function lostWrites(acked: Map<string, Buffer>): Promise<string[]> 
   }
 }
 
-/** One sample from the sidecar's /metrics, summed over series that match the labels. */
-export async function metricOf(sidecar: SidecarProcess, name: string, labels: Record<string, string> = {}): Promise<number> {
+export interface Sample {
+  name: string;
+  labels: Record<string, string | undefined>;
+  value: number;
+}
+
+/** Every sample of the sidecar's /metrics, read at one moment. */
+export async function samplesOf(sidecar: SidecarProcess): Promise<Sample[]> {
   const text = await (await request(`${sidecar.adminUrl}/metrics`, adminRequest)).body.text();
-  let sum = 0;
+  const samples: Sample[] = [];
   for (const line of text.split('\n')) {
     const match = /^(\w+)(?:\{([^}]*)\})? (\S+)$/.exec(line);
-    if (match?.[1] !== name) continue;
-    const series: Record<string, string | undefined> = Object.fromEntries([...(match[2] ?? '').matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1] ?? '', m[2]]));
-    if (Object.entries(labels).every(([k, v]) => series[k] === v)) sum += Number(match[3]);
+    if (!match) continue;
+    const labels = Object.fromEntries([...(match[2] ?? '').matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1] ?? '', m[2]]));
+    samples.push({ name: match[1] ?? '', labels, value: Number(match[3]) });
   }
-  return sum;
+  return samples;
+}
+
+/** The samples of one metric summed over series that match the labels. */
+export const sumOf = (samples: readonly Sample[], name: string, labels: Record<string, string> = {}): number =>
+  samples.filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v)).reduce((sum, s) => sum + s.value, 0);
+
+/** One sample from the sidecar's /metrics, summed over series that match the labels. */
+export async function metricOf(sidecar: SidecarProcess, name: string, labels: Record<string, string> = {}): Promise<number> {
+  return sumOf(await samplesOf(sidecar), name, labels);
 }
 
 /** When the sidecar first logged a line whose message starts with `prefix` (epoch ms), or null. */

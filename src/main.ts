@@ -32,7 +32,7 @@ export async function runSidecar(config: Config): Promise<void> {
   const traffic = new StorageErrorWindow(config.reconcile.error_window_seconds);
   const proxy = await startProxy(config, registry, logger, {
     onAnswer: (answer) => { traffic.record(answer); },
-    localQuorumAvailable: () => cluster.localQuorumAvailable,
+    coordinatorHealth: () => cluster.coordinatorHealth,
   });
   const leaseClient = new cassandra.Client({
     contactPoints: config.cassandra.contact_points,

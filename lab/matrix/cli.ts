@@ -9,18 +9,20 @@ import { Progress } from '../progress.ts';
 import { ensureServiceBinary } from '../session-service/build.ts';
 import { rows, type RowResult } from './rows.ts';
 
-const usage = `usage: npm run matrix -- [--row NAME]... [--rate N] [--json FILE]
+const usage = `usage: npm run matrix -- [--row NAME]... [--rate N]... [--json FILE]
 
 Replays each production situation on the local Cassandra cluster (started if it is
 not running) with the lab's gocql session service and an acting sidecar at its
 defaults, under steady session traffic, and prints what must happen and what did.
 
   --row NAME    only this row (repeatable): ${rows.map((r) => r.name).join(', ')}
-  --rate N      requests per second of session traffic (default 30)
+  --rate N      requests per second of session traffic (default 30); repeated, the
+                T327954 row measures each rate in turn in one fault window, and the
+                other rows use the first
   --json FILE   also write the results to FILE`;
 
 const { values: args } = parseArgs({
-  options: { row: { type: 'string', multiple: true }, rate: { type: 'string', default: '30' }, json: { type: 'string' }, help: { type: 'boolean' } },
+  options: { row: { type: 'string', multiple: true }, rate: { type: 'string', multiple: true, default: ['30'] }, json: { type: 'string' }, help: { type: 'boolean' } },
 });
 if (args.help) {
   console.log(usage);
@@ -31,9 +33,10 @@ if (unknown.length > 0) {
   console.error(`unknown row ${unknown.join(', ')}\n${usage}`);
   process.exit(2);
 }
-const rate = Number(args.rate);
-if (!(rate > 0 && rate <= 2000)) {
-  console.error(`--rate must be a number of requests per second from 1 to 2000, got ${args.rate}`);
+const rates = args.rate.map(Number);
+const badRate = args.rate.find((_, i) => !((rates[i] ?? 0) > 0 && (rates[i] ?? 0) <= 2000));
+if (badRate !== undefined) {
+  console.error(`--rate must be a number of requests per second from 1 to 2000, got ${badRate}`);
   process.exit(2);
 }
 
@@ -55,7 +58,7 @@ try {
     await progress.phase('start the local Cassandra cluster', 'three nodes to answer CQL', async () => { await up(); await warmUp(); });
   }
   for (const row of rows.filter((r) => !args.row || args.row.includes(r.name))) {
-    const result = await progress.phase(`row ${row.name}`, row.situation, () => row.run({ owner, rate, log: (line) => { progress.line(`${row.name}: ${line}`); } }));
+    const result = await progress.phase(`row ${row.name}`, row.situation, () => row.run({ owner, rates, log: (line) => { progress.line(`${row.name}: ${line}`); } }));
     results.push(result);
     for (const line of result.happened) progress.line(`${row.name}: ${line}`);
     for (const fn of cleanups.splice(0)) await fn();
@@ -70,6 +73,18 @@ console.log('|---|---|---:|---|---|---|---|');
 for (const r of results) {
   const retries = r.retries ? `${r.retries.succeeded} / ${r.retries.failed} / ${JSON.stringify(r.retries.skipped)}` : '–';
   console.log(`| ${r.row} | ${r.expected} | ${r.restarts} | ${share(r.failedWithSidecar)} | ${share(r.failedWithout)} | ${retries} | ${r.right ? 'yes' : '**no**'} |`);
+}
+const phased = results.filter((r) => r.phases);
+if (phased.length > 0) {
+  console.log('\n| row | rate/s | failed with the sidecar | without | retries tried / succeeded / skipped | extra load: cluster / healthy coordinators | retried p50 / p99 | all p50 / p99 |');
+  console.log('|---|---:|---|---|---|---|---|---|');
+  const ms = (value: number | null): string => (value === null ? '–' : value.toFixed(1));
+  for (const r of phased) {
+    for (const p of r.phases ?? []) {
+      const a = p.retries;
+      console.log(`| ${r.row} | ${p.rate} | ${share(p.withSidecar)} | ${share(p.without)} | ${a.tried} / ${a.succeeded} / ${JSON.stringify(a.skipped)} | ${(100 * a.extraLoad).toFixed(1)}% / ${(100 * a.healthyExtraLoad).toFixed(1)}% | ${ms(a.latencyMs.retried.p50)} / ${ms(a.latencyMs.retried.p99)} ms | ${ms(a.latencyMs.all.p50)} / ${ms(a.latencyMs.all.p99)} ms |`);
+    }
+  }
 }
 if (args.json) writeFileSync(args.json, JSON.stringify(results, null, 2));
 process.exit(results.every((r) => r.right) ? 0 : 1);

@@ -14,6 +14,7 @@ import { startService } from '../session-service/harness.ts';
 import { metricOf, type SidecarProcess } from '../sidecar-process.ts';
 import { sessionTraffic, type TrafficResult } from '../traffic.ts';
 import { startPod, type Pod } from './pod.ts';
+import { accountBetween, markOf, type RetryAccount } from './retry-account.ts';
 
 export interface Window {
   sent: number;
@@ -30,13 +31,16 @@ export interface RowResult {
   failedWithSidecar: Window | null;
   failedWithout: Window | null;
   retries: { succeeded: number; failed: number; skipped: Record<string, number> } | null;
+  /** Rows that measure at several rates: one entry per rate. */
+  phases?: SplitViewPhase[];
   /** Whether the outcome is the one the row expects. */
   right: boolean;
 }
 
 export interface RowContext {
   owner: Cleanup;
-  rate: number;
+  /** Steady rates of session traffic, requests per second: rows that measure one rate use the first. */
+  rates: number[];
   log: (line: string) => void;
 }
 
@@ -82,7 +86,7 @@ const nodeRestarts: Row = {
   name: 'node-restarts',
   situation: 'three normal node restarts (stop, start), one node after another',
   expected: 'no restart; the service takes each node back by itself (gocql: about 10 s after it answers)',
-  async run({ owner, rate, log }) {
+  async run({ owner, rates: [rate = 30], log }) {
     const pod = await startPod(owner);
     const traffic = sessionTraffic(owner, pod.sidecar.url, { perSecond: rate });
     await sleep(5000);
@@ -107,29 +111,54 @@ const nodeRestarts: Row = {
   },
 };
 
+/** One steady rate in the split view: what failed with the sidecar and without, and what its retries did. */
+export interface SplitViewPhase {
+  rate: number;
+  withSidecar: Window;
+  without: Window;
+  retries: RetryAccount;
+}
+
 const splitView: Row = {
   name: 't327954',
-  situation: "T327954 as it happened: node 1 rebooted deaf to its peers' gossip, kept UP by them, for 60 s; then it heals, the cluster flapping it DOWN and UP",
-  expected: 'no restart, during the fault or after the heal; node 1 named; fewer than 1% of requests fail through the sidecar',
-  async run({ owner, rate, log }) {
+  situation: "T327954 as it happened: node 1 rebooted deaf to its peers' gossip, kept UP by them; traffic at each rate in turn; then it heals, the cluster flapping it DOWN and UP",
+  expected: 'no restart, during the fault or after the heal; node 1 named; fewer than 1% of requests fail through the sidecar at every rate',
+  async run({ owner, rates, log }) {
     const pod = await startPod(owner);
     const bare = await startService(owner, {});
-    const through = sessionTraffic(owner, pod.sidecar.url, { perSecond: rate });
-    const direct = sessionTraffic(owner, bare.url, { perSecond: rate });
+    const steady = (rate: number) => ({ through: sessionTraffic(owner, pod.sidecar.url, { perSecond: rate }), direct: sessionTraffic(owner, bare.url, { perSecond: rate }) });
+    const [firstRate = 30, ...laterRates] = rates;
+    let traffic = steady(firstRate);
     await sleep(5000);
     log('rebooting node 1 deaf to its peers\' gossip (they keep it UP)');
     const backAt = await rebootIsolated(1, undefined, { peersKeepItUp: true, gossipOnly: true });
     const happened = [`node 1 answered CQL again at 0.0 s`];
     // gocql takes node 1 back at its reconnect ticker (60 s): the split view begins for users then.
     const taken = await until(() => pod.holds('127.0.0.1'), 90_000);
-    const splitAt = Date.now();
-    happened.push(taken ? `${seconds(splitAt - backAt)}: the service's pool holds node 1 again: the split view begins` : 'the service never took node 1 back within 90 s');
-    const before = { through: through.snapshot(), direct: direct.snapshot() };
-    await sleep(60_000);
-    const during = { through: through.snapshot(), direct: direct.snapshot() };
+    happened.push(taken ? `${seconds(Date.now() - backAt)}: the service's pool holds node 1 again: the split view begins` : 'the service never took node 1 back within 90 s');
+    const phases: SplitViewPhase[] = [];
+    for (const [i, rate] of [firstRate, ...laterRates].entries()) {
+      if (i > 0) {
+        await Promise.all([traffic.through.stop(), traffic.direct.stop()]);
+        traffic = steady(rate);
+        // The new rate's connections and the service's goroutines settle before the window opens.
+        await sleep(3000);
+      }
+      log(`${rate} requests per second in the split view`);
+      const before = { through: traffic.through.snapshot(), direct: traffic.direct.snapshot(), mark: await markOf(pod.sidecar) };
+      await sleep(phaseMs(rates.length));
+      const during = { through: traffic.through.snapshot(), direct: traffic.direct.snapshot(), mark: await markOf(pod.sidecar) };
+      const withSidecar = windowOf(before.through, during.through);
+      const phase = { rate, withSidecar, without: windowOf(before.direct, during.direct), retries: accountBetween(before.mark, during.mark, withSidecar.failed) };
+      phases.push(phase);
+      happened.push(`at ${rate}/s: ${describePhase(phase)}`);
+    }
     const named = pod.sidecar.logs.find((l) => String(l.msg).startsWith('Cassandra node 127.0.0.1 cannot coordinate'));
     happened.push(named ? `${seconds(Date.parse(String(named.time)) - backAt)}: the sidecar named node 1` : 'the sidecar never named node 1');
     const restartsInFault = await pod.restarts();
+    // After the heal, the first rate again: what matters there is a restart, not the load.
+    await Promise.all([traffic.through.stop(), traffic.direct.stop()]);
+    const through = sessionTraffic(owner, pod.sidecar.url, { perSecond: firstRate });
     log('healing: the peers convict node 1 once, then hear it again');
     const healedAt = Date.now();
     await healWithFlap();
@@ -138,23 +167,35 @@ const splitView: Row = {
     const restarts = await pod.restarts();
     happened.push(...poolStory(pod, '127.0.0.1', healedAt).map((line) => `after the heal, ${line}`));
     for (const depool of pod.depools()) happened.push(`${seconds(depool - healedAt)} after the heal: the sidecar depooled to restart the service`);
-    const after = { through: await through.stop(), direct: await direct.stop() };
-    const failedWithSidecar = windowOf(before.through, during.through);
-    happened.push(`${restartsInFault} restarts during the fault, ${restarts - restartsInFault} after the heal; after the heal ${after.through.failed - during.through.failed} requests failed through the sidecar (${JSON.stringify(after.through.failures)})`);
-    const share = failedWithSidecar.failed / Math.max(1, failedWithSidecar.sent);
+    const after = await through.stop();
+    happened.push(`${restartsInFault} restarts during the fault, ${restarts - restartsInFault} after the heal; after the heal ${after.failed} of ${after.sent} requests failed through the sidecar (${JSON.stringify(after.failures)})`);
+    const total = (pick: (p: SplitViewPhase) => Window): Window => ({ sent: phases.reduce((n, p) => n + pick(p).sent, 0), failed: phases.reduce((n, p) => n + pick(p).failed, 0) });
     return {
-      row: this.name, situation: this.situation, expected: this.expected, happened, restarts,
-      failedWithSidecar, failedWithout: windowOf(before.direct, during.direct), retries: await retriesOf(pod.sidecar),
-      right: taken && named !== undefined && restarts === 0 && share < 0.01,
+      row: this.name, situation: this.situation, expected: this.expected, happened, restarts, phases,
+      failedWithSidecar: total((p) => p.withSidecar), failedWithout: total((p) => p.without), retries: await retriesOf(pod.sidecar),
+      right: taken && named !== undefined && restarts === 0 && phases.every((p) => shareOf(p.withSidecar) < 0.01),
     };
   },
 };
+
+/** The fault window: 60 s, shared by the rates, at least 30 s each. */
+const phaseMs = (rates: number): number => Math.max(30_000, 60_000 / rates);
+
+const shareOf = (w: Window): number => w.failed / Math.max(1, w.sent);
+const percent = (share: number): string => `${(100 * share).toFixed(2)}%`;
+const ms = (value: number | null): string => (value === null ? '–' : `${value.toFixed(1)} ms`);
+
+export function describePhase({ withSidecar, without, retries: r }: SplitViewPhase): string {
+  return `${withSidecar.failed} of ${withSidecar.sent} failed through the sidecar (${percent(shareOf(withSidecar))}), ${without.failed} of ${without.sent} straight to the service (${percent(shareOf(without))}); `
+    + `${r.tried} retries tried, ${r.succeeded} succeeded, skipped ${JSON.stringify(r.skipped)}; extra load ${percent(r.extraLoad)} on the cluster, ${percent(r.healthyExtraLoad)} on the healthy coordinators; `
+    + `retried requests p50 ${ms(r.latencyMs.retried.p50)} p99 ${ms(r.latencyMs.retried.p99)} (all requests p50 ${ms(r.latencyMs.all.p50)} p99 ${ms(r.latencyMs.all.p99)})`;
+}
 
 const crashLoop: Row = {
   name: 'crash-loop',
   situation: 'a rollout with a broken config: the service exits at start, and the kubelet restarts it with its CrashLoopBackOff (10 s, 20 s, 40 s, ...)',
   expected: "no restart by the sidecar (the kubelet's business); not ready; /status says the service does not answer",
-  async run({ owner, rate, log }) {
+  async run({ owner, rates: [rate = 10], log }) {
     const pod = await startPod(owner, { service: { crashLoopBackOff: true } });
     const traffic = sessionTraffic(owner, pod.sidecar.url, { perSecond: rate });
     await sleep(5000);

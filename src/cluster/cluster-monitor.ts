@@ -13,7 +13,7 @@ import { cassandraSecurity } from './connection-options.ts';
 import { createClusterMetrics, type ClusterMetrics } from './metrics.ts';
 import { NodeProber, type ProbeOutcome } from './node-prober.ts';
 import type { GossipHeartbeats, Member } from './probe.ts';
-import { judgeCanary, localQuorum, membershipAgrees, membershipChanges, schemaAgrees, summarizeCluster, type BreakerState, type ClusterView, type NodeState } from './view.ts';
+import { judgeCanary, localQuorum, membershipAgrees, membershipChanges, schemaAgrees, summarizeCluster, type BreakerState, type ClusterView, type CoordinatorHealth, type NodeState } from './view.ts';
 
 const unknown = 'unknown';
 
@@ -69,6 +69,7 @@ export class ClusterMonitor {
   #stopped = false;
   /** The last summary; quorum is null until every node has answered its first probe (nothing is known, nothing is logged). */
   #summary: { membership: boolean; schema: boolean; quorum: boolean | null } = { membership: true, schema: true, quorum: null };
+  #coordinatorHealth: CoordinatorHealth = { localQuorum: false, healthy: 0, broken: 0 };
 
   /** `resolve` looks names up (the system resolver, as the service's driver does); tests may pass their own. */
   constructor(config: Config['cassandra'], registry: Registry, logger: Logger, options: { now?: () => number; resolve?: Resolve } = {}) {
@@ -137,9 +138,9 @@ export class ClusterMonitor {
     return summarizeCluster([...this.#nodes.values()], this.#config.local_data_center, this.#now(), this.#summary.quorum !== null);
   }
 
-  /** Cheap: the last computed answer, for the proxy's hot path. */
-  get localQuorumAvailable(): boolean {
-    return this.#summary.quorum === true;
+  /** Cheap: the last computed answer, for the proxy's retry rule. */
+  get coordinatorHealth(): CoordinatorHealth {
+    return this.#coordinatorHealth;
   }
 
   #add(address: string, identity: Partial<Member> = {}): void {
@@ -290,6 +291,8 @@ export class ClusterMonitor {
     const settled = this.#summary.quorum !== null
       || nodes.every((n) => (n.lastSuccessAt !== null || n.lastError !== null) && (!n.reachable || n.canCoordinateLocalQuorum !== null));
     const summary = { membership: membershipAgrees(nodes), schema: schemaAgrees(nodes), quorum: settled ? quorum.available : null };
+    const brokenCoordinators = nodes.filter((n) => n.dataCenter === this.#config.local_data_center && n.reachable && n.canCoordinateLocalQuorum === false).length;
+    this.#coordinatorHealth = { localQuorum: summary.quorum === true, healthy: quorum.coordinators.length, broken: brokenCoordinators };
     this.#metrics.membershipAgreement.set(summary.membership ? 1 : 0);
     this.#metrics.schemaAgreement.set(summary.schema ? 1 : 0);
     this.#metrics.localQuorumAvailable.set(quorum.available ? 1 : 0);

@@ -66,6 +66,16 @@ export interface LocalQuorum {
   why: string;
 }
 
+/** What the sidecar's own probes say about the local coordinators, for the proxy's retry rule. */
+export interface CoordinatorHealth {
+  /** LOCAL_QUORUM is achievable by the sidecar's own probes (a canary succeeded through some coordinator). */
+  localQuorum: boolean;
+  /** Reachable local nodes whose LOCAL_QUORUM canary succeeds. */
+  healthy: number;
+  /** Reachable local nodes whose canary fails while others succeed: named broken coordinators. */
+  broken: number;
+}
+
 /** Quorum in one data center, proven by canaries its own coordinators ran. */
 export interface DataCenterQuorum extends LocalQuorum {
   name: string;

@@ -67,9 +67,12 @@ const limits = z.strictObject({
 const retries = z.strictObject({
   /** Retry the service's storage errors (its 500s, a reset before any answer) on Kask's idempotent API: GET, POST, DELETE under /sessions/. */
   enabled: z.boolean().default(true),
-  max_per_request: z.number().int().min(1).max(2).default(2),
-  /** Retries may add at most this share of the API requests over the last 10 s... */
-  budget_ratio: z.number().gt(0).max(1).default(0.5),
+  /** Retries of one request. 4: with one coordinator in three broken and round robin under concurrency, a request then fails only when five attempts in a row land on it (0.4%). */
+  max_per_request: z.number().int().min(1).max(5).default(4),
+  /** Retries may add at most this share of the API requests over the last 10 s, when the failures are not explained by a named broken coordinator... */
+  budget_ratio: z.number().gt(0).max(1).default(0.2),
+  /** ...and never more than this share, in any case; a named broken coordinator, with LOCAL_QUORUM through the others, may use it all... */
+  ceiling_ratio: z.number().gt(0).max(1).default(1),
   /** ...plus this many per second, so that thin traffic is shielded too. */
   min_per_second: z.number().int().nonnegative().default(5),
   /** Bodies up to this size are kept for a replay; larger requests are never retried. */

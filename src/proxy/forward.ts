@@ -14,6 +14,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { Writable } from 'node:stream';
 import type { Dispatcher } from 'undici';
+import type { CoordinatorHealth } from '../cluster/view.ts';
 import type { Config } from '../config/schema.ts';
 import { FloodLog } from '../telemetry/flood-log.ts';
 import { loggablePath, type Logger } from '../telemetry/logger.ts';
@@ -57,8 +58,8 @@ export interface ForwarderOptions {
   logger: Logger;
   trafficSwitch: TrafficSwitch;
   proto: 'http' | 'https';
-  /** Whether the sidecar's own view shows LOCAL_QUORUM achievable: storage errors are retried only then. */
-  localQuorumAvailable: () => boolean;
+  /** The local coordinators by the sidecar's own probes: storage errors are retried only with LOCAL_QUORUM achievable, and the retry rule asks whether a named broken coordinator explains them. */
+  coordinatorHealth: () => CoordinatorHealth;
   onAnswer?: (answer: Answer) => void;
 }
 
@@ -107,7 +108,7 @@ export class Forwarder {
   constructor(options: ForwarderOptions) {
     this.#options = options;
     this.#bodies = options.bodies;
-    this.#retryBudget = new RetryBudget(options.config.retries);
+    this.#retryBudget = new RetryBudget(options.config.retries, options.coordinatorHealth);
     this.#turnedAway = new FloodLog(options.logger, 'turned a request away (depooled or over a limit)');
     this.#retried = new FloodLog(options.logger, 'retried a storage error of the session service');
   }
@@ -196,7 +197,7 @@ export class Forwarder {
             { method, path, headers, body, signal: abort, headersTimeout: Math.max(1, flight.deadline - Date.now()), bodyTimeout: config.upstream.body_timeout_ms },
             ({ statusCode, headers: answerHeaders }) => {
               if (statusCode >= 500) {
-                flight.failedAttempts++;
+                this.#failedAttempt(flight, canReplay);
                 retrying = canReplay && statusCode === 500 && this.#mayRetry(flight, body, 'server_error');
                 if (retrying) return discard();
               }
@@ -211,7 +212,7 @@ export class Forwarder {
         } catch (error) {
           if (!flight.deadlinePassed && clientSideCodes.has((error as { code?: string }).code ?? '')) throw new ClientGone('the client went away');
           const failure = classifyUpstreamError(flight.deadlinePassed ? { code: 'UND_ERR_HEADERS_TIMEOUT' } : error);
-          if (isStorageFailure(failure.kind)) flight.failedAttempts++;
+          if (isStorageFailure(failure.kind)) this.#failedAttempt(flight, canReplay);
           // A reset before any answer: the service (or a pooled connection it had closed) dropped the request.
           if (!(canReplay && failure.kind === 'reset' && !res.headersSent && this.#mayRetry(flight, body, 'reset'))) throw error;
           retrying = true;
@@ -225,9 +226,15 @@ export class Forwarder {
     }
   }
 
+  /** Counts a storage error; on a first attempt, also toward the share the retry rule compares with the canaries. */
+  #failedAttempt(flight: Flight, canReplay: boolean): void {
+    flight.failedAttempts++;
+    if (canReplay && flight.attempts === 1) this.#retryBudget.recordFailedFirstAttempt();
+  }
+
   /** Whether this failed attempt may be sent again; takes the retry from the budget when it may. */
   #mayRetry(flight: Flight, body: Buffer | null, failure: 'server_error' | 'reset'): boolean {
-    const { config, metrics, localQuorumAvailable } = this.#options;
+    const { config, metrics, coordinatorHealth } = this.#options;
     if (flight.retries >= config.retries.max_per_request) return false;
     const skip = (reason: SkipReason): false => {
       metrics.retriesSkipped.inc({ reason });
@@ -235,9 +242,11 @@ export class Forwarder {
     };
     if (body !== null && body.length > config.retries.max_body_bytes) return skip('body_too_large');
     // A storage error while Cassandra itself lacks quorum fails again wherever it goes.
-    if (failure === 'server_error' && !localQuorumAvailable()) return skip('no_local_quorum');
+    if (failure === 'server_error' && !coordinatorHealth().localQuorum) return skip('no_local_quorum');
     if (flight.deadline - Date.now() < minRetryTimeMs) return skip('deadline');
-    if (!this.#retryBudget.tryTake()) return skip('budget');
+    const explained = this.#retryBudget.explained();
+    metrics.retryFaultExplained.set(explained ? 1 : 0);
+    if (!this.#retryBudget.tryTake(explained)) return skip('budget');
     flight.retries++;
     this.#retried.note(() => ({ request_id: flight.requestId, method: flight.req.method, path: loggablePath(flight.req.url ?? ''), failure, retry: flight.retries }));
     return true;
@@ -313,6 +322,7 @@ export class Forwarder {
     if (flight.upstreamError !== undefined) answer.upstreamError = flight.upstreamError;
     metrics.requests.inc({ method: methodLabel(req.method), code: status });
     metrics.duration.observe(answer.durationSeconds);
+    if (flight.retries > 0) metrics.retriedDuration.observe(answer.durationSeconds);
     onAnswer?.(answer);
     this.#log(answer, flight.requestId);
   }

@@ -10,6 +10,9 @@ export const methodLabel = (method: string | undefined): string => (method !== u
 const upstreamErrorKinds = ['refused', 'reset', 'timeout', 'connect_timeout', 'other'] as const;
 export type UpstreamErrorKind = (typeof upstreamErrorKinds)[number];
 
+/** From half a millisecond (the proxy's own hop) to the service's timeouts. */
+const durationBuckets = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
+
 export interface ProxyMetrics {
   requests: Counter<'method' | 'code'>;
   duration: Histogram;
@@ -17,6 +20,8 @@ export interface ProxyMetrics {
   inflight: Gauge;
   retries: Counter<'method' | 'outcome'>;
   retriesSkipped: Counter<'reason'>;
+  retriedDuration: Histogram;
+  retryFaultExplained: Gauge;
   bodyBytesHeld: Gauge;
 }
 
@@ -32,7 +37,7 @@ export function createProxyMetrics(registry: Registry, bodyBytesHeld: () => numb
     duration: new Histogram({
       name: `${metricPrefix}http_request_duration_seconds`,
       help: 'Time from the request arriving until its response was sent.',
-      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      buckets: durationBuckets,
       registers,
     }),
     upstreamErrors: new Counter({
@@ -52,6 +57,17 @@ export function createProxyMetrics(registry: Registry, bodyBytesHeld: () => numb
       name: `${metricPrefix}retries_skipped_total`,
       help: 'Storage errors that were not retried, by reason: budget, no_local_quorum, body_too_large, deadline.',
       labelNames: ['reason'],
+      registers,
+    }),
+    retriedDuration: new Histogram({
+      name: `${metricPrefix}retried_request_duration_seconds`,
+      help: 'Time from arrival to response of the requests that needed at least one retry: what the shield costs the users it serves.',
+      buckets: durationBuckets,
+      registers,
+    }),
+    retryFaultExplained: new Gauge({
+      name: `${metricPrefix}retry_fault_explained`,
+      help: "1 when the last storage error was explained by a named broken coordinator with LOCAL_QUORUM through the others (retries may use the ceiling_ratio), 0 otherwise (budget_ratio).",
       registers,
     }),
     bodyBytesHeld: new Gauge({

@@ -2,6 +2,7 @@
 // forwarder and its listener, with start and stop.
 import { readFileSync } from 'node:fs';
 import { Pool } from 'undici';
+import type { CoordinatorHealth } from '../cluster/view.ts';
 import type { Config } from '../config/schema.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import type { Registry } from '../telemetry/metrics.ts';
@@ -22,8 +23,8 @@ export interface Proxy {
 export interface ProxyHooks {
   /** Every answer, for the service view's traffic window. */
   onAnswer?: (answer: Answer) => void;
-  /** Whether the sidecar's own view shows LOCAL_QUORUM achievable (storage errors are retried only then). */
-  localQuorumAvailable?: () => boolean;
+  /** The local coordinators by the sidecar's own probes, for the retry rule. Without a cluster monitor: quorum assumed, no coordinator named. */
+  coordinatorHealth?: () => CoordinatorHealth;
 }
 
 export async function startProxy(config: Config, registry: Registry, logger: Logger, hooks: ProxyHooks = {}): Promise<Proxy> {
@@ -41,7 +42,7 @@ export async function startProxy(config: Config, registry: Registry, logger: Log
   const forwarder = new Forwarder({
     upstream, bodies, config, metrics, logger, trafficSwitch,
     proto: config.listen.tls ? 'https' : 'http',
-    localQuorumAvailable: hooks.localQuorumAvailable ?? (() => true),
+    coordinatorHealth: hooks.coordinatorHealth ?? (() => ({ localQuorum: true, healthy: 0, broken: 0 })),
     ...(hooks.onAnswer ? { onAnswer: hooks.onAnswer } : {}),
   });
   const server = await startProxyServer(config, forwarder, metrics, logger);

@@ -3,18 +3,27 @@
 // Kask's API is idempotent: GET reads a key, POST sets a key's value, DELETE removes
 // it, so doing one twice leaves the same state as doing it once. Kask's driver picks a
 // coordinator per query, round robin, so when one Cassandra coordinator is broken
-// (it answers but cannot reach its peers, T327954) a second attempt usually lands on
-// a healthy one.
+// (it answers but cannot reach its peers, T327954) another attempt usually lands on a
+// healthy one.
 //
-// The budget bounds the load retries may add: over the last 10 s, retries may be at
-// most `budget_ratio` of the API requests, plus `min_per_second` so that thin traffic
-// is shielded too. With the default 0.5, one failing coordinator in three (a third of
-// requests fail once, a ninth twice: about 45% extra) is fully shielded, and a
-// service that fails everything gets at most 1.5 times its load, never double.
-// Envoy's retry budgets bound *concurrent* retries as a share of active requests; a
-// fast service has one or two requests active at a time, so there the floor alone
-// would decide, and the load a budget may add is what SREs need to know. Hence a
-// share of requests.
+// How much retrying is allowed depends on whether the failures are explained:
+//   - An explained fault: the sidecar's canaries name broken coordinators, LOCAL_QUORUM
+//     succeeds through the others, and the share of first attempts that fail is no more
+//     than the broken coordinators' share of the local ones would make it. Retries then go
+//     to coordinators that work, and each one turns a failed request into a served one:
+//     they may use the whole ceiling (`ceiling_ratio`, default 1: never more than double
+//     the requests over 10 s).
+//   - Anything else (the cluster failing everywhere, an unknown cause): retries mostly
+//     fail again and only multiply the load, so they get the ordinary budget
+//     (`budget_ratio`, default 0.2, Linkerd's and Envoy's 20%).
+// Both are shares of the API requests over the last 10 s, plus `min_per_second` so that
+// thin traffic is shielded too. Linkerd's budget is the same shape (a ratio of requests
+// over a TTL plus a floor per second). Envoy's bounds *concurrent* retries as a share
+// of active requests; a fast service has one or two requests active at a time, so the
+// floor alone would decide there, and the load a budget may add is what SREs need to
+// know. Hence a share of requests. The ceiling is a hard limit in every case: it is the
+// most extra load the sidecar can ever put on the cluster.
+import type { CoordinatorHealth } from '../cluster/view.ts';
 import type { Config } from '../config/schema.ts';
 import { PerSecondCounts } from '../telemetry/per-second-counts.ts';
 
@@ -29,15 +38,46 @@ export const replayable = (method: string, path: string): boolean => retriedMeth
 export const skipReasons = ['budget', 'no_local_quorum', 'body_too_large', 'deadline'] as const;
 export type SkipReason = (typeof skipReasons)[number];
 
-export class RetryBudget {
-  readonly #counts: PerSecondCounts<'requests' | 'retries'>;
-  readonly #ratio: number;
-  readonly #floor: number;
+/** First attempts seen over the window, and how many of them the service failed. */
+export interface FirstAttempts {
+  requests: number;
+  failed: number;
+}
 
-  constructor(config: Config['retries'], now: () => number = Date.now) {
-    this.#counts = new PerSecondCounts(['requests', 'retries'], 10, now);
-    this.#ratio = config.budget_ratio;
-    this.#floor = config.min_per_second * 10;
+/** Below this many first attempts in the window, the observed share says too little to contradict the canaries. */
+const minSample = 20;
+/** Slack over the broken coordinators' share, for chance: round robin under concurrency is not exact. */
+const shareSlack = 1.5;
+
+/**
+ * Whether the storage errors are explained by named broken coordinators while LOCAL_QUORUM
+ * succeeds through others. A failing share well above what the broken coordinators
+ * account for means something else fails too, and the ordinary budget applies.
+ */
+export function explainedFault(health: CoordinatorHealth, firstAttempts: FirstAttempts): boolean {
+  if (!health.localQuorum || health.broken === 0 || health.healthy === 0) return false;
+  if (firstAttempts.requests < minSample) return true;
+  const brokenShare = health.broken / (health.broken + health.healthy);
+  return firstAttempts.failed / firstAttempts.requests <= Math.min(1, brokenShare * shareSlack);
+}
+
+/** The retries allowed over the window: a share of its requests plus the floor. */
+export function retriesAllowed(config: Config['retries'], explained: boolean, requests: number, windowSeconds: number): number {
+  const ratio = explained ? config.ceiling_ratio : Math.min(config.budget_ratio, config.ceiling_ratio);
+  return ratio * requests + config.min_per_second * windowSeconds;
+}
+
+const windowSeconds = 10;
+
+export class RetryBudget {
+  readonly #counts: PerSecondCounts<'requests' | 'failedFirst' | 'retries'>;
+  readonly #config: Config['retries'];
+  readonly #health: () => CoordinatorHealth;
+
+  constructor(config: Config['retries'], health: () => CoordinatorHealth, now: () => number = Date.now) {
+    this.#counts = new PerSecondCounts(['requests', 'failedFirst', 'retries'], windowSeconds, now);
+    this.#config = config;
+    this.#health = health;
   }
 
   /** Every API request that could be retried counts toward the budget. */
@@ -45,9 +85,19 @@ export class RetryBudget {
     this.#counts.add('requests');
   }
 
-  /** Takes one retry from the budget, or says there is none left. */
-  tryTake(): boolean {
-    const allowed = this.#ratio * this.#counts.total('requests') + this.#floor;
+  /** A first attempt the service failed with a storage error: the observed share the canaries must explain. */
+  recordFailedFirstAttempt(): void {
+    this.#counts.add('failedFirst');
+  }
+
+  /** Whether the current failures are explained (the ceiling applies), from the canaries and the window. */
+  explained(): boolean {
+    return explainedFault(this.#health(), { requests: this.#counts.total('requests'), failed: this.#counts.total('failedFirst') });
+  }
+
+  /** Takes one retry from the budget (the ceiling when the fault is explained), or says there is none left. */
+  tryTake(explained: boolean): boolean {
+    const allowed = retriesAllowed(this.#config, explained, this.#counts.total('requests'), windowSeconds);
     if (this.#counts.total('retries') + 1 > allowed) return false;
     this.#counts.add('retries');
     return true;

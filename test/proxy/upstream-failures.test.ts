@@ -85,8 +85,8 @@ void t.test('the service\'s storage errors are retried within the budget, and on
     }
     res.end('stored');
   });
-  const quorum = { available: true };
-  const { url, registry } = await startTestProxy(t, upstream.url, { retries: { min_per_second: 1, budget_ratio: 0.5 } }, quorum);
+  const health = { localQuorum: true, healthy: 3, broken: 0 };
+  const { url, registry } = await startTestProxy(t, upstream.url, { retries: { min_per_second: 1, budget_ratio: 0.5, max_per_request: 2 } }, health);
   const get = async (path: string): Promise<{ status: number; body: string }> => {
     const response = await request(`${url}${path}`);
     return { status: response.statusCode, body: await response.body.text() };
@@ -97,12 +97,12 @@ void t.test('the service\'s storage errors are retried within the budget, and on
   t.equal((await get('/sessions/v1/b')).status, 500, 'three 500s: at most two retries, then the 500 as the service gave it');
   failNext = 1;
   t.equal((await get('/healthz')).status, 500, 'outside Kask\'s API: never retried');
-  quorum.available = false;
+  health.localQuorum = false;
   failNext = 1;
   t.equal((await get('/sessions/v1/c')).status, 500, 'without quorum in the sidecar\'s own view: not retried, it would fail anywhere');
   const skipped = async (reason: string): Promise<number> => (await registry.getSingleMetric('sessionstore_sidecar_retries_skipped_total')?.get())?.values.find((v) => v.labels.reason === reason)?.value ?? 0;
   t.equal(await skipped('no_local_quorum'), 1);
-  quorum.available = true;
+  health.localQuorum = true;
   // The budget: 50% of the requests of the last 10 s, plus 1 a second; spend it.
   failNext = 1000;
   for (let i = 0; i < 10; i++) await get(`/sessions/v1/flood-${i}`);

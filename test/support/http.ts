@@ -5,6 +5,7 @@ import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import type { Test } from 'tap';
 import { parseConfig } from '../../src/config/load.ts';
+import type { CoordinatorHealth } from '../../src/cluster/view.ts';
 import type { Config } from '../../src/config/schema.ts';
 import { startProxy, type Proxy } from '../../src/proxy/proxy.ts';
 import type { Answer } from '../../src/proxy/forward.ts';
@@ -80,12 +81,12 @@ export function testConfig(upstreamUrl: string, overrides: Record<string, Record
   });
 }
 
-export async function startTestProxy(t: Test, upstreamUrl: string, overrides: Record<string, Record<string, unknown>> = {}, quorum: { available: boolean } = { available: true }): Promise<TestProxy> {
+export async function startTestProxy(t: Test, upstreamUrl: string, overrides: Record<string, Record<string, unknown>> = {}, health: CoordinatorHealth = { localQuorum: true, healthy: 3, broken: 0 }): Promise<TestProxy> {
   const config = testConfig(upstreamUrl, overrides);
   const { logger, lines } = testLogger();
   const registry = createRegistry('test');
   const answers: Answer[] = [];
-  const proxy = await startProxy(config, registry, logger, { onAnswer: (answer) => answers.push(answer), localQuorumAvailable: () => quorum.available });
+  const proxy = await startProxy(config, registry, logger, { onAnswer: (answer) => answers.push(answer), coordinatorHealth: () => health });
   t.teardown(() => proxy.stop());
   const port = proxy.server.address().port;
   return { url: `http://127.0.0.1:${port}`, port, proxy, registry, config, logLines: lines, answers };
