@@ -18,7 +18,7 @@ import type { CoordinatorHealth } from '../cluster/view.ts';
 import type { Config } from '../config/schema.ts';
 import { FloodLog } from '../telemetry/flood-log.ts';
 import { loggablePath, type Logger } from '../telemetry/logger.ts';
-import { admit, type Refusal } from './admission.ts';
+import { absoluteForm, admit, type Refusal } from './admission.ts';
 import { clientAddressOf, clientResponseHeaders, requestIdOf, upstreamRequestHeaders } from './headers.ts';
 import { methodLabel, type ProxyMetrics, type UpstreamErrorKind } from './metrics.ts';
 import { sendProblem } from './problem.ts';
@@ -147,10 +147,13 @@ export class Forwarder {
     requestBegan(req.socket);
     res.once('close', () => { this.#finish(flight); });
 
+    // Absolute-form: from here on the request is what its origin-form twin would be.
+    const absolute = absoluteForm(req.url);
+    if (absolute) req.url = absolute.path;
     const { headers, hostHeaders } = upstreamRequestHeaders(req.rawHeaders, req.headers.connection, {
-      clientAddress: clientAddressOf(req.socket.remoteAddress), proto, requestId: flight.requestId,
+      clientAddress: clientAddressOf(req.socket.remoteAddress), proto, requestId: flight.requestId, ...(absolute ? { authority: absolute.authority } : {}),
     });
-    const refusal = admit({ httpVersionMajor: req.httpVersionMajor, url: req.url, headers: req.headers, hostHeaders }, { depooled: trafficSwitch.depooled, turningAway: trafficSwitch.turningAway, inflight: this.#inflight }, config);
+    const refusal = admit({ httpVersionMajor: req.httpVersionMajor, httpVersionMinor: req.httpVersionMinor, url: req.url, headers: req.headers, hostHeaders }, { depooled: trafficSwitch.depooled, turningAway: trafficSwitch.turningAway, inflight: this.#inflight }, config);
     if (refusal !== null) {
       this.#refuse(flight, refusal);
       return;

@@ -31,12 +31,13 @@ export function requestIdOf(headers: IncomingHttpHeaders): string {
 
 /**
  * The client's headers as the service should see them, as a flat [name, value, …]
- * list that keeps duplicates and case; and how many Host headers there were.
+ * list that keeps duplicates and case; and how many Host headers there were. With
+ * `authority` (an absolute-form target's), the Host header carries it instead.
  */
 export function upstreamRequestHeaders(
   rawHeaders: string[],
   connection: string | undefined,
-  forwarded: { clientAddress: string; proto: 'http' | 'https'; requestId: string },
+  forwarded: { clientAddress: string; proto: 'http' | 'https'; requestId: string; authority?: string },
 ): { headers: string[]; hostHeaders: number } {
   const drop = namedInConnection(connection);
   const out: string[] = [];
@@ -52,7 +53,8 @@ export function upstreamRequestHeaders(
       continue;
     }
     if (lower === 'host') hostHeaders++;
-    out.push(name, value);
+    // An absolute-form target's authority wins over the Host header (RFC 9112 3.2.2).
+    out.push(name, lower === 'host' && forwarded.authority !== undefined ? forwarded.authority : value);
   }
   out.push(
     'x-forwarded-for', forwardedFor === undefined ? forwarded.clientAddress : `${forwardedFor}, ${forwarded.clientAddress}`,

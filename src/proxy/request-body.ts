@@ -5,6 +5,7 @@
 // process without limit.
 import type { IncomingMessage } from 'node:http';
 import { problems, type ProblemKind } from './problem.ts';
+import { receivingBody } from './socket-requests.ts';
 
 export class BodyRefused extends Error {
   readonly problem: ProblemKind;
@@ -78,9 +79,11 @@ export function receiveBody(req: IncomingMessage, limits: BodyLimits): Promise<B
     let size = 0;
     const fail = (error: Error): void => {
       clearTimeout(timer);
+      stopWatching();
       req.off('data', onData);
       reject(error);
     };
+    const stopWatching = receivingBody(req.socket, (detail) => { fail(new BodyRefused(problems.badRequest, detail)); });
     const timer = setTimeout(() => {
       fail(new BodyRefused(problems.requestTimeout, `the body did not arrive within ${limits.timeoutMs} ms`));
     }, limits.timeoutMs);
@@ -102,6 +105,7 @@ export function receiveBody(req: IncomingMessage, limits: BodyLimits): Promise<B
     req.on('data', onData);
     req.once('end', () => {
       clearTimeout(timer);
+      stopWatching();
       resolve(Buffer.concat(chunks, size));
     });
     req.once('error', () => { fail(new ClientGone('the client went away mid-body')); });

@@ -14,7 +14,7 @@ import type { Logger } from '../telemetry/logger.ts';
 import type { Forwarder } from './forward.ts';
 import { problems, rawProblemResponse, sendProblem } from './problem.ts';
 import type { ProxyMetrics } from './metrics.ts';
-import { whenIdle } from './socket-requests.ts';
+import { failBodyInProgress, whenIdle } from './socket-requests.ts';
 
 type ParserError = Error & { code?: string };
 
@@ -31,8 +31,10 @@ function answerParserError(error: ParserError, socket: Socket, metrics: ProxyMet
     code === 'HPE_HEADER_OVERFLOW' ? [problems.headersTooLarge, 'the request headers exceed the limit']
     : code === 'ERR_HTTP_REQUEST_TIMEOUT' || code === 'ERR_HTTP_HEADERS_TIMEOUT' ? [problems.requestTimeout, 'the request did not arrive in time']
     : [problems.badRequest, `the request could not be parsed (${code || 'malformed'})`];
-  metrics.requests.inc({ method: 'OTHER', code: problem.status });
   logger.warn({ status: problem.status, error: code, address: socket.remoteAddress }, 'rejected a malformed or incomplete request');
+  // Inside a body being received (invalid chunk framing): that request answers, and counts itself.
+  if (failBodyInProgress(socket, `the request body's framing is invalid (${code})`)) return;
+  metrics.requests.inc({ method: 'OTHER', code: problem.status });
   // Pipelined requests before the bad one are answered first, in order; then the problem, and the connection closes.
   whenIdle(socket, () => {
     if (!socket.writable) return;

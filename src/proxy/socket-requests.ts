@@ -1,11 +1,16 @@
 // Requests in flight per client connection. When a pipelined request turns out
 // malformed after valid ones, the valid ones' answers must reach the client first:
 // a client told "400" could not otherwise know that a write before it went through.
+// When the parser fails inside a body being received (invalid chunk framing), that
+// request is the malformed one: it gets its 400 at once, rather than waiting out the
+// body timeout for bytes the parser will never deliver.
 import type { Socket } from 'node:net';
 
 interface SocketState {
   pending: number;
   onIdle: (() => void) | null;
+  /** The body being received on this connection, told when its framing is invalid. */
+  bodyFramingFailed: ((detail: string) => void) | null;
 }
 
 const states = new WeakMap<Socket, SocketState>();
@@ -13,7 +18,7 @@ const states = new WeakMap<Socket, SocketState>();
 export function requestBegan(socket: Socket): void {
   const state = states.get(socket);
   if (state) state.pending++;
-  else states.set(socket, { pending: 1, onIdle: null });
+  else states.set(socket, { pending: 1, onIdle: null, bodyFramingFailed: null });
 }
 
 export function requestEnded(socket: Socket): void {
@@ -32,4 +37,20 @@ export function whenIdle(socket: Socket, fn: () => void): void {
   const state = states.get(socket);
   if (!state || state.pending === 0) fn();
   else state.onIdle = fn;
+}
+
+/** While a body is received on this connection, `onInvalid` answers for a parser error in it. Returns the unregister. */
+export function receivingBody(socket: Socket, onInvalid: (detail: string) => void): () => void {
+  const state = states.get(socket);
+  if (!state) return () => undefined;
+  state.bodyFramingFailed = onInvalid;
+  return () => { if (state.bodyFramingFailed === onInvalid) state.bodyFramingFailed = null; };
+}
+
+/** A parser error on this connection: the body being received, if any, fails with it. Whether one was. */
+export function failBodyInProgress(socket: Socket, detail: string): boolean {
+  const fail = states.get(socket)?.bodyFramingFailed;
+  if (!fail) return false;
+  fail(detail);
+  return true;
 }

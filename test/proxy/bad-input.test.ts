@@ -21,7 +21,8 @@ void t.test('requests the parser rejects get a problem answer and never reach th
     ['duplicate Content-Length', 'POST /sessions/v1/k HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nContent-Length: 4\r\n\r\nabcd', 400, 'bad-request'],
     ['an obfuscated Transfer-Encoding', 'POST /sessions/v1/k HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: xchunked\r\n\r\nabcd', 400, 'bad-request'],
     ['oversized headers', `GET / HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(5000)}\r\n\r\n`, 431, 'headers-too-large'],
-    ['an absolute-form target', 'GET http://evil.example/sessions/v1/k HTTP/1.1\r\nHost: x\r\n\r\n', 400, 'bad-request'],
+    ['an asterisk-form target', 'GET * HTTP/1.1\r\nHost: x\r\n\r\n', 400, 'bad-request'],
+    ['an HTTP/1.1 request without Host (RFC 9112 3.2, as Kask answers)', 'GET /sessions/v1/k HTTP/1.1\r\n\r\n', 400, 'bad-request'],
   ];
   for (const [what, bytes, status, type] of cases) {
     const answer = await rawExchange(port, bytes);
@@ -32,6 +33,39 @@ void t.test('requests the parser rejects get a problem answer and never reach th
   t.equal(upstream.seen.length, 0, 'the service saw none of them');
   const after = await request(`${url}/sessions/v1/k`);
   t.equal(await after.body.text(), 'ok', 'the proxy still serves');
+});
+
+void t.test('an absolute-form target is accepted as RFC 9112 3.2.2 says: forwarded in origin-form, its authority as Host; HTTP/1.0 needs no Host', async (t) => {
+  const upstream = await startUpstream(t);
+  const { port } = await startTestProxy(t, upstream.url);
+  const absolute = await rawExchange(port, 'GET http://sessionstore.example:8081/sessions/v1/k?x=1 HTTP/1.1\r\nHost: other.example\r\nConnection: close\r\n\r\n');
+  t.equal(statusOf(absolute), 200, 'absolute-form: answered by the service');
+  t.match(upstream.seen.at(-1), { url: '/sessions/v1/k?x=1', headers: { host: 'sessionstore.example:8081' } }, 'the service saw the path, and the target\'s authority as Host');
+  const old = await rawExchange(port, 'GET /sessions/v1/k HTTP/1.0\r\n\r\n');
+  t.equal(statusOf(old), 200, 'HTTP/1.0 without Host: answered');
+});
+
+void t.test('invalid chunk framing gets its 400 at once, not after the body timeout, and never reaches the service', async (t) => {
+  const upstream = await startUpstream(t);
+  const { port, url, proxy } = await startTestProxy(t, upstream.url, { limits: { body_timeout_ms: 5000 } });
+  const head = 'POST /sessions/v1/k HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n';
+  const shapes: [string, string][] = [
+    ['a tab in the chunk size', `${head}3\t\r\nabc\r\n0\r\n\r\n`],
+    ['a bare LF after the chunk size', `${head}3\nabc\r\n0\r\n\r\n`],
+    ['a 20 kB chunk extension', `${head}3;${'x'.repeat(20_000)}\r\nabc\r\n0\r\n\r\n`],
+    ['a chunk longer than its size', `${head}3\r\nabcdef\r\n0\r\n\r\n`],
+  ];
+  for (const [what, bytes] of shapes) {
+    const started = Date.now();
+    const answer = await rawExchange(port, bytes, 3000);
+    const took = Date.now() - started;
+    t.equal(statusOf(answer), 400, `${what}: 400`);
+    t.equal(problemOf(answer).type, problem('bad-request'), `${what}: problem type bad-request`);
+    t.ok(took < 1000, `${what}: answered at once (${took} ms), not after the 5 s body timeout`);
+  }
+  t.equal(upstream.seen.length, 0, 'the service saw none of them');
+  t.equal(proxy.status().inflight, 0, 'nothing left in flight');
+  t.equal(await (await request(`${url}/sessions/v1/k`)).body.text(), 'ok', 'the proxy still serves');
 });
 
 void t.test('oversized bodies: 413 before anything is forwarded, sized or chunked', async (t) => {
