@@ -192,8 +192,11 @@ const remediation = z.strictObject({
   /** How to restart the service's pool: a signal to its process (the kubelet restarts the container), an HTTP call, or a command. */
   action: z.enum(['signal', 'http', 'command']).default('signal'),
   signal: z.enum(['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGUSR1', 'SIGUSR2', 'SIGKILL']).default('SIGTERM'),
+  /** May carry credentials (user info, a token in the query): shown only without them. */
   http_url: z.url().optional(),
   command: z.array(z.string().min(1)).min(1).optional(),
+  /** The command's arguments may be shown in logs and /status; off by default, since they may carry a secret. */
+  show_command_args: z.boolean().default(false),
   drain_timeout_ms: milliseconds.default(10_000),
   /** After the restart, the service must answer /healthz and its canary within this. */
   healthy_timeout_ms: milliseconds.default(60_000),

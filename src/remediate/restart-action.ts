@@ -6,6 +6,7 @@ import { promisify } from 'node:util';
 import { request } from 'undici';
 import type { Config } from '../config/schema.ts';
 import { findServiceProcess } from '../service/pool-sockets.ts';
+import { shownCommand, shownUrl } from '../telemetry/redact.ts';
 
 const run = promisify(execFile);
 
@@ -26,15 +27,25 @@ export async function restartService(config: Config): Promise<RestartResult> {
     }
     case 'http': {
       const url = remediation.http_url ?? '';
+      const shown = shownUrl(url);
+      // undici's own errors name the address, never the URL's user info or query; they pass as they are.
       const response = await request(url, { method: 'POST', headersTimeout: 10_000, bodyTimeout: 10_000 });
       await response.body.dump();
-      if (response.statusCode >= 300) throw new Error(`${url} answered ${response.statusCode}`);
-      return { signalledPid: null, detail: `POST ${url}: ${response.statusCode}` };
+      if (response.statusCode >= 300) throw new Error(`POST ${shown} answered ${response.statusCode}`);
+      return { signalledPid: null, detail: `POST ${shown}: ${response.statusCode}` };
     }
     case 'command': {
-      const [file = '', ...args] = remediation.command ?? [];
-      await run(file, args, { timeout: 60_000 });
-      return { signalledPid: null, detail: `ran ${[file, ...args].join(' ')}` };
+      const command = remediation.command ?? [];
+      const [file = '', ...args] = command;
+      const shown = shownCommand(command, remediation.show_command_args);
+      try {
+        await run(file, args, { timeout: 60_000 });
+      } catch (error) {
+        // execFile's message repeats the whole command line: only what may be shown, and how it ended.
+        const { code, signal } = error as { code?: number | string; signal?: string };
+        throw new Error(`${shown} failed (${signal ? `signal ${signal}` : `exit ${String(code)}`})`);
+      }
+      return { signalledPid: null, detail: `ran ${shown}` };
     }
   }
 }
