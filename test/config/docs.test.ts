@@ -1,6 +1,6 @@
 // docs/configuration.md against the schema: every key is documented, no documented key
 // is unknown, and every documented default is the real one.
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { parse } from 'yaml';
@@ -41,5 +41,20 @@ void t.test('docs/configuration.md documents exactly the schema, with its defaul
   const wrong = [...schema].filter(([key, value]) => value !== undefined && JSON.stringify(documented.get(key)) !== JSON.stringify(value));
   t.same(wrong.map(([key, value]) => `${key}: documented ${JSON.stringify(documented.get(key))}, default ${JSON.stringify(value)}`), [], 'every documented default is the real one');
   t.ok(configSchema.safeParse(parse(block)).success, 'and the documented example is a valid configuration');
+  t.end();
+});
+
+void t.test('every Cassandra table the docs name is one the code uses', (t) => {
+  const root = join(import.meta.dirname, '../..');
+  const pages = ['README.md', 'SECURITY.md', ...readdirSync(join(root, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
+  const code = ['src', 'lab/cluster'].flatMap((dir) => readdirSync(join(root, dir), { recursive: true, encoding: 'utf8' }).filter((f) => /\.(ts|go|cql)$/.test(f)).map((f) => readFileSync(join(root, dir, f), 'utf8'))).join('\n');
+  const named = new Set(pages.flatMap((page) => [...readFileSync(join(root, page), 'utf8').matchAll(/`(?:<keyspace>|sessions|system|system_views|system_schema)\.(\w+)/g)].map((m) => m[0].slice(1))));
+  t.ok(named.size >= 5, `the docs name ${named.size} tables`);
+  for (const table of named) {
+    const [keyspace, name] = table.split('.');
+    // The keyspace is configured: the code names its tables after `${keyspace}.` or the lab's `sessions.`.
+    const used = keyspace === '<keyspace>' || keyspace === 'sessions' ? new RegExp(`(\\}|\\bsessions)\\.${name}\\b`).test(code) : code.includes(table);
+    t.ok(used, `${table} is used by the code`);
+  }
   t.end();
 });
