@@ -89,7 +89,7 @@ export async function runSidecar(config: Config): Promise<void> {
     status: { version: () => version, proxy: () => proxy.status(), cluster: () => ({ ...cluster.view(), contactPoints: cluster.contactPoints() }), service: () => ({ ...service.view(), health: health.state(), traffic: traffic.snapshot() }), reconcile: () => reconciler.status(), remediation: () => remediator.status() },
     ...(config.admin.token === undefined ? {} : { actionToken: config.admin.token }),
     actions: {
-      '/remediation/restart': () => remediator.restart('manual', ['requested by an operator on the admin port']),
+      '/remediation/restart': () => remediator.operatorRestart(),
       '/remediation/pause': () => { remediator.pause(); },
       '/remediation/resume': () => { remediator.resume(); },
     },

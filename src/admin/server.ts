@@ -25,6 +25,7 @@ export interface AdminOptions {
   /** Each section of /status, computed when asked. */
   status: Record<string, () => unknown>;
   /** Operator switches, answered on POST (e.g. /remediation/pause). */
+  /** POST endpoints; one that answers with a status says what happened (see ActionAnswer). */
   actions?: Record<string, () => unknown>;
   /** The bearer token the actions need; undefined: actions are refused. */
   actionToken?: string;
@@ -71,6 +72,7 @@ export async function startAdminServer(options: AdminOptions): Promise<AdminServ
   };
 
   const actions = options.actions ?? {};
+  const isActionAnswer = (value: unknown): value is { status: number } => typeof (value as { status?: unknown } | null)?.status === 'number';
   const server = http.createServer((req, res) => {
     const path = new URL(req.url ?? '/', 'http://admin').pathname;
     const action = actions[path];
@@ -86,7 +88,10 @@ export async function startAdminServer(options: AdminOptions): Promise<AdminServ
       }
       options.logger.warn({ path, address: req.socket.remoteAddress }, 'operator action on the admin port');
       Promise.resolve(action()).then(
-        (result) => { sendJson(res, 200, { done: path, result: result ?? null }); },
+        (result) => {
+          if (isActionAnswer(result)) sendJson(res, result.status, { action: path, ...result });
+          else sendJson(res, 200, { done: path });
+        },
         (error: unknown) => { sendJson(res, 500, { error: (error as Error).message }); },
       );
       return;

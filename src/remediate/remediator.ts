@@ -26,6 +26,17 @@ import type { FleetLease } from './lease.ts';
 import type { RestartResult } from './restart-action.ts';
 
 export type RestartReason = ServiceRule | 'manual';
+
+/** Why an operator's restart was not carried out. */
+export type OperatorRefusal = 'stopping' | 'disabled' | 'paused' | 'in_progress' | 'lease_held';
+
+export interface OperatorAnswer {
+  status: number;
+  outcome: RestartOutcome | 'refused';
+  reason?: OperatorRefusal;
+  why?: string;
+  restart?: RestartRecord;
+}
 /**
  * `restarted`: healthy and cured; `not_cured`: healthy, evidence unchanged; `unhealthy`: never healthy again; `failed`: the restart itself failed;
  * `cancelled`: the evidence was gone by the last check before the signal (repooled, nothing restarted); `dry_run`: nothing done, only said.
@@ -227,6 +238,29 @@ export class Remediator {
     this.#held = held;
     for (const r of suppressions) this.#metrics.suppressed.set({ reason: r }, r === held?.reason ? 1 : 0);
     return held;
+  }
+
+  /**
+   * An operator's restart (POST /remediation/restart), answered with what happened and an
+   * HTTP status to match: 200 restarted (or a dry run's account), 502 when the restart
+   * ran but the service came back unhealthy or not cured or the action failed, 409
+   * refused (disabled, paused, one under way, another pod holds the lease), 503 while
+   * the sidecar shuts down. It skips the budget, the backoff and the not-cured memory
+   * (a human decided), never the switches or the lease.
+   */
+  async operatorRestart(): Promise<OperatorAnswer> {
+    const refused = (reason: OperatorRefusal, why: string, status = 409): OperatorAnswer => ({ status, outcome: 'refused', reason, why });
+    if (this.#isStopped()) return refused('stopping', 'the sidecar is shutting down', 503);
+    if (!this.#deps.config.remediation.enabled) return refused('disabled', 'remediation.enabled is false');
+    if (this.#paused) return refused('paused', 'remediation is paused by an operator: POST /remediation/resume first');
+    if (this.#inProgress) return refused('in_progress', 'a graceful restart is already under way (see /status remediation)');
+    const before = this.#history.at(-1);
+    const record = await this.restart('manual', ['requested by an operator on the admin port']);
+    if (record === null || record === before) {
+      return this.#isStopped() ? refused('stopping', 'the sidecar is shutting down', 503) : refused('lease_held', this.#held?.why ?? 'another sidecar holds the fleet lease');
+    }
+    const good = record.result === 'restarted' || record.result === 'dry_run';
+    return { status: good ? 200 : 502, outcome: record.result, restart: record };
   }
 
   /** The whole graceful restart. Also the manual trigger, which skips the budget, backoff and not-cured memory, but never the lease. */

@@ -75,7 +75,7 @@ void t.test('every /status section, and the operator actions with and without th
   t.equal((await post('/remediation/resume', { authorization: `Bearer ${token}` })).status, 200);
   t.equal((await status()).remediation.paused, false, 'resumed');
   const restarted = await post('/remediation/restart', { authorization: `Bearer ${token}` });
-  t.match(restarted, { status: 200, body: { result: { reason: 'manual', result: 'restarted', evidence: ['requested by an operator on the admin port'] } } }, 'a manual restart, gracefully, and its result');
+  t.match(restarted, { status: 200, body: { action: '/remediation/restart', outcome: 'restarted', restart: { reason: 'manual', result: 'restarted', evidence: ['requested by an operator on the admin port'] } } }, 'a manual restart, gracefully, and what happened');
   t.equal(service.supervisor.restarts(), 1, 'the service process restarted once');
   t.match((await status()).remediation.history, [{ reason: 'manual', result: 'restarted' }], 'in the history');
   t.ok(sidecar.logs.some((l) => l.msg === 'refused an operator action without the admin token'), 'refusals are logged');

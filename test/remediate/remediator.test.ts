@@ -81,6 +81,28 @@ void t.test('pause holds automatic restarts back; resume lets them through', asy
   t.equal(await metric(registry, 'sessionstore_sidecar_pool_restarts_total', { rule: 'stale_pool', result: 'restarted' }), 1);
 });
 
+void t.test('an operator\'s restart answers what happened, with the status to match', async (t) => {
+  const { remediator, restarts, elsewhere, service } = await setUp(t);
+  t.match(await remediator.operatorRestart(), { status: 200, outcome: 'restarted', restart: { reason: 'manual', result: 'restarted' } }, 'restarted: 200');
+  remediator.pause();
+  t.match(await remediator.operatorRestart(), { status: 409, outcome: 'refused', reason: 'paused', why: /POST \/remediation\/resume first/ }, 'paused: refused, and how to go on');
+  remediator.resume();
+  elsewhere.value = 'another-pod';
+  t.match(await remediator.operatorRestart(), { status: 409, outcome: 'refused', reason: 'lease_held', why: /another-pod is restarting its service/ }, 'the lease held elsewhere: refused, and by whom');
+  elsewhere.value = null;
+  const busy = remediator.restart('stale_pool');
+  t.match(await remediator.operatorRestart(), { status: 409, reason: 'in_progress' }, 'one under way: refused');
+  await busy;
+  service.healthy = false;
+  t.match(await remediator.operatorRestart(), { status: 502, outcome: 'unhealthy' }, 'ran, but the service came back unhealthy: 502');
+  service.healthy = true;
+  t.equal(restarts.length, 3, 'only the three that ran restarted anything');
+  const { remediator: off } = await setUp(t, { enabled: false });
+  t.match(await off.operatorRestart(), { status: 409, reason: 'disabled', why: /remediation.enabled is false/ }, 'disabled: refused');
+  await remediator.stop();
+  t.match(await remediator.operatorRestart(), { status: 503, reason: 'stopping' }, 'shutting down: 503');
+});
+
 void t.test('the manual trigger restarts now, skipping backoff, but always takes the lease and repools', async (t) => {
   const { remediator, lease, restarts, trafficSwitch, elsewhere } = await setUp(t);
   t.match(await remediator.restart('manual', ['by hand']), { reason: 'manual', result: 'restarted' });
