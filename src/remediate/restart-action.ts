@@ -43,6 +43,7 @@ export async function restartService(config: Config): Promise<RestartResult> {
       } catch (error) {
         // execFile's message repeats the whole command line: only what may be shown, and how it ended.
         const { code, signal } = error as { code?: number | string; signal?: string };
+        // eslint-disable-next-line preserve-caught-error -- the cause's message repeats the command line, secrets included
         throw new Error(`${shown} failed (${signal ? `signal ${signal}` : `exit ${String(code)}`})`);
       }
       return { signalledPid: null, detail: `ran ${shown}` };
