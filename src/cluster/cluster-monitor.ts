@@ -7,7 +7,7 @@ import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import type { Config } from '../config/schema.ts';
 import type { Logger } from '../telemetry/logger.ts';
-import type { Registry } from '../telemetry/metrics.ts';
+import { removeSeriesWith, type Counter, type Gauge, type Histogram, type Registry } from '../telemetry/metrics.ts';
 import type { CassandraError } from './cassandra-errors.ts';
 import { cassandraSecurity } from './connection-options.ts';
 import { createClusterMetrics, type ClusterMetrics } from './metrics.ts';
@@ -174,11 +174,9 @@ export class ClusterMonitor {
     this.#probers.get(address)?.stop();
     this.#probers.delete(address);
     this.#nodes.delete(address);
-    const labels = this.#nodeUpLabels.get(address);
-    if (labels) this.#metrics.nodeUp.remove(labels);
     this.#nodeUpLabels.delete(address);
-    this.#metrics.breakerState.remove({ address });
-    this.#metrics.coordinatorQuorum.remove({ address });
+    // Every series about the node goes with it, whatever its other labels: no stale 0 on a dashboard.
+    for (const metric of Object.values(this.#metrics) as (Counter | Gauge | Histogram)[]) void removeSeriesWith(metric, { address });
     this.#logger.warn({ address, forget_after_ms: this.#config.probe.forget_after_ms }, 'forgot a node no reachable node has listed for a while');
   }
 
@@ -244,8 +242,7 @@ export class ClusterMonitor {
   }
 
   #updateCoordinatorQuorum(node: NodeState): void {
-    const labels = { address: node.address, dc: node.dataCenter ?? unknown, rack: node.rack ?? unknown };
-    this.#metrics.coordinatorQuorum.set(labels, node.reachable && node.canCoordinateLocalQuorum === true ? 1 : 0);
+    this.#metrics.coordinatorQuorum.set(this.#nodeLabels(node.address), node.reachable && node.canCoordinateLocalQuorum === true ? 1 : 0);
   }
 
   #updateMembership(peers: Member[], now: number): void {
@@ -274,14 +271,26 @@ export class ClusterMonitor {
     }
   }
 
+  /**
+   * The {address, dc, rack} labels of a node's per-node gauges. When its data center or rack
+   * becomes known or changes (a first probe failed, a node replaced), the old series go.
+   */
+  #nodeLabels(address: string): { address: string; dc: string; rack: string } {
+    const node = this.#nodes.get(address);
+    const labels = { address, dc: node?.dataCenter ?? unknown, rack: node?.rack ?? unknown };
+    const previous = this.#nodeUpLabels.get(address);
+    if (previous && (previous.dc !== labels.dc || previous.rack !== labels.rack)) {
+      this.#metrics.nodeUp.remove(previous);
+      this.#metrics.coordinatorQuorum.remove(previous);
+    }
+    this.#nodeUpLabels.set(address, labels);
+    return labels;
+  }
+
   #updateNodeUp(address: string): void {
     const node = this.#nodes.get(address);
     if (!node) return;
-    const labels = { address, dc: node.dataCenter ?? unknown, rack: node.rack ?? unknown };
-    const previous = this.#nodeUpLabels.get(address);
-    if (previous && (previous.dc !== labels.dc || previous.rack !== labels.rack)) this.#metrics.nodeUp.remove(previous);
-    this.#nodeUpLabels.set(address, labels);
-    this.#metrics.nodeUp.set(labels, node.reachable ? 1 : 0);
+    this.#metrics.nodeUp.set(this.#nodeLabels(address), node.reachable ? 1 : 0);
   }
 
   #updateSummary(): void {

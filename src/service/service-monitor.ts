@@ -103,6 +103,8 @@ export class ServiceMonitor {
     const addresses = new Set([...this.#clusterNodes(), ...Object.keys(observed.connections)]);
     const connections = Object.fromEntries([...addresses].sort().map((address) => [address, observed.connections[address] ?? 0]));
     const previous = this.#pool;
+    // A node neither the cluster view nor the pool knows any more leaves no series behind.
+    for (const address of Object.keys(previous?.connections ?? {})) if (!addresses.has(address)) this.#connectionsGauge.remove({ address });
     for (const [address, count] of Object.entries(connections)) {
       if (count > 0) this.#lastConnectedAt.set(address, now);
       this.#connectionsGauge.set({ address }, count);

@@ -16,4 +16,22 @@ export function createRegistry(version: string): Registry {
   return registry;
 }
 
+/**
+ * Removes every series of `metric` whose labels include `match` (prom-client's remove()
+ * needs a series' whole label set): a forgotten node leaves no series behind.
+ */
+export async function removeSeriesWith(metric: Counter | Gauge | Histogram, match: Record<string, string>): Promise<void> {
+  const { values } = await metric.get();
+  const removed = new Set<string>();
+  for (const { labels } of values) {
+    if (!Object.entries(match).every(([name, value]) => labels[name] === value)) continue;
+    // A histogram's bucket bound is not a label of its series.
+    const series = Object.fromEntries(Object.entries(labels).filter(([name]) => name !== 'le'));
+    const key = JSON.stringify(series);
+    if (removed.has(key)) continue;
+    removed.add(key);
+    metric.remove(series as Record<string, string>);
+  }
+}
+
 export { Counter, Gauge, Histogram, Registry };

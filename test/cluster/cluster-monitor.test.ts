@@ -216,3 +216,25 @@ void t.test('probe cost with the default settings: a few queries per second per 
   const perSecond = (await counts()).map((count, i) => (count - (before[i] ?? 0)) / seconds);
   t.ok(perSecond.every((q) => q > 0 && q <= 3), `queries per second per node as coordinator: ${perSecond.map((q) => q.toFixed(2)).join(', ')}`);
 });
+
+void t.test('metric series follow the live view: a node first seen unreachable, then forgotten, leaves no series behind', async (t) => {
+  // A contact point name whose record first points where no Cassandra listens, then moves to node 1.
+  let record = ['127.0.0.9'];
+  const { monitor, registry } = await startTestMonitor(t, {
+    contact_points: ['cassandra.test'], resolve_interval_ms: 200, ...adminCredentials(), probe: { ...probe, forget_after_ms: 1500 },
+  }, () => Promise.resolve(record));
+  /** Every series labelled with an address, as "metric address dc rack". */
+  const seriesByAddress = async (): Promise<string[]> => (await registry.getMetricsAsJSON())
+    .flatMap((m) => m.values.filter((v) => v.labels.address !== undefined).map((v) => `${m.name} ${String(v.labels.address)} ${String(v.labels.dc ?? '')} ${String(v.labels.rack ?? '')}`));
+  await waitFor(monitor, (v) => v.nodes.some((n) => n.address === '127.0.0.9' && n.lastError !== null), 10_000);
+  t.ok((await seriesByAddress()).some((s) => s.startsWith('sessionstore_sidecar_cassandra_node_up 127.0.0.9 unknown unknown')), 'an unreachable node: its series, data center unknown');
+  record = ['127.0.0.1'];
+  await waitFor(monitor, (v) => v.nodes.length === 3 && v.nodes.every((n) => n.reachable && n.canCoordinateLocalQuorum === true), 20_000);
+  const view = monitor.view();
+  const live = new Map(view.nodes.map((n) => [n.address, `${n.dataCenter ?? ''} ${n.rack ?? ''}`]));
+  const series = await seriesByAddress();
+  t.same(series.filter((s) => !live.has(s.split(' ')[1] ?? '')), [], 'no series of a node the view forgot');
+  const gauges = series.filter((s) => /_(cassandra_node_up|coordinator_can_achieve_local_quorum) /.test(s));
+  t.ok(gauges.length >= 6, `${gauges.length} per-node gauges`);
+  t.same(gauges.filter((s) => { const [, address = '', dc, rack] = s.split(' '); return live.get(address) !== `${dc} ${rack}`; }), [], 'every per-node gauge carries the node\'s live data center and rack, and no "unknown" left over');
+});
