@@ -28,8 +28,8 @@ documents) from the files, or stdin, and writes it back with the sidecar added:
 
 webhook serves the same injection as a mutating admission webhook (docs/deployment.md).
 
-Environment: SIDECAR_CASSANDRA_USERNAME, SIDECAR_CASSANDRA_PASSWORD, SIDECAR_ADMIN_TOKEN
-override the sidecar's configuration file.`;
+Secrets come from files the configuration names (cassandra.username_file,
+cassandra.password_file, admin.token_file), never from the environment.`;
 
 export type Command =
   | { kind: 'help' }

@@ -17,12 +17,14 @@ import { ServiceHealthCheck } from './service/health-check.ts';
 import { ServiceMonitor } from './service/service-monitor.ts';
 import { StorageErrorWindow } from './service/storage-errors.ts';
 import { createLogger } from './telemetry/logger.ts';
+import { reportLacking } from './telemetry/lacking.ts';
 import { createRegistry } from './telemetry/metrics.ts';
 import { version } from './version.ts';
 
 export async function runSidecar(config: Config): Promise<void> {
   const logger = createLogger(config.logging.level);
   const registry = createRegistry(version);
+  reportLacking(config.lacking, registry, logger);
   const cluster = new ClusterMonitor(config.cassandra, registry, logger);
   await cluster.start();
   const service = new ServiceMonitor(config, registry, logger, () => cluster.view().nodes.map((node) => node.address));
@@ -86,7 +88,7 @@ export async function runSidecar(config: Config): Promise<void> {
       const { answering, last } = health.state();
       return Promise.resolve({ ready: answering === true, reasons: answering === true ? [] : [`the session service does not answer its health check (${last})`] });
     },
-    status: { version: () => version, proxy: () => proxy.status(), cluster: () => ({ ...cluster.view(), contactPoints: cluster.contactPoints() }), service: () => ({ ...service.view(), health: health.state(), traffic: traffic.snapshot() }), reconcile: () => reconciler.status(), remediation: () => remediator.status() },
+    status: { version: () => version, config: () => ({ lacking: config.lacking }), proxy: () => proxy.status(), cluster: () => ({ ...cluster.view(), contactPoints: cluster.contactPoints() }), service: () => ({ ...service.view(), health: health.state(), traffic: traffic.snapshot() }), reconcile: () => reconciler.status(), remediation: () => remediator.status() },
     ...(config.admin.token === undefined ? {} : { actionToken: config.admin.token }),
     actions: {
       '/remediation/restart': () => remediator.operatorRestart(),

@@ -24,9 +24,13 @@ export interface AlertRule {
   description: string;
 }
 
+// Sidecars that lack their Cassandra credentials (a Secret not mounted) see every node
+// refuse them: they say nothing about Cassandra, and have their own alert.
+const credentialed = (selector: string): string =>
+  `${selector} unless on (job, instance) (max by (job, instance) (sessionstore_sidecar_config_lacking{job="${sidecarJob}", setting=~"cassandra[.].+"}) == 1)`;
 // A majority of the data center's sidecars, so that one sidecar with a problem of its
 // own (its pod's network) neither pages nor hides a page.
-const quorumLost = `avg by (job) (sessionstore_sidecar_local_quorum_available{job="${sidecarJob}"}) < 0.5`;
+const quorumLost = `avg by (job) (${credentialed(`sessionstore_sidecar_local_quorum_available{job="${sidecarJob}"}`)}) < 0.5`;
 // The errors of a quorum loss stay in a 2m rate for 2 minutes after it ends: the error
 // alert keeps quiet for 5 minutes after the quorum alert fired, so that one outage is one
 // page. Keyed on the alert having fired, whose `for:` rides out a probe's blip, not on
@@ -96,11 +100,19 @@ unless on (job, instance) (
   },
   {
     alert: 'SessionStoreCassandraNodeDown',
-    expr: `avg by (job, address) (sessionstore_sidecar_cassandra_node_up{job="${sidecarJob}"}) < 0.5`,
+    expr: `avg by (job, address) (${credentialed(`sessionstore_sidecar_cassandra_node_up{job="${sidecarJob}"}`)}) < 0.5`,
     forSeconds: 900,
     severity: 'ticket',
     summary: 'Cassandra node {{ $labels.address }} has not answered for 15 minutes',
     description: 'Most sidecars cannot reach Cassandra node {{ $labels.address }} as a coordinator. LOCAL_QUORUM still holds with the other replicas, but one more node lost would stop the session store. Longer than a planned reboot takes.',
+  },
+  {
+    alert: 'SessionStoreSidecarLacksSecret',
+    expr: `max by (job, instance, setting) (sessionstore_sidecar_config_lacking{job="${sidecarJob}"}) == 1`,
+    forSeconds: 600,
+    severity: 'ticket',
+    summary: 'The sidecar on {{ $labels.instance }} runs without {{ $labels.setting }}',
+    description: 'The file of {{ $labels.setting }} was missing or unreadable when the sidecar on {{ $labels.instance }} started (its Secret is not mounted, or lacks the key). The pod serves: the sidecar proxies, but without Cassandra credentials it neither judges the cluster nor restarts the service (remediation_suppressed{reason="no_credentials"}), and without the admin token it refuses operator actions. Create the Secret (see docs/deployment.md), then restart the pod.',
   },
   {
     alert: 'SessionStoreSidecarDown',

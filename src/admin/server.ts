@@ -81,7 +81,7 @@ export async function startAdminServer(options: AdminOptions): Promise<AdminServ
         options.logger.warn({ path, address: req.socket.remoteAddress }, 'refused an operator action without the admin token');
         sendJson(res, options.actionToken === undefined ? 403 : 401, {
           error: options.actionToken === undefined
-            ? 'operator actions are off: configure admin.token_file (or SIDECAR_ADMIN_TOKEN) to turn them on'
+            ? 'operator actions are off: configure admin.token_file to turn them on'
             : 'send the admin token: Authorization: Bearer <token>',
         });
         return;

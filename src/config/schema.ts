@@ -27,8 +27,8 @@ const admin = z.strictObject({
   port: port.default(9364),
   /**
    * The operator actions (POST /remediation/restart|pause|resume) need
-   * `Authorization: Bearer <token>` with this file's content (a Kubernetes Secret).
-   * Without a token (here or in SIDECAR_ADMIN_TOKEN) they are refused.
+   * `Authorization: Bearer <token>` with this file's content (a Kubernetes Secret
+   * mounted into the sidecar's container only). Without a token they are refused.
    */
   token_file: filePath.optional(),
   token: z.string().min(16, 'the admin token must be at least 16 characters').optional(),
@@ -111,6 +111,8 @@ const cassandra = z.strictObject({
   local_data_center: z.string().min(1).default('dc1'),
   keyspace: z.string().regex(/^\w+$/).default('sessions'),
   username: z.string().optional(),
+  /** The role's name from a file (a Secret's key), like the password. */
+  username_file: filePath.optional(),
   password: z.string().optional(),
   password_file: filePath.optional(),
   tls: z.strictObject({
@@ -230,5 +232,15 @@ export const configSchema = z.strictObject({
   cassandra,
 });
 
-export type Config = z.infer<typeof configSchema>;
+/** A setting whose file could not be read: the sidecar runs without it, and says so (/status, logs, a metric). */
+export interface Lacking {
+  setting: 'cassandra.username_file' | 'cassandra.password_file' | 'admin.token_file';
+  file: string;
+  why: string;
+}
+
+export type Config = z.infer<typeof configSchema> & {
+  /** Secrets whose files were missing or unreadable when the configuration was loaded. */
+  lacking: Lacking[];
+};
 export type ConfigInput = z.input<typeof configSchema>;

@@ -119,6 +119,9 @@ function portsInUse(spec: PodSpec, mesh: boolean): Set<number> {
   return used;
 }
 
+/** Where the Secrets are mounted in the sidecar's container (and nowhere else). */
+const secretDirs = { cassandra: '/etc/sessionstore-sidecar/cassandra', admin: '/etc/sessionstore-sidecar/admin' };
+
 const freeFrom = (preferred: number, used: Set<number>): number => {
   let port = preferred;
   while (used.has(port)) port++;
@@ -127,7 +130,6 @@ const freeFrom = (preferred: number, used: Set<number>): number => {
 };
 
 function sidecarContainer(options: InjectOptions, ports: { proxy: number; admin: number; proxyName: string }, uid: unknown): Container & Json {
-  const secret = (key: string, name: string, optional = false): Json => ({ name, valueFrom: { secretKeyRef: { name: options.cassandraSecret, key, ...(optional ? { optional } : {}) } } });
   return {
     name: sidecarName,
     image: options.image,
@@ -135,11 +137,8 @@ function sidecarContainer(options: InjectOptions, ports: { proxy: number; admin:
     restartPolicy: 'Always',
     args: ['--config', '/etc/sessionstore-sidecar/config.yaml'],
     ports: [{ name: ports.proxyName, containerPort: ports.proxy }, { name: 'sidecar-admin', containerPort: ports.admin }],
-    env: [
-      secret('username', 'SIDECAR_CASSANDRA_USERNAME'),
-      secret('password', 'SIDECAR_CASSANDRA_PASSWORD'),
-      { name: 'SIDECAR_ADMIN_TOKEN', valueFrom: { secretKeyRef: { name: options.adminTokenSecret, key: 'token', optional: true } } },
-    ],
+    // No secret in the environment: every process of the same UID can read /proc/<pid>/environ. They are files of
+    // Secrets mounted into this container only (secretVolumes), read by the *_file settings.
     // /readyz answers at once from the sidecar's own state, so a 1 s period costs nothing: it fails within a second of a
     // depool (the propagation time, 5 s, covers it and the endpoints' update), and the thresholds that keep one slow
     // answer of the service from taking the pod out live in the sidecar's health check (service.health_check: 3 in a row).
@@ -157,7 +156,8 @@ function sidecarContainer(options: InjectOptions, ports: { proxy: number; admin:
     },
     volumeMounts: [
       { name: 'sessionstore-sidecar-config', mountPath: '/etc/sessionstore-sidecar', readOnly: true },
-      { name: 'sessionstore-sidecar-cassandra', mountPath: '/etc/sessionstore-sidecar/cassandra', readOnly: true },
+      { name: 'sessionstore-sidecar-cassandra', mountPath: secretDirs.cassandra, readOnly: true },
+      { name: 'sessionstore-sidecar-admin', mountPath: secretDirs.admin, readOnly: true },
     ],
   };
 }
@@ -191,10 +191,12 @@ function sidecarConfig(kaskConfig: string | undefined, ports: { proxy: number; a
   return [
     `# Written by sessionstore-sidecar inject from the service's own configuration. See docs/configuration.md.`,
     `listen: {port: ${ports.proxy}}`,
-    `admin: {port: ${ports.admin}}`,
+    `admin: {port: ${ports.admin}, token_file: ${secretDirs.admin}/token}`,
     `upstream: {url: "http://127.0.0.1:${ports.service}"}`,
     'cassandra:',
     `  contact_points: [${hosts.join(', ')}]`,
+    `  username_file: ${secretDirs.cassandra}/username`,
+    `  password_file: ${secretDirs.cassandra}/password`,
     ...(cassandra.port === undefined ? [] : [`  port: ${cassandra.port}`]),
     ...(cassandra.keyspace === undefined ? [] : [`  keyspace: ${cassandra.keyspace}`]),
     ...(cassandra.local_dc === undefined ? [] : [`  local_data_center: ${cassandra.local_dc}`]),
@@ -290,7 +292,9 @@ export function inject(input: readonly unknown[], given: Partial<InjectOptions> 
     spec.volumes = [
       ...(spec.volumes ?? []),
       { name: 'sessionstore-sidecar-config', configMap: { name: options.configMap } },
-      { name: 'sessionstore-sidecar-cassandra', secret: { secretName: options.cassandraSecret, optional: true } },
+      // Optional: a Secret not created yet never keeps the pod from starting; the sidecar runs without it and says so.
+      { name: 'sessionstore-sidecar-cassandra', secret: { secretName: options.cassandraSecret, optional: true, defaultMode: 0o400 } },
+      { name: 'sessionstore-sidecar-admin', secret: { secretName: options.adminTokenSecret, optional: true, defaultMode: 0o400 } },
     ];
     meta.annotations = {
       ...meta.annotations,

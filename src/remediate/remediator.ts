@@ -28,7 +28,7 @@ import type { RestartResult } from './restart-action.ts';
 export type RestartReason = ServiceRule | 'manual';
 
 /** Why an operator's restart was not carried out. */
-export type OperatorRefusal = 'stopping' | 'disabled' | 'paused' | 'in_progress' | 'lease_held';
+export type OperatorRefusal = 'stopping' | 'disabled' | 'no_credentials' | 'paused' | 'in_progress' | 'lease_held';
 
 export interface OperatorAnswer {
   status: number;
@@ -42,8 +42,8 @@ export interface OperatorAnswer {
  * `cancelled`: the evidence was gone by the last check before the signal (repooled, nothing restarted); `dry_run`: nothing done, only said.
  */
 export type RestartOutcome = 'restarted' | 'not_cured' | 'unhealthy' | 'failed' | 'cancelled' | 'dry_run';
-export type Suppression = ViewSuppression | 'paused' | 'disabled' | 'budget_exhausted' | 'backoff' | 'lease_held' | 'not_cured';
-export const suppressions: readonly Suppression[] = ['no_local_quorum', 'broken_coordinator', 'paused', 'disabled', 'budget_exhausted', 'backoff', 'lease_held', 'not_cured'];
+export type Suppression = ViewSuppression | 'no_credentials' | 'paused' | 'disabled' | 'budget_exhausted' | 'backoff' | 'lease_held' | 'not_cured';
+export const suppressions: readonly Suppression[] = ['no_local_quorum', 'broken_coordinator', 'no_credentials', 'paused', 'disabled', 'budget_exhausted', 'backoff', 'lease_held', 'not_cured'];
 const outcomes: readonly RestartOutcome[] = ['restarted', 'not_cured', 'unhealthy', 'failed', 'cancelled', 'dry_run'];
 
 /** Suppressions that need a human: the sidecar will not act again by itself. */
@@ -130,7 +130,7 @@ export class Remediator {
       lastRestart: new Gauge({ name: `${metricPrefix}last_restart_timestamp_seconds`, help: 'When the last restart finished (Unix seconds).', registers }),
       suppressed: new Gauge({
         name: `${metricPrefix}remediation_suppressed`,
-        help: 'What holds a needed restart back: no_local_quorum, broken_coordinator, paused, disabled, budget_exhausted and not_cured (a human is needed), backoff, lease_held.',
+        help: 'What holds a needed restart back: no_local_quorum, broken_coordinator, no_credentials, paused, disabled, budget_exhausted and not_cured (a human is needed), backoff, lease_held.',
         labelNames: ['reason'], registers,
       }),
     };
@@ -152,6 +152,9 @@ export class Remediator {
       this.#logger.info({ rule: this.#notCured.rule, addresses: this.#notCured.addresses }, 'the divergence a restart did not cure is gone');
       this.#notCured = null;
     }
+    // Without its credentials the sidecar's view of Cassandra is blind (every node refuses it): it judges nothing.
+    const blind = this.#lackingCredentials();
+    if (blind !== null) return this.#setHeld(blind);
     if (verdict.action === 'suppressed' && verdict.suppressed !== null) return this.#setHeld(verdict.suppressed);
     if (verdict.action !== 'restart' || verdict.rule === null) return this.#setHeld(null);
     if (this.#inProgress) return this.#held;
@@ -216,6 +219,12 @@ export class Remediator {
     return this.#history.filter((r) => r.reason !== 'manual' && r.result !== 'cancelled').map((r) => Date.parse(r.startedAt)).filter((at) => at >= since);
   }
 
+  #lackingCredentials(): Held | null {
+    const lacking = this.#deps.config.lacking.filter((l) => l.setting.startsWith('cassandra.'));
+    if (lacking.length === 0) return null;
+    return { reason: 'no_credentials', why: `the sidecar runs without ${lacking.map((l) => `${l.setting} (${l.file}: ${l.why})`).join(' and ')}: its own view of Cassandra cannot be trusted, so it restarts nothing` };
+  }
+
   #holdBack(rule: ServiceRule, addresses: string[]): Held | null {
     const { remediation } = this.#deps.config;
     if (!remediation.enabled) return { reason: 'disabled', why: 'remediation.enabled is false' };
@@ -244,7 +253,7 @@ export class Remediator {
    * An operator's restart (POST /remediation/restart), answered with what happened and an
    * HTTP status to match: 200 restarted (or a dry run's account), 502 when the restart
    * ran but the service came back unhealthy or not cured or the action failed, 409
-   * refused (disabled, paused, one under way, another pod holds the lease), 503 while
+   * refused (disabled, no credentials, paused, one under way, another pod holds the lease), 503 while
    * the sidecar shuts down. It skips the budget, the backoff and the not-cured memory
    * (a human decided), never the switches or the lease.
    */
@@ -252,6 +261,8 @@ export class Remediator {
     const refused = (reason: OperatorRefusal, why: string, status = 409): OperatorAnswer => ({ status, outcome: 'refused', reason, why });
     if (this.#isStopped()) return refused('stopping', 'the sidecar is shutting down', 503);
     if (!this.#deps.config.remediation.enabled) return refused('disabled', 'remediation.enabled is false');
+    const blind = this.#lackingCredentials();
+    if (blind !== null) return refused('no_credentials', `${blind.why}; the fleet lease needs them too`);
     if (this.#paused) return refused('paused', 'remediation is paused by an operator: POST /remediation/resume first');
     if (this.#inProgress) return refused('in_progress', 'a graceful restart is already under way (see /status remediation)');
     const before = this.#history.at(-1);

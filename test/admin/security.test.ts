@@ -1,15 +1,18 @@
 // SECURITY.md's claims, on a real run: a sidecar with the production role (its
-// password from the environment, as the Secret gives it), the admin token, logging
+// name and password from files, as the mounted Secret gives them), the admin token, logging
 // at debug with every request logged, through a restart it performs. Neither secret
 // appears in its output, /status or /metrics; nothing of the admin port answers on the
 // proxy port; and operator actions need the token.
 import { randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import t from 'tap';
 import { request } from 'undici';
 import { localNode, queryNode } from '../../lab/cluster/cluster.ts';
 import { sidecarRole, sidecarRoleName } from '../../lab/cluster/sidecar-schema.ts';
 import { labService } from '../../lab/scenarios.ts';
 import { startService, until } from '../../lab/session-service/harness.ts';
+import { temporaryDirectory } from '../../lab/cleanup.ts';
 import { startSidecar } from '../../lab/sidecar-process.ts';
 import { sessionTraffic } from '../../lab/traffic.ts';
 import { consistencies } from '../../src/cluster/coordinator-client.ts';
@@ -24,9 +27,17 @@ t.teardown(() => queryNode(localNode(1), `DROP ROLE IF EXISTS ${sidecarRoleName}
 
 void t.test('no secret in the output, /status or /metrics; nothing admin on the proxy port; actions need the token', async (t) => {
   const service = await startService(t, labService);
-  const sidecar = await startSidecar(t, service.url, service.pidFile,
-    { cassandra: { username: undefined, password: undefined }, logging: { level: 'debug', access_log: { enabled: true, sample_rate: 1 } } },
-    { SIDECAR_CASSANDRA_USERNAME: sidecarRoleName, SIDECAR_CASSANDRA_PASSWORD: password, SIDECAR_ADMIN_TOKEN: token });
+  const secrets = temporaryDirectory(t, 'sidecar-secrets-');
+  const secretFile = (name: string, value: string): string => {
+    writeFileSync(join(secrets, name), `${value}\n`, { mode: 0o400 });
+    return join(secrets, name);
+  };
+  const sidecar = await startSidecar(t, service.url, service.pidFile, {
+    cassandra: { username: undefined, password: undefined, username_file: secretFile('username', sidecarRoleName), password_file: secretFile('password', password) },
+    admin: { token_file: secretFile('token', token) },
+    logging: { level: 'debug', access_log: { enabled: true, sample_rate: 1 } },
+  // The environment is never read for secrets: a wrong password there changes nothing.
+  }, { SIDECAR_CASSANDRA_PASSWORD: 'not-the-password' });
   const traffic = sessionTraffic(t, sidecar.url, { perSecond: 20 });
   await until(async () => ((await sidecar.status()) as { cluster: { localQuorum: { available: boolean } } }).cluster.localQuorum.available, 20_000, 'the role works');
 

@@ -91,3 +91,27 @@ void t.test('without a token configured, operator actions are off', async (t) =>
   t.match(await response.body.json(), { error: /operator actions are off: configure admin.token_file/ }, 'and the answer says how to turn them on');
   t.equal(service.supervisor.restarts(), 0, 'nothing restarted');
 });
+
+void t.test('a Secret not mounted yet: the pod serves, and the sidecar says what it lacks and restarts nothing', async (t) => {
+  const service = await startService(t, labService);
+  const tokenFile = join(temporaryDirectory(t, 'sidecar-token-'), 'token');
+  writeFileSync(tokenFile, `${token}\n`);
+  const sidecar = await startSidecar(t, service.url, service.pidFile, {
+    cassandra: { password: undefined, password_file: '/etc/sessionstore-sidecar/cassandra/password' },
+    admin: { token_file: tokenFile },
+  });
+  const served = await request(`${sidecar.url}/sessions/v1/lacking`, { method: 'POST', body: 'value', headers: { 'content-type': 'application/octet-stream' } });
+  await served.body.dump();
+  t.equal(served.statusCode, 201, 'requests are served through it');
+  await until(async () => (await request(`${sidecar.adminUrl}/readyz`).then(async (r) => { await r.body.dump(); return r.statusCode; })) === 200, 10_000, 'the pod is ready');
+  const status = await sidecar.status() as { config: { lacking: unknown[] }; remediation: { suppressed: { reason: string; why: string } | null } };
+  t.same(status.config.lacking, [{ setting: 'cassandra.password_file', file: '/etc/sessionstore-sidecar/cassandra/password', why: 'ENOENT' }], '/status says what it lacks');
+  await until(async () => ((await sidecar.status()) as typeof status).remediation.suppressed?.reason === 'no_credentials', 10_000, 'remediation held back: no_credentials');
+  const metrics = await (await request(`${sidecar.adminUrl}/metrics`)).body.text();
+  t.match(metrics, /sessionstore_sidecar_config_lacking\{setting="cassandra.password_file"\} 1/, 'the metric SREs get a ticket from');
+  t.match(metrics, /sessionstore_sidecar_remediation_suppressed\{reason="no_credentials"\} 1/);
+  t.ok(sidecar.logs.some((l) => l.level === 'warn' && String(l.msg).startsWith('running without cassandra.password_file')), 'a warning at start');
+  const restart = await request(`${sidecar.adminUrl}/remediation/restart`, { method: 'POST', headers: { authorization: `Bearer ${token}` } });
+  t.match({ status: restart.statusCode, body: await restart.body.json() }, { status: 409, body: { outcome: 'refused', reason: 'no_credentials' } }, 'an operator restart is refused, and says why');
+  t.equal(service.supervisor.restarts(), 0, 'nothing restarted');
+});

@@ -125,6 +125,7 @@ function quietDay(): Series {
     everyPod('sessionstore_sidecar_restart_in_progress', {}, [[0, 0]]),
     ...['lease_held', 'not_cured', 'budget_exhausted', 'disabled', 'backoff'].map((reason) => everyPod('sessionstore_sidecar_remediation_suppressed', { reason }, [[0, 0]])),
     ...['restarted', 'not_cured', 'unhealthy', 'failed'].map((result) => everyPod('sessionstore_sidecar_pool_restarts_total', { rule: 'stale_pool', result }, [[0, 0]])),
+    ...['cassandra.username_file', 'cassandra.password_file', 'admin.token_file'].map((setting) => everyPod('sessionstore_sidecar_config_lacking', { setting }, [[0, 0]])),
     traffic(0, 0, 0),
   ]);
 }
@@ -289,5 +290,16 @@ export const scenarios: Scenario[] = [
       ...everyPod('sessionstore_sidecar_cassandra_node_up', { address: third }, [[0, 1], [2, 0], [22, 1]]),
     },
     fires: [{ alert: 'SessionStoreCassandraNodeDown', labels: { ...job, address: third }, from: 17, until: 22 }],
+  },
+  {
+    name: 'a rollout before the Cassandra Secret exists: every sidecar is refused by every node; a ticket, and no page about Cassandra',
+    minutes: 20,
+    series: {
+      ...quietDay(),
+      ...everyPod('sessionstore_sidecar_config_lacking', { setting: 'cassandra.password_file' }, [[0, 0], [2, 1], [18, 0]]),
+      ...everyPod('sessionstore_sidecar_local_quorum_available', {}, [[0, 1], [2, 0], [18, 1]]),
+      ...[rebooted, second, third].flatMap((address) => Object.entries(everyPod('sessionstore_sidecar_cassandra_node_up', { address }, [[0, 1], [2, 0], [18, 1]]))).reduce<Series>((all, [k, v]) => ({ ...all, [k]: v }), {}),
+    },
+    fires: pods.map((instance) => ({ alert: 'SessionStoreSidecarLacksSecret', labels: { ...job, instance, setting: 'cassandra.password_file' }, from: 12, until: 18 })),
   },
 ];

@@ -22,21 +22,28 @@ void t.test('defaults for everything but the contact points', (t) => {
   t.end();
 });
 
-void t.test('secrets from the environment or a file override the YAML', (t) => {
-  const path = file('env.yaml', 'cassandra:\n  contact_points: [a]\n  username: from-file\n  password: from-file\n');
-  const config = loadConfig(path, { SIDECAR_CASSANDRA_USERNAME: 'env-user', SIDECAR_CASSANDRA_PASSWORD: 'env-secret' });
-  t.equal(config.cassandra.username, 'env-user');
-  t.equal(config.cassandra.password, 'env-secret');
+void t.test('secrets come from their files, never from the environment; a missing one is lacking, not fatal', (t) => {
+  const inline = loadConfig(file('inline.yaml', 'cassandra:\n  contact_points: [a]\n  username: from-yaml\n  password: from-yaml\n'));
+  t.same([inline.cassandra.username, inline.cassandra.password, inline.lacking], ['from-yaml', 'from-yaml', []]);
+  process.env.SIDECAR_CASSANDRA_PASSWORD = 'from-the-environment';
+  t.teardown(() => { delete process.env.SIDECAR_CASSANDRA_PASSWORD; });
+  const user = file('username', 'sidecar-role\n');
   const secret = file('password', 'from-secret-file\n');
-  const fromFile = loadConfig(file('pf.yaml', `cassandra:\n  contact_points: [a]\n  password_file: ${secret}\n`), {});
-  t.equal(fromFile.cassandra.password, 'from-secret-file', 'password_file is read and trimmed');
-  t.throws(() => loadConfig(file('pf2.yaml', 'cassandra:\n  contact_points: [a]\n  password_file: /nonexistent\n'), {}), /cassandra\.password_file: cannot read/);
+  const fromFile = loadConfig(file('pf.yaml', `cassandra:\n  contact_points: [a]\n  username_file: ${user}\n  password_file: ${secret}\n`));
+  t.equal(fromFile.cassandra.username, 'sidecar-role', 'username_file is read and trimmed');
+  t.equal(fromFile.cassandra.password, 'from-secret-file', 'password_file is read and trimmed; the environment is ignored');
+  const missing = loadConfig(file('pf2.yaml', 'cassandra:\n  contact_points: [a]\n  password_file: /nonexistent/password\nadmin:\n  token_file: /nonexistent/token\n'));
+  t.equal(missing.cassandra.password, undefined);
+  t.same(missing.lacking, [
+    { setting: 'cassandra.password_file', file: '/nonexistent/password', why: 'ENOENT' },
+    { setting: 'admin.token_file', file: '/nonexistent/token', why: 'ENOENT' },
+  ], 'a Secret not mounted yet: the sidecar starts without it and knows what it lacks');
   t.end();
 });
 
 void t.test('structural errors name the key', (t) => {
-  t.throws(() => loadConfig(file('list.yaml', '- a\n- b\n'), {}), /the top level must be a mapping/);
-  t.throws(() => loadConfig(file('dup.yaml', 'cassandra:\n  contact_points: [a]\ncassandra:\n  port: 1\n'), {}), /YAML: .*[Mm]ap keys must be unique/);
+  t.throws(() => loadConfig(file('list.yaml', '- a\n- b\n')), /the top level must be a mapping/);
+  t.throws(() => loadConfig(file('dup.yaml', 'cassandra:\n  contact_points: [a]\ncassandra:\n  port: 1\n')), /YAML: .*[Mm]ap keys must be unique/);
   t.throws(() => parseConfig({ cassandra: { contact_points: ['a'], probe: { interval_ms: -1 } } }), /cassandra\.probe\.interval_ms: Too small/);
   t.throws(() => parseConfig({ cassandra: { contact_points: ['a'] }, listen: { tls: { cert_file: 'x' } } }), /listen\.tls\.key_file/);
   t.end();

@@ -11,8 +11,8 @@ import { validateObject } from '../support/kubernetes.ts';
 
 const example = (name: string): unknown[] => parseManifests(readFileSync(join(import.meta.dirname, `../../k8s/examples/${name}.yaml`), 'utf8'), name);
 
-interface Container { name: string; ports?: { name?: string; containerPort: number }[]; restartPolicy?: string; securityContext?: Record<string, unknown>; readinessProbe?: { httpGet?: { port: unknown } } }
-interface PodSpec { containers: Container[]; initContainers?: Container[]; shareProcessNamespace?: boolean; hostNetwork?: boolean; volumes?: { name: string }[] }
+interface Container { name: string; ports?: { name?: string; containerPort: number }[]; restartPolicy?: string; securityContext?: Record<string, unknown>; readinessProbe?: { httpGet?: { port: unknown } }; env?: unknown[]; volumeMounts?: { name: string; mountPath: string }[] }
+interface PodSpec { containers: Container[]; initContainers?: Container[]; shareProcessNamespace?: boolean; hostNetwork?: boolean; volumes?: { name: string; secret?: { secretName: string; optional?: boolean }; configMap?: { name: string } }[] }
 interface Workload { kind: string; metadata: { name: string; annotations?: Record<string, string> }; spec: { template: { metadata: { annotations?: Record<string, string> }; spec: PodSpec } } }
 const deployment = (objects: unknown[]): Workload => objects.find((o) => (o as Workload).kind === 'Deployment') as Workload;
 const sidecarOf = (workload: Workload): Container | undefined => workload.spec.template.spec.initContainers?.find((c) => c.name === sidecarName);
@@ -30,13 +30,19 @@ void t.test('the mesh shape: a native sidecar between Envoy and Kask, Envoy rewi
   t.match(sidecar?.securityContext, { runAsUser: 65533, runAsNonRoot: true, allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] }, seccompProfile: { type: 'RuntimeDefault' } },
     "restricted, and the pod's UID, so that it may signal Kask");
   t.equal(pod.shareProcessNamespace, true, "a shared process namespace: it sees Kask's process and sockets");
+  t.notOk(JSON.stringify(sidecar?.env ?? []).includes('secretKeyRef'), 'no secret in its environment');
+  const secretVolumes = (pod.volumes ?? []).filter((v) => v.secret);
+  t.same(secretVolumes.map((v) => [v.secret?.secretName, v.secret?.optional]), [['sessionstore-sidecar-cassandra', true], ['sessionstore-sidecar-admin', true]], 'the Secrets as volumes, optional: a missing one never keeps the pod from starting');
+  const mountedBy = (volume: string): string[] => [...pod.containers, ...(pod.initContainers ?? [])].filter((c) => c.volumeMounts?.some((m) => m.name === volume)).map((c) => c.name);
+  for (const volume of secretVolumes) t.same(mountedBy(volume.name), [sidecarName], `${volume.name} is mounted into the sidecar's container only`);
   t.match(sidecarOf(deployment(objects))?.readinessProbe, { httpGet: { path: '/readyz', port: 9364 } }, 'its readiness on its admin port');
   const envoy = parse(configMap(objects, 'production-envoy-config-volume')?.data['envoy.yaml'] ?? '') as { static_resources: { clusters: { load_assignment: { endpoints: { lb_endpoints: { endpoint: { address: { socket_address: { port_value: number } } } }[] }[] } }[] } };
   t.equal(envoy.static_resources.clusters[0]?.load_assignment.endpoints[0]?.lb_endpoints[0]?.endpoint.address.socket_address.port_value, 8089, "Envoy's local cluster now forwards to the sidecar");
   t.match(notes, [/Envoy's local cluster now forwards to the sidecar on 8089/]);
   const config = parse(configMap(objects, 'sessionstore-sidecar-config')?.data['config.yaml'] ?? '') as Record<string, Record<string, unknown>>;
-  t.match(config, { listen: { port: 8089 }, admin: { port: 9364 }, upstream: { url: 'http://127.0.0.1:8080' },
-    cassandra: { contact_points: ['sessionstore1001-a.eqiad.wmnet', 'sessionstore1002-a.eqiad.wmnet', 'sessionstore1003-a.eqiad.wmnet'], port: 9042, keyspace: 'sessions', local_data_center: 'eqiad' } },
+  t.match(config, { listen: { port: 8089 }, admin: { port: 9364, token_file: '/etc/sessionstore-sidecar/admin/token' }, upstream: { url: 'http://127.0.0.1:8080' },
+    cassandra: { contact_points: ['sessionstore1001-a.eqiad.wmnet', 'sessionstore1002-a.eqiad.wmnet', 'sessionstore1003-a.eqiad.wmnet'], port: 9042, keyspace: 'sessions', local_data_center: 'eqiad',
+      username_file: '/etc/sessionstore-sidecar/cassandra/username', password_file: '/etc/sessionstore-sidecar/cassandra/password' } },
   "the sidecar's configuration, from Kask's");
   t.match(JSON.parse(deployment(objects).spec.template.metadata.annotations?.[statusAnnotation] ?? '{}'), { shape: 'mesh', serviceContainer: 'kask-production', proxyPort: 8089, adminPort: 9364 }, 'the status annotation');
   t.match(deployment(objects).spec.template.metadata.annotations, { 'prometheus.io/port': '8080', 'sessionstore-sidecar.wikimedia.org/scrape': 'true', 'sessionstore-sidecar.wikimedia.org/port': '9364' },
