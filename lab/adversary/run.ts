@@ -6,9 +6,11 @@
 //     and nothing else;
 //   - the proxy holds no client connection any more, and (for the sidecar) its
 //     in-flight gauge is back to 0;
+//   - its open file descriptors are back near where they were before the corpus, once
+//     its idle timeouts have passed (a slow client leaves nothing behind);
 //   - a normal request still answers, quickly;
 // and it reports the proxy's memory.
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { request } from 'undici';
@@ -32,6 +34,9 @@ export interface FamilyReport {
   violations: string[];
   inflightAfter: number | null;
   clientConnectionsAfter: number;
+  /** Open file descriptors after the family, and before the corpus. */
+  descriptorsAfter: number;
+  descriptorsBefore: number;
   upstreamConnectionsAfter: number;
   rssMb: number;
   normalRequestMs: number;
@@ -84,6 +89,10 @@ async function upstreamConnections(target: Target, upstreamPort: number): Promis
   const tables = await Promise.all(['tcp', 'tcp6'].map((file) => readFile(`/proc/net/${file}`, 'utf8').catch(() => '')));
   return tables.flatMap(parseProcNetTcp).filter((s) => s.remotePort === upstreamPort && s.established && inodes.has(s.inode)).length;
 }
+
+const descriptors = async (pid: number): Promise<number> => (await readdir(`/proc/${pid}/fd`)).length;
+/** Descriptors a proxy may hold beyond its baseline: a few pooled upstream connections and timers' handles. */
+const descriptorSlack = 16;
 
 async function rssMb(pid: number): Promise<number> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8');
@@ -138,9 +147,10 @@ function verify(tasks: Task[], received: Received[]): string[] {
   return violations;
 }
 
-export async function attack(target: Target, upstream: RecordingUpstream, options: { repeat: number; concurrency: number; only?: Family[]; log?: (line: string) => void }): Promise<FamilyReport[]> {
+export async function attack(target: Target, upstream: RecordingUpstream, options: { repeat: number; concurrency: number; only?: Family[]; log?: (line: string) => void; descriptorWaitMs?: number }): Promise<FamilyReport[]> {
   const reports: FamilyReport[] = [];
   let counter = 0;
+  const descriptorsBefore = await descriptors(target.pid);
   for (const family of options.only ?? families) {
     const started = Date.now();
     const cases = corpus.filter((c) => c.family === family);
@@ -165,11 +175,19 @@ export async function attack(target: Target, upstream: RecordingUpstream, option
     if (inflightAfter !== null && inflightAfter !== 0) violations.push(`the in-flight gauge is ${inflightAfter}, not 0`);
     const clientConnectionsAfter = await clientConnections(target);
     if (clientConnectionsAfter !== 0) violations.push(`the proxy still holds ${clientConnectionsAfter} client connections`);
+    // Pooled upstream connections idle out within the keep-alive timeout (5 s); then the descriptors must be back.
+    const descriptorsBy = Date.now() + (options.descriptorWaitMs ?? 6000);
+    let descriptorsAfter = await descriptors(target.pid);
+    while (descriptorsAfter > descriptorsBefore + descriptorSlack && Date.now() < descriptorsBy) {
+      await sleep(250);
+      descriptorsAfter = await descriptors(target.pid);
+    }
+    if (descriptorsAfter > descriptorsBefore + descriptorSlack) violations.push(`the proxy holds ${descriptorsAfter} file descriptors, against ${descriptorsBefore} before the corpus`);
     const normal = await normalRequest(target, counter);
     if (normal.status !== 200 || normal.ms > 1000) violations.push(`a normal request got ${normal.status} after ${normal.ms} ms`);
     const requests = tasks.reduce((sum, task) => sum + Math.max(1, ...task.testCase.outcomes(task.id).map((o) => o.statuses.length)), 0);
     const report: FamilyReport = {
-      family, connections: tasks.length, requests, violations, inflightAfter, clientConnectionsAfter,
+      family, connections: tasks.length, requests, violations, inflightAfter, clientConnectionsAfter, descriptorsAfter, descriptorsBefore,
       upstreamConnectionsAfter: await upstreamConnections(target, upstream.port), rssMb: await rssMb(target.pid),
       normalRequestMs: normal.ms, seconds: Math.round((Date.now() - started) / 100) / 10,
     };

@@ -83,7 +83,7 @@ export function receiveBody(req: IncomingMessage, limits: BodyLimits): Promise<B
       req.off('data', onData);
       reject(error);
     };
-    const stopWatching = receivingBody(req.socket, (detail) => { fail(new BodyRefused(problems.badRequest, detail)); });
+    const stopWatching = receivingBody(req, (detail) => { fail(new BodyRefused(problems.badRequest, detail)); });
     const timer = setTimeout(() => {
       fail(new BodyRefused(problems.requestTimeout, `the body did not arrive within ${limits.timeoutMs} ms`));
     }, limits.timeoutMs);

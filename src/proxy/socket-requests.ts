@@ -4,13 +4,14 @@
 // When the parser fails inside a body being received (invalid chunk framing), that
 // request is the malformed one: it gets its 400 at once, rather than waiting out the
 // body timeout for bytes the parser will never deliver.
+import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 
 interface SocketState {
   pending: number;
   onIdle: (() => void) | null;
   /** The body being received on this connection, told when its framing is invalid. */
-  bodyFramingFailed: ((detail: string) => void) | null;
+  bodyInProgress: { req: IncomingMessage; fail: (detail: string) => void } | null;
 }
 
 const states = new WeakMap<Socket, SocketState>();
@@ -18,7 +19,7 @@ const states = new WeakMap<Socket, SocketState>();
 export function requestBegan(socket: Socket): void {
   const state = states.get(socket);
   if (state) state.pending++;
-  else states.set(socket, { pending: 1, onIdle: null, bodyFramingFailed: null });
+  else states.set(socket, { pending: 1, onIdle: null, bodyInProgress: null });
 }
 
 export function requestEnded(socket: Socket): void {
@@ -39,18 +40,23 @@ export function whenIdle(socket: Socket, fn: () => void): void {
   else state.onIdle = fn;
 }
 
-/** While a body is received on this connection, `onInvalid` answers for a parser error in it. Returns the unregister. */
-export function receivingBody(socket: Socket, onInvalid: (detail: string) => void): () => void {
-  const state = states.get(socket);
+/** While `req`'s body is received, `onInvalid` answers for a parser error in it. Returns the unregister. */
+export function receivingBody(req: IncomingMessage, onInvalid: (detail: string) => void): () => void {
+  const state = states.get(req.socket);
   if (!state) return () => undefined;
-  state.bodyFramingFailed = onInvalid;
-  return () => { if (state.bodyFramingFailed === onInvalid) state.bodyFramingFailed = null; };
+  const entry = { req, fail: onInvalid };
+  state.bodyInProgress = entry;
+  return () => { if (state.bodyInProgress === entry) state.bodyInProgress = null; };
 }
 
-/** A parser error on this connection: the body being received, if any, fails with it. Whether one was. */
+/**
+ * A parser error on this connection: the body being received, if any, fails with it.
+ * Whether one was. A body the parser has completed is not (its 'end' may not have been
+ * emitted yet): the error is then in the next pipelined request.
+ */
 export function failBodyInProgress(socket: Socket, detail: string): boolean {
-  const fail = states.get(socket)?.bodyFramingFailed;
-  if (!fail) return false;
-  fail(detail);
+  const body = states.get(socket)?.bodyInProgress;
+  if (!body || body.req.complete) return false;
+  body.fail(detail);
   return true;
 }
