@@ -76,13 +76,13 @@ for (const r of results) {
 }
 const phased = results.filter((r) => r.phases);
 if (phased.length > 0) {
-  console.log('\n| row | rate/s | failed with the sidecar | without | retries tried / succeeded / skipped | extra load: cluster / healthy coordinators | retried p50 / p99 | all p50 / p99 |');
+  console.log('\n| row | rate/s asked (sent) | failed with the sidecar | without | retries tried / succeeded / skipped | extra load: cluster / healthy coordinators | retried p50 / p99 | all p50 / p99 |');
   console.log('|---|---:|---|---|---|---|---|---|');
   const ms = (value: number | null): string => (value === null ? '–' : value.toFixed(1));
   for (const r of phased) {
     for (const p of r.phases ?? []) {
       const a = p.retries;
-      console.log(`| ${r.row} | ${p.rate} | ${share(p.withSidecar)} | ${share(p.without)} | ${a.tried} / ${a.succeeded} / ${JSON.stringify(a.skipped)} | ${(100 * a.extraLoad).toFixed(1)}% / ${(100 * a.healthyExtraLoad).toFixed(1)}% | ${ms(a.latencyMs.retried.p50)} / ${ms(a.latencyMs.retried.p99)} ms | ${ms(a.latencyMs.all.p50)} / ${ms(a.latencyMs.all.p99)} ms |`);
+      console.log(`| ${r.row} | ${p.rate} (${p.sentPerSecond} sent) | ${share(p.withSidecar)} | ${share(p.without)} | ${a.tried} / ${a.succeeded} / ${JSON.stringify(a.skipped)} | ${(100 * a.extraLoad).toFixed(1)}% / ${(100 * p.healthyExtraLoad).toFixed(1)}% | ${ms(a.latencyMs.retried.p50)} / ${ms(a.latencyMs.retried.p99)} ms | ${ms(a.latencyMs.all.p50)} / ${ms(a.latencyMs.all.p99)} ms |`);
     }
   }
 }

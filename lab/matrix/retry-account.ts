@@ -1,6 +1,5 @@
 // What the sidecar's retries did over a window, from two reads of its /metrics: tried,
-// succeeded, skipped and why, the extra load they put on the cluster and on the
-// healthy coordinators, and what they cost the requests they served (p50 and p99 from
+// succeeded, skipped and why, the extra load they put on the cluster, and what they cost the requests they served (p50 and p99 from
 // the histograms, interpolated within a bucket as Prometheus' histogram_quantile does).
 import { samplesOf, sumOf, type Sample, type SidecarProcess } from '../sidecar-process.ts';
 import { skipReasons } from '../../src/proxy/retry-policy.ts';
@@ -14,12 +13,6 @@ export interface RetryAccount {
   skipped: Record<string, number>;
   /** Attempts beyond one per request, as a share of requests: the extra load on the cluster. */
   extraLoad: number;
-  /**
-   * Extra load on the coordinators that work: in the split view every attempt on the
-   * broken coordinator fails at once, so each retry that succeeded was served by a
-   * healthy one, on top of the requests they served at the first attempt.
-   */
-  healthyExtraLoad: number;
   latencyMs: { all: Quantiles; retried: Quantiles };
 }
 
@@ -63,7 +56,7 @@ export function quantileBetween(before: readonly Sample[], after: readonly Sampl
   return lower * 1000;
 }
 
-export function accountBetween(before: MetricsMark, after: MetricsMark, failedRequests: number): RetryAccount {
+export function accountBetween(before: MetricsMark, after: MetricsMark): RetryAccount {
   const delta = (name: string, labels: Record<string, string> = {}): number => sumOf(after.samples, `${prefix}${name}`, labels) - sumOf(before.samples, `${prefix}${name}`, labels);
   const requests = delta('http_requests_total');
   const succeeded = delta('retries_total', { outcome: 'succeeded' });
@@ -74,7 +67,6 @@ export function accountBetween(before: MetricsMark, after: MetricsMark, failedRe
     if (n > 0) skipped[reason] = n;
   }
   const tried = succeeded + failed;
-  const servedFirst = Math.max(1, requests - succeeded - failedRequests);
   const quantiles = (histogram: string): Quantiles => ({
     p50: quantileBetween(before.samples, after.samples, `${prefix}${histogram}`, 0.5),
     p99: quantileBetween(before.samples, after.samples, `${prefix}${histogram}`, 0.99),
@@ -82,7 +74,6 @@ export function accountBetween(before: MetricsMark, after: MetricsMark, failedRe
   return {
     requests, tried, succeeded, failed, skipped,
     extraLoad: tried / Math.max(1, requests),
-    healthyExtraLoad: succeeded / servedFirst,
     latencyMs: { all: quantiles('http_request_duration_seconds'), retried: quantiles('retried_request_duration_seconds') },
   };
 }

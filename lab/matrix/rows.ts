@@ -114,9 +114,17 @@ const nodeRestarts: Row = {
 /** One steady rate in the split view: what failed with the sidecar and without, and what its retries did. */
 export interface SplitViewPhase {
   rate: number;
+  /** Requests per second really sent through the sidecar: below `rate` when the machine cannot keep up. */
+  sentPerSecond: number;
   withSidecar: Window;
   without: Window;
   retries: RetryAccount;
+  /**
+   * Extra load on the coordinators that work, against what they serve without retries:
+   * in the split view every attempt on the broken one fails, so every request served went
+   * through a healthy one, where without the sidecar only the share that did not fail did.
+   */
+  healthyExtraLoad: number;
 }
 
 const splitView: Row = {
@@ -149,9 +157,11 @@ const splitView: Row = {
       await sleep(phaseMs(rates.length));
       const during = { through: traffic.through.snapshot(), direct: traffic.direct.snapshot(), mark: await markOf(pod.sidecar) };
       const withSidecar = windowOf(before.through, during.through);
-      const phase = { rate, withSidecar, without: windowOf(before.direct, during.direct), retries: accountBetween(before.mark, during.mark, withSidecar.failed) };
+      const without = windowOf(before.direct, during.direct);
+      const healthyExtraLoad = (withSidecar.sent - withSidecar.failed) / Math.max(1, (1 - shareOf(without)) * withSidecar.sent) - 1;
+      const phase = { rate, sentPerSecond: Math.round(withSidecar.sent / (phaseMs(rates.length) / 1000)), withSidecar, without, retries: accountBetween(before.mark, during.mark), healthyExtraLoad };
       phases.push(phase);
-      happened.push(`at ${rate}/s: ${describePhase(phase)}`);
+      happened.push(`at ${rate}/s (${phase.sentPerSecond}/s sent): ${describePhase(phase)}`);
     }
     const named = pod.sidecar.logs.find((l) => String(l.msg).startsWith('Cassandra node 127.0.0.1 cannot coordinate'));
     happened.push(named ? `${seconds(Date.parse(String(named.time)) - backAt)}: the sidecar named node 1` : 'the sidecar never named node 1');
@@ -185,9 +195,9 @@ const shareOf = (w: Window): number => w.failed / Math.max(1, w.sent);
 const percent = (share: number): string => `${(100 * share).toFixed(2)}%`;
 const ms = (value: number | null): string => (value === null ? '–' : `${value.toFixed(1)} ms`);
 
-export function describePhase({ withSidecar, without, retries: r }: SplitViewPhase): string {
+export function describePhase({ withSidecar, without, retries: r, healthyExtraLoad }: SplitViewPhase): string {
   return `${withSidecar.failed} of ${withSidecar.sent} failed through the sidecar (${percent(shareOf(withSidecar))}), ${without.failed} of ${without.sent} straight to the service (${percent(shareOf(without))}); `
-    + `${r.tried} retries tried, ${r.succeeded} succeeded, skipped ${JSON.stringify(r.skipped)}; extra load ${percent(r.extraLoad)} on the cluster, ${percent(r.healthyExtraLoad)} on the healthy coordinators; `
+    + `${r.tried} retries tried, ${r.succeeded} succeeded, skipped ${JSON.stringify(r.skipped)}; extra load ${percent(r.extraLoad)} on the cluster, ${percent(healthyExtraLoad)} on the healthy coordinators; `
     + `retried requests p50 ${ms(r.latencyMs.retried.p50)} p99 ${ms(r.latencyMs.retried.p99)} (all requests p50 ${ms(r.latencyMs.all.p50)} p99 ${ms(r.latencyMs.all.p99)})`;
 }
 
