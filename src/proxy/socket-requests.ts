@@ -42,11 +42,10 @@ export function whenIdle(socket: Socket, fn: () => void): void {
 
 /** While `req`'s body is received, `onInvalid` answers for a parser error in it. Returns the unregister. */
 export function receivingBody(req: IncomingMessage, onInvalid: (detail: string) => void): () => void {
-  const state = states.get(req.socket);
-  if (!state) return () => undefined;
   const entry = { req, fail: onInvalid };
-  state.bodyInProgress = entry;
-  return () => { if (state.bodyInProgress === entry) state.bodyInProgress = null; };
+  const state = states.get(req.socket);
+  if (state) state.bodyInProgress = entry;
+  return () => { if (state?.bodyInProgress === entry) state.bodyInProgress = null; };
 }
 
 /**
