@@ -7,8 +7,9 @@
 import { writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { request } from 'undici';
+import { parseConfig } from '../../src/config/load.ts';
 import type { Cleanup } from '../cleanup.ts';
-import { healWithFlap, rebootIsolated, type NodeNumber } from '../cluster/cluster.ts';
+import { healWithFlap, pauseNode, rebootIsolated, resumeNode, startNode, stopNode, type NodeNumber } from '../cluster/cluster.ts';
 import { bounceNode } from '../scenarios.ts';
 import { startService } from '../session-service/harness.ts';
 import { metricOf, type SidecarProcess } from '../sidecar-process.ts';
@@ -233,4 +234,56 @@ const crashLoop: Row = {
   },
 };
 
-export const rows: Row[] = [nodeRestarts, splitView, crashLoop];
+/** One fault of the cluster-wide row: what the retries added, against what the rule allows. */
+interface CeilingWindow {
+  fault: string;
+  seconds: number;
+  retries: RetryAccount;
+  /** The most retries the ordinary budget and the ceiling allow over the fault. */
+  budgetAllows: number;
+  ceilingAllows: number;
+}
+
+const clusterWide: Row = {
+  name: 'cluster-wide',
+  situation: 'a cluster-wide failure: two of three nodes stopped (no LOCAL_QUORUM anywhere), then, all back, one node paused with SIGSTOP so that what it coordinates times out',
+  expected: 'no restart; retries within the ordinary budget (nothing explains the failures), never beyond the ceiling',
+  async run({ owner, rates: [rate = 30], log }) {
+    const pod = await startPod(owner);
+    const traffic = sessionTraffic(owner, pod.sidecar.url, { perSecond: rate });
+    await sleep(5000);
+    const { retries } = parseConfig({ cassandra: { contact_points: ['127.0.0.1'] } });
+    const windows: CeilingWindow[] = [];
+    const measure = async (fault: string, act: () => Promise<void>, undo: () => Promise<void>): Promise<void> => {
+      log(fault);
+      const before = await markOf(pod.sidecar);
+      const started = Date.now();
+      await act();
+      await sleep(40_000);
+      const after = await markOf(pod.sidecar);
+      const seconds = (Date.now() - started) / 1000;
+      await undo();
+      const account = accountBetween(before, after);
+      // The budget is a sliding 10 s window: over the fault, at most the ratio of its requests (and of the 10 s
+      // before it, which the first window still counts) plus the floor once for each 10 s it spans, and one more.
+      const allows = (ratio: number): number => Math.ceil(ratio * (account.requests + rate * 10) + retries.min_per_second * 10 * (Math.ceil(seconds / 10) + 1));
+      windows.push({ fault, seconds, retries: account, budgetAllows: allows(retries.budget_ratio), ceilingAllows: allows(retries.ceiling_ratio) });
+      // Everyone back and judged healthy before the next fault.
+      await until(async () => (await metricOf(pod.sidecar, 'sessionstore_sidecar_local_quorum_available')) === 1, 120_000);
+      await sleep(10_000);
+    };
+    await measure('stopping nodes 2 and 3', async () => { await Promise.all([stopNode(2), stopNode(3)]); }, async () => { await Promise.all([startNode(2), startNode(3)]); });
+    await measure('pausing node 3 (SIGSTOP)', async () => { pauseNode(3); await Promise.resolve(); }, async () => { resumeNode(3); await Promise.resolve(); });
+    const result = await traffic.stop();
+    const restarts = await pod.restarts();
+    const happened = windows.map((w) => `${w.fault}, ${w.seconds.toFixed(0)} s: ${w.retries.requests} requests, ${w.retries.tried} retries (${(100 * w.retries.extraLoad).toFixed(1)}% extra load; the budget allows ${w.budgetAllows}, the ceiling ${w.ceilingAllows}), skipped ${JSON.stringify(w.retries.skipped)}`);
+    happened.push(`${restarts} restarts by the sidecar; ${result.failed} of ${result.sent} requests failed (${JSON.stringify(result.failures)})`);
+    return {
+      row: this.name, situation: this.situation, expected: this.expected, happened, restarts,
+      failedWithSidecar: { sent: result.sent, failed: result.failed }, failedWithout: null, retries: await retriesOf(pod.sidecar),
+      right: restarts === 0 && windows.every((w) => w.retries.tried <= w.budgetAllows && w.retries.tried <= w.ceilingAllows),
+    };
+  },
+};
+
+export const rows: Row[] = [nodeRestarts, splitView, crashLoop, clusterWide];
