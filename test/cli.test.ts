@@ -68,6 +68,8 @@ void t.test('SIGTERM: readiness fails at once, serving goes on for the propagati
   const get = (path: string): Promise<{ status: number; body: string }> => request(`http://127.0.0.1:${port}${path}`, { reset: true })
     .then(async (response) => ({ status: response.statusCode, body: await response.body.text() }), (error: unknown) => ({ status: 0, body: (error as { code?: string }).code ?? 'error' }));
   const readyz = async (): Promise<number> => (await request(`http://127.0.0.1:${adminPort}/readyz`)).statusCode;
+  // Ready once its first background health check of the service has passed.
+  for (let i = 0; i < 40 && (await readyz()) !== 200; i++) await sleep(50);
   t.equal(await readyz(), 200, 'ready');
 
   const inFlight = [1, 2, 3].map((i) => get(`/sessions/v1/${i}`));

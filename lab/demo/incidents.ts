@@ -206,13 +206,20 @@ export async function runScenario(id: ScenarioId, context: Context): Promise<Sce
   };
 }
 
+interface StatusAtDetection {
+  cluster: { nodes: { address: string; reachable: boolean; canCoordinateLocalQuorum: boolean | null; canaryError: { message: string } | null; unheardPeers: { address: string }[] | null }[] };
+  service: { pool: { connections: Record<string, number> } | null };
+}
+
 async function detectionView(fleet: Fleet): Promise<DetectionView> {
   const pod = fleet.pods[0];
   if (!pod) throw new Error('a fleet without pods');
-  const status = await pod.sidecar.status() as {
-    cluster: { nodes: { address: string; reachable: boolean; canCoordinateLocalQuorum: boolean | null; canaryError: { message: string } | null; unheardPeers: { address: string }[] | null }[] };
-    service: { pool: { connections: Record<string, number> } | null };
-  };
+  // A node whose last probe failed is not judged on it (null) until the next one: the report shows judged nodes, a few probes at most later.
+  let status = await pod.sidecar.status() as unknown as StatusAtDetection;
+  for (let i = 0; i < 10 && status.cluster.nodes.some((n) => n.reachable && n.canCoordinateLocalQuorum === null); i++) {
+    await sleep(500);
+    status = await pod.sidecar.status() as unknown as StatusAtDetection;
+  }
   return {
     at: Date.now(),
     pod: pod.name,
