@@ -83,14 +83,20 @@ const poolStory = (pod: Pod, address: string, from: number): string[] =>
   pod.poolChanges.filter((c) => c.address === address && c.at >= from)
     .map((c) => `${seconds(c.at - from)}: the service's pool ${c.connections === 0 ? 'dropped' : `holds ${c.connections} connections to`} ${address}`);
 
+/** A pod under steady traffic through its sidecar, settled for 5 s before the row's fault. */
+async function podUnderTraffic(owner: Cleanup, rate: number): Promise<{ pod: Pod; traffic: ReturnType<typeof sessionTraffic> }> {
+  const pod = await startPod(owner);
+  const traffic = sessionTraffic(owner, pod.sidecar.url, { perSecond: rate });
+  await sleep(5000);
+  return { pod, traffic };
+}
+
 const nodeRestarts: Row = {
   name: 'node-restarts',
   situation: 'three normal node restarts (stop, start), one node after another',
   expected: 'no restart; the service takes each node back by itself (gocql: about 10 s after it answers)',
   async run({ owner, rates: [rate = 30], log }) {
-    const pod = await startPod(owner);
-    const traffic = sessionTraffic(owner, pod.sidecar.url, { perSecond: rate });
-    await sleep(5000);
+    const { pod, traffic } = await podUnderTraffic(owner, rate);
     const happened: string[] = [];
     let right = true;
     for (const n of [2, 3, 1] as NodeNumber[]) {
@@ -249,9 +255,7 @@ const clusterWide: Row = {
   situation: 'a cluster-wide failure: two of three nodes stopped (no LOCAL_QUORUM anywhere), then, all back, one node paused with SIGSTOP so that what it coordinates times out',
   expected: 'no restart; retries within the ordinary budget (nothing explains the failures), never beyond the ceiling',
   async run({ owner, rates: [rate = 30], log }) {
-    const pod = await startPod(owner);
-    const traffic = sessionTraffic(owner, pod.sidecar.url, { perSecond: rate });
-    await sleep(5000);
+    const { pod, traffic } = await podUnderTraffic(owner, rate);
     const { retries } = parseConfig({ cassandra: { contact_points: ['127.0.0.1'] } });
     const windows: CeilingWindow[] = [];
     const measure = async (fault: string, act: () => Promise<void>, undo: () => Promise<void>): Promise<void> => {
