@@ -16,7 +16,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { request } from 'undici';
 import { parseProcNetTcp, socketInodesOf } from '../../src/service/pool-sockets.ts';
 import { bodyHash, corpus, families, type Case, type Family, type Outcome, type Step } from './corpus.ts';
-import { sha256, type Received, type RecordingUpstream } from './upstream.ts';
+import { sha256, upstreamKeepAliveMs, type Received, type RecordingUpstream } from './upstream.ts';
 
 export interface Target {
   name: string;
@@ -147,7 +147,7 @@ function verify(tasks: Task[], received: Received[]): string[] {
   return violations;
 }
 
-export async function attack(target: Target, upstream: RecordingUpstream, options: { repeat: number; concurrency: number; only?: Family[]; log?: (line: string) => void; descriptorWaitMs?: number }): Promise<FamilyReport[]> {
+export async function attack(target: Target, upstream: RecordingUpstream, options: { repeat: number; concurrency: number; only?: Family[]; log?: (line: string) => void }): Promise<FamilyReport[]> {
   const reports: FamilyReport[] = [];
   let counter = 0;
   const descriptorsBefore = await descriptors(target.pid);
@@ -175,8 +175,8 @@ export async function attack(target: Target, upstream: RecordingUpstream, option
     if (inflightAfter !== null && inflightAfter !== 0) violations.push(`the in-flight gauge is ${inflightAfter}, not 0`);
     const clientConnectionsAfter = await clientConnections(target);
     if (clientConnectionsAfter !== 0) violations.push(`the proxy still holds ${clientConnectionsAfter} client connections`);
-    // Pooled upstream connections idle out within the keep-alive timeout (5 s); then the descriptors must be back.
-    const descriptorsBy = Date.now() + (options.descriptorWaitMs ?? 6000);
+    // Pooled upstream connections idle out within the upstream's keep-alive hint; then the descriptors must be back.
+    const descriptorsBy = Date.now() + upstreamKeepAliveMs + 2000;
     let descriptorsAfter = await descriptors(target.pid);
     while (descriptorsAfter > descriptorsBefore + descriptorSlack && Date.now() < descriptorsBy) {
       await sleep(250);

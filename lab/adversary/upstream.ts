@@ -12,6 +12,9 @@ import { once } from 'node:events';
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 
+/** How long the upstream keeps an idle connection; undici follows its Keep-Alive hint, so the proxy's pool does too. */
+export const upstreamKeepAliveMs = 10_000;
+
 export interface Received {
   method: string;
   path: string;
@@ -30,7 +33,7 @@ export const sha256 = (body: Buffer | string): string => createHash('sha256').up
 export async function startRecordingUpstream(): Promise<RecordingUpstream> {
   const received: Received[] = [];
   const sockets = new Set<Socket>();
-  const server = http.createServer({ keepAliveTimeout: 10_000 }, (req, res) => {
+  const server = http.createServer({ keepAliveTimeout: upstreamKeepAliveMs }, (req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('end', () => {
