@@ -1,8 +1,9 @@
 // Which Cassandra nodes the service's driver pool is really connected to, read from
 // /proc without touching the service: the pod's containers share one network
 // namespace, so /proc/self/net/tcp{,6} lists the service's sockets too. With a shared
-// process namespace the service's own sockets are told apart by inode; without it,
-// every established connection to the native port except the sidecar's own counts.
+// process namespace, and the kernel's leave to read its descriptors (the same UID and
+// GID), the service's own sockets are told apart by inode; otherwise every established
+// connection to the native port except the sidecar's own counts.
 // All reads are asynchronous: the kernel takes milliseconds to write /proc/net/tcp
 // on a busy host, and the proxy shares this event loop.
 import { readFile, readdir, readlink } from 'node:fs/promises';
@@ -49,10 +50,17 @@ export function parseProcNetTcp(text: string): SocketEntry[] {
   });
 }
 
-/** The inodes of every socket a process holds open. */
+/**
+ * The inodes of every socket a process holds open. Throws when the kernel refuses to
+ * show them: a process of the same UID but another GID may list /proc/<pid>/fd and
+ * still not read one link (the ptrace rule), which must not read as "no sockets".
+ */
 export async function socketInodesOf(pid: number, proc = '/proc'): Promise<Set<number>> {
   const targets = await Promise.all((await readdir(`${proc}/${pid}/fd`)).map((fd) =>
-    readlink(`${proc}/${pid}/fd/${fd}`).catch(() => ''))); // '': the descriptor closed while we looked
+    readlink(`${proc}/${pid}/fd/${fd}`).catch((error: unknown) => {
+      if ((error as { code?: string }).code === 'ENOENT') return ''; // the descriptor closed while we looked
+      throw error;
+    })));
   const inodes = new Set<number>();
   for (const target of targets) {
     const match = /^socket:\[(\d+)\]$/.exec(target);

@@ -116,7 +116,7 @@ export class ServiceMonitor {
     }
     if (previous?.source !== observed.source) {
       this.#logger.info({ source: observed.source, pid: observed.pid, process_name: this.#config.service.process_name },
-        observed.source === 'process' ? "reading the service's own sockets" : "service process not visible; counting every connection in the pod's namespace except the sidecar's");
+        observed.source === 'process' ? "reading the service's own sockets" : "the service's sockets cannot be told apart (its process not visible, or of another GID); counting every connection in the pod's namespace except the sidecar's");
     }
     this.#pool = {
       at: new Date(now).toISOString(),
