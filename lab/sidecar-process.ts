@@ -2,7 +2,7 @@
 // a pod: its config file, its logs, its admin endpoints, and steady client load.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { writeFileSync } from 'node:fs';
+import { chmodSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { request } from 'undici';
@@ -31,9 +31,18 @@ export interface SidecarProcess {
   stop(): Promise<number | null>;
 }
 
-export async function startSidecar(t: Cleanup, upstreamUrl: string, pidFile: string, overrides: Record<string, Record<string, unknown>> = {}, env: Record<string, string> = {}): Promise<SidecarProcess> {
+export interface Launch {
+  /** Added to the environment. */
+  env?: Record<string, string>;
+  /** A command the sidecar's own command line is appended to (another UID, a namespace of its own): it must exec it. */
+  prefix?: string[];
+}
+
+export async function startSidecar(t: Cleanup, upstreamUrl: string, pidFile: string, overrides: Record<string, Record<string, unknown>> = {}, launch: Launch = {}): Promise<SidecarProcess> {
   const [port, adminPort] = [await freePort(), await freePort()];
-  const file = join(temporaryDirectory(t, 'sidecar-'), 'sidecar.yaml');
+  const directory = temporaryDirectory(t, 'sidecar-');
+  chmodSync(directory, 0o755); // a sidecar launched under another UID reads its configuration too
+  const file = join(directory, 'sidecar.yaml');
   const base: Record<string, Record<string, unknown>> = {
     listen: { address: '127.0.0.1', port },
     admin: { address: '127.0.0.1', port: adminPort },
@@ -44,7 +53,8 @@ export async function startSidecar(t: Cleanup, upstreamUrl: string, pidFile: str
   // Overrides change keys within a section; the rest of the section stays.
   const sections = new Set([...Object.keys(base), ...Object.keys(overrides)]);
   writeFileSync(file, stringify(Object.fromEntries([...sections].map((name) => [name, { ...base[name], ...overrides[name] }]))));
-  const child = spawn(process.execPath, [join(import.meta.dirname, '../src/cli.ts'), '--config', file], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+  const [command, ...args] = [...(launch.prefix ?? []), process.execPath, join(import.meta.dirname, '../src/cli.ts'), '--config', file];
+  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...launch.env } });
   let stderr = '';
   child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString(); process.stderr.write(chunk); });
   const stop = async (): Promise<number | null> => {

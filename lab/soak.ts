@@ -49,7 +49,7 @@ export async function soak(options: { seconds: number; rate: number; short?: boo
     if (!(await status()).every((n) => n.answersCql)) await up(options.log);
     const service = await startService(owner, labService);
     // With the image's heap settings: memory is judged as production would run it, not by how lazily V8 grows an uncapped heap.
-    const sidecar = await startSidecar(owner, service.url, service.pidFile, { logging: { level: 'warn' } }, { NODE_OPTIONS: dockerfileEnv('NODE_OPTIONS') });
+    const sidecar = await startSidecar(owner, service.url, service.pidFile, { logging: { level: 'warn' } }, { env: { NODE_OPTIONS: dockerfileEnv('NODE_OPTIONS') } });
     const traffic = sessionTraffic(owner, sidecar.url, { perSecond: options.rate });
     const started = Date.now();
     const samples: SoakSample[] = [];

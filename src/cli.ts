@@ -25,6 +25,7 @@ documents) from the files, or stdin, and writes it back with the sidecar added:
   --cassandra-secret NAME the Secret with Cassandra's username and password
   --admin-token-secret NAME  the Secret with the admin token
   --proxy-port N, --admin-port N  preferred ports (others are taken when these collide)
+  --sidecar-group GID     the sidecar's own GID (default 65532): not the service's
 
 webhook serves the same injection as a mutating admission webhook (docs/deployment.md).
 
@@ -38,7 +39,7 @@ export type Command =
   | { kind: 'inject'; files: string[]; options: Record<string, string> }
   | { kind: 'webhook'; configFile: string };
 
-const injectOptions = ['container', 'image', 'config-map', 'cassandra-secret', 'admin-token-secret', 'proxy-port', 'admin-port'] as const;
+const injectOptions = ['container', 'image', 'config-map', 'cassandra-secret', 'admin-token-secret', 'proxy-port', 'admin-port', 'sidecar-group'] as const;
 
 export function parseCommandLine(args: string[]): Command {
   const [first, ...rest] = args;

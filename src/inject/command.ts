@@ -7,13 +7,14 @@ import { parseAllDocuments, stringify } from 'yaml';
 import { inject, InjectError, type InjectOptions } from './inject.ts';
 
 function optionsFrom(flags: Record<string, string>): Partial<InjectOptions> {
-  const port = (name: string): number | undefined => {
+  const integer = (name: string, what: string, max: number): number | undefined => {
     const value = flags[name];
     if (value === undefined) return undefined;
     const number = Number(value);
-    if (!Number.isInteger(number) || number < 1 || number > 65535) throw new InjectError(`--${name}: expected a port number, got ${JSON.stringify(value)}`);
+    if (!Number.isInteger(number) || number < 1 || number > max) throw new InjectError(`--${name}: expected ${what}, got ${JSON.stringify(value)}`);
     return number;
   };
+  const port = (name: string): number | undefined => integer(name, 'a port number', 65535);
   const options: Partial<InjectOptions> = {};
   if (flags.container !== undefined) options.serviceContainer = flags.container;
   if (flags.image !== undefined) options.image = flags.image;
@@ -24,6 +25,8 @@ function optionsFrom(flags: Record<string, string>): Partial<InjectOptions> {
   const adminPort = port('admin-port');
   if (proxyPort !== undefined) options.proxyPort = proxyPort;
   if (adminPort !== undefined) options.adminPort = adminPort;
+  const sidecarGroup = integer('sidecar-group', 'a GID above 0', 2 ** 31 - 1);
+  if (sidecarGroup !== undefined) options.sidecarGroup = sidecarGroup;
   return options;
 }
 

@@ -10,7 +10,8 @@
 //   3. pick ports that collide with nothing in the pod (Envoy's included);
 //   4. add the sidecar as a native sidecar (an init container with restartPolicy
 //      Always), sharing the service's UID (so it may signal it) and its process
-//      namespace (so it sees its sockets), with probes on its admin port;
+//      namespace (so it finds its process), under a GID of its own (so that neither
+//      may read the other's /proc/<pid>/root or environ), with probes on its admin port;
 //   5. rewire traffic without touching the Service or MediaWiki: in the mesh shape
 //      Envoy's local cluster points at the sidecar (its ConfigMap rewritten, or the
 //      chart value named); in the plain shape the Service's named port moves to it.
@@ -38,6 +39,13 @@ export interface InjectOptions {
   adminTokenSecret: string;
   proxyPort: number;
   adminPort: number;
+  /**
+   * The sidecar's own GID. The kernel lets a process read another's /proc/<pid>/root,
+   * environ, mem and fd only when UID *and* GID match (ptrace's access rule), while a
+   * signal needs only the UID: a GID the service does not have keeps each out of the
+   * other's files and still lets the sidecar restart the service.
+   */
+  sidecarGroup: number;
 }
 
 export const defaultInjectOptions: InjectOptions = {
@@ -47,6 +55,7 @@ export const defaultInjectOptions: InjectOptions = {
   adminTokenSecret: 'sessionstore-sidecar-admin',
   proxyPort: 8089,
   adminPort: 9364,
+  sidecarGroup: 65532,
 };
 
 export class InjectError extends Error {
@@ -146,8 +155,10 @@ function sidecarContainer(options: InjectOptions, ports: { proxy: number; admin:
     livenessProbe: { httpGet: { path: '/healthz', port: ports.admin }, periodSeconds: 10, failureThreshold: 3, timeoutSeconds: 2 },
     resources: { requests: { cpu: '100m', memory: '96Mi' }, limits: { memory: '160Mi' } },
     securityContext: {
-      // The service's UID, so that it may signal the service's process (its restart); nothing more.
+      // The service's UID, so that it may signal the service's process (its restart), and a GID of its own, so that
+      // neither process may read the other's files through /proc (options.sidecarGroup).
       ...(uid === undefined ? {} : { runAsUser: uid }),
+      runAsGroup: options.sidecarGroup,
       runAsNonRoot: true,
       allowPrivilegeEscalation: false,
       readOnlyRootFilesystem: true,
@@ -284,17 +295,23 @@ export function inject(input: readonly unknown[], given: Partial<InjectOptions> 
       }
     }
 
-    // 4. The sidecar, beside the service, sharing its UID and process namespace.
+    // 4. The sidecar, beside the service, sharing its UID and process namespace, under a GID of its own.
     const uid = service.securityContext?.runAsUser ?? spec.securityContext?.runAsUser;
     if (uid === undefined) notes.push(`${where}: no runAsUser is set: the sidecar and ${service.name} must run as the same UID for the sidecar to restart it.`);
+    const serviceGroup = service.securityContext?.runAsGroup ?? spec.securityContext?.runAsGroup;
+    if (serviceGroup === options.sidecarGroup) {
+      throw new InjectError(`${where}: ${service.name} runs as GID ${options.sidecarGroup}, the sidecar's own: choose another with --sidecar-group, or each could read the other's secrets through /proc.`);
+    }
     spec.initContainers = [sidecarContainer(options, { proxy: proxyPort, admin: adminPort, proxyName }, uid), ...(spec.initContainers ?? [])];
     spec.shareProcessNamespace = true;
     spec.volumes = [
       ...(spec.volumes ?? []),
       { name: 'sessionstore-sidecar-config', configMap: { name: options.configMap } },
       // Optional: a Secret not created yet never keeps the pod from starting; the sidecar runs without it and says so.
-      { name: 'sessionstore-sidecar-cassandra', secret: { secretName: options.cassandraSecret, optional: true, defaultMode: 0o400 } },
-      { name: 'sessionstore-sidecar-admin', secret: { secretName: options.adminTokenSecret, optional: true, defaultMode: 0o400 } },
+      // 0444: the kubelet writes them as root, and the sidecar is not root. They are safe from the service all the
+      // same: only the sidecar's container mounts them, and its GID bars the way through /proc/<pid>/root.
+      { name: 'sessionstore-sidecar-cassandra', secret: { secretName: options.cassandraSecret, optional: true, defaultMode: 0o444 } },
+      { name: 'sessionstore-sidecar-admin', secret: { secretName: options.adminTokenSecret, optional: true, defaultMode: 0o444 } },
     ];
     meta.annotations = {
       ...meta.annotations,

@@ -27,6 +27,8 @@ export const webhookConfigSchema = z.strictObject({
     admin_token_secret: z.string().min(1).default(defaultInjectOptions.adminTokenSecret),
     proxy_port: z.number().int().min(1).max(65535).default(defaultInjectOptions.proxyPort),
     admin_port: z.number().int().min(1).max(65535).default(defaultInjectOptions.adminPort),
+    /** The sidecar's own GID: never the service's (see InjectOptions.sidecarGroup). */
+    sidecar_group: z.number().int().positive().default(defaultInjectOptions.sidecarGroup),
   }).prefault({}),
   logging: z.strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info') }).prefault({}),
 });
@@ -55,6 +57,7 @@ export function review(request: AdmissionRequest, config: WebhookConfig): Admiss
   const options: Partial<InjectOptions> = {
     image: config.inject.image, configMap: config.inject.config_map, cassandraSecret: config.inject.cassandra_secret,
     adminTokenSecret: config.inject.admin_token_secret, proxyPort: config.inject.proxy_port, adminPort: config.inject.admin_port,
+    sidecarGroup: config.inject.sidecar_group,
     ...(config.inject.container === undefined ? {} : { serviceContainer: config.inject.container }),
   };
   try {

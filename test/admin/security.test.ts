@@ -37,7 +37,7 @@ void t.test('no secret in the output, /status or /metrics; nothing admin on the 
     admin: { token_file: secretFile('token', token) },
     logging: { level: 'debug', access_log: { enabled: true, sample_rate: 1 } },
   // The environment is never read for secrets: a wrong password there changes nothing.
-  }, { SIDECAR_CASSANDRA_PASSWORD: 'not-the-password' });
+  }, { env: { SIDECAR_CASSANDRA_PASSWORD: 'not-the-password' } });
   const traffic = sessionTraffic(t, sidecar.url, { perSecond: 20 });
   await until(async () => ((await sidecar.status()) as { cluster: { localQuorum: { available: boolean } } }).cluster.localQuorum.available, 20_000, 'the role works');
 

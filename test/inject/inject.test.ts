@@ -12,7 +12,7 @@ import { validateObject } from '../support/kubernetes.ts';
 const example = (name: string): unknown[] => parseManifests(readFileSync(join(import.meta.dirname, `../../k8s/examples/${name}.yaml`), 'utf8'), name);
 
 interface Container { name: string; ports?: { name?: string; containerPort: number }[]; restartPolicy?: string; securityContext?: Record<string, unknown>; readinessProbe?: { httpGet?: { port: unknown } }; env?: unknown[]; volumeMounts?: { name: string; mountPath: string }[] }
-interface PodSpec { containers: Container[]; initContainers?: Container[]; shareProcessNamespace?: boolean; hostNetwork?: boolean; volumes?: { name: string; secret?: { secretName: string; optional?: boolean }; configMap?: { name: string } }[] }
+interface PodSpec { containers: Container[]; initContainers?: Container[]; shareProcessNamespace?: boolean; hostNetwork?: boolean; securityContext?: Record<string, unknown>; volumes?: { name: string; secret?: { secretName: string; optional?: boolean; defaultMode?: number }; configMap?: { name: string } }[] }
 interface Workload { kind: string; metadata: { name: string; annotations?: Record<string, string> }; spec: { template: { metadata: { annotations?: Record<string, string> }; spec: PodSpec } } }
 const deployment = (objects: unknown[]): Workload => objects.find((o) => (o as Workload).kind === 'Deployment') as Workload;
 const sidecarOf = (workload: Workload): Container | undefined => workload.spec.template.spec.initContainers?.find((c) => c.name === sidecarName);
@@ -27,12 +27,13 @@ void t.test('the mesh shape: a native sidecar between Envoy and Kask, Envoy rewi
   const sidecar = sidecarOf(deployment(objects));
   t.equal(sidecar?.restartPolicy, 'Always', 'a native sidecar: an init container that keeps running');
   t.same(sidecar?.ports, [{ name: 'sidecar-proxy', containerPort: 8089 }, { name: 'sidecar-admin', containerPort: 9364 }], 'on ports neither Kask (8080) nor Envoy (8081, 9361) uses');
-  t.match(sidecar?.securityContext, { runAsUser: 65533, runAsNonRoot: true, allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] }, seccompProfile: { type: 'RuntimeDefault' } },
-    "restricted, and the pod's UID, so that it may signal Kask");
+  t.match(sidecar?.securityContext, { runAsUser: 65533, runAsGroup: 65532, runAsNonRoot: true, allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] }, seccompProfile: { type: 'RuntimeDefault' } },
+    "restricted, the pod's UID, so that it may signal Kask, and a GID of its own, so that neither reads the other's /proc/<pid>/root");
   t.equal(pod.shareProcessNamespace, true, "a shared process namespace: it sees Kask's process and sockets");
   t.notOk(JSON.stringify(sidecar?.env ?? []).includes('secretKeyRef'), 'no secret in its environment');
   const secretVolumes = (pod.volumes ?? []).filter((v) => v.secret);
-  t.same(secretVolumes.map((v) => [v.secret?.secretName, v.secret?.optional]), [['sessionstore-sidecar-cassandra', true], ['sessionstore-sidecar-admin', true]], 'the Secrets as volumes, optional: a missing one never keeps the pod from starting');
+  t.same(secretVolumes.map((v) => [v.secret?.secretName, v.secret?.optional, v.secret?.defaultMode]), [['sessionstore-sidecar-cassandra', true, 0o444], ['sessionstore-sidecar-admin', true, 0o444]],
+    'the Secrets as volumes, optional (a missing one never keeps the pod from starting), readable by the non-root sidecar (the kubelet writes them as root)');
   const mountedBy = (volume: string): string[] => [...pod.containers, ...(pod.initContainers ?? [])].filter((c) => c.volumeMounts?.some((m) => m.name === volume)).map((c) => c.name);
   for (const volume of secretVolumes) t.same(mountedBy(volume.name), [sidecarName], `${volume.name} is mounted into the sidecar's container only`);
   t.match(sidecarOf(deployment(objects))?.readinessProbe, { httpGet: { path: '/readyz', port: 9364 } }, 'its readiness on its admin port');
@@ -125,5 +126,9 @@ void t.test('what it refuses, and why, in words', (t) => {
   t.throws(() => inject(example('plain'), { serviceContainer: 'kask-main' }), /no container named kask-main \(containers: kask\)/);
   t.throws(() => inject(withSpec((spec) => { spec.containers.push({ name: sidecarName }); })), /a container is already named sessionstore-sidecar, but this tool did not add it/);
   t.throws(() => inject(withSpec((spec) => { delete spec.containers[0]?.ports; })), /container kask declares no containerPort/);
+  t.throws(() => inject(withSpec((spec) => { spec.securityContext = { ...spec.securityContext, runAsGroup: 65532 }; })),
+    /kask runs as GID 65532, the sidecar's own: choose another with --sidecar-group/, 'a service of the sidecar\'s GID: each could read the other\'s secrets');
+  const regrouped = deployment(inject(withSpec((spec) => { spec.securityContext = { ...spec.securityContext, runAsGroup: 65532 }; }), { sidecarGroup: 4242 }).objects);
+  t.match(sidecarOf(regrouped)?.securityContext, { runAsGroup: 4242 }, '--sidecar-group chooses another');
   t.end();
 });

@@ -2,7 +2,7 @@
 // driver pool in tests of what /proc shows about it.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { writeFileSync } from 'node:fs';
+import { chmodSync, writeFileSync } from 'node:fs';
 import net, { type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { Test } from 'tap';
@@ -16,16 +16,20 @@ export async function listenOn(t: Test, address: string): Promise<number> {
   return (server.address() as AddressInfo).port;
 }
 
-export async function startPoolHolder(t: Test, port: number, address: string, connections: number): Promise<{ child: ChildProcess; pidFile: string }> {
-  const child = spawn(process.execPath, ['-e', `
+/** `prefix`: a command the holder's command line is appended to, and which execs it (another UID, say). */
+export async function startPoolHolder(t: Test, port: number, address: string, connections: number, prefix: string[] = []): Promise<{ child: ChildProcess; pidFile: string }> {
+  const [command, ...args] = [...prefix, process.execPath, '-e', `
     const net = require('node:net');
     let open = 0;
     for (let i = 0; i < ${connections}; i++) net.connect(${port}, '${address}', () => { if (++open === ${connections}) console.log('ready'); });
     setInterval(() => {}, 1000);
-  `], { stdio: ['ignore', 'pipe', 'inherit'] });
+  `];
+  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'inherit'] });
   t.teardown(() => child.kill());
   await once(child.stdout as NodeJS.ReadableStream, 'data');
-  const pidFile = join(temporaryDirectory(t, 'sidecar-pid-'), 'service.pid');
+  const directory = temporaryDirectory(t, 'sidecar-pid-');
+  chmodSync(directory, 0o755); // readable by a sidecar of another UID
+  const pidFile = join(directory, 'service.pid');
   writeFileSync(pidFile, String(child.pid));
   return { child, pidFile };
 }
