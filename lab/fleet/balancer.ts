@@ -1,7 +1,8 @@
 // A Kubernetes Service in front of a local fleet, as kube-proxy and the kubelet make
 // one: connection-level (L4) balancing over the pods whose readiness passes.
-//   - the kubelet probes each pod's readiness every `probePeriodMs` (timeout 1 s) and
-//     calls it unready after `failureThreshold` failures in a row, ready after one pass;
+//   - the kubelet probes each pod's readiness every `probePeriodMs` (timeout `timeoutMs`)
+//     and calls it unready after `failureThreshold` failures in a row, ready after one
+//     pass; by default with the probe `inject` writes for the sidecar;
 //   - the endpoints controller and kube-proxy apply each change `propagationMs` later;
 //   - a new client connection goes to the next pod in rotation (kube-proxy picks per
 //     connection, not per request); established connections stay where they are, as
@@ -13,6 +14,7 @@ import net, { type AddressInfo, type Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { request } from 'undici';
 import type { Cleanup } from '../cleanup.ts';
+import { injectedExample } from '../injected-example.ts';
 
 export interface BalancedPod {
   name: string;
@@ -41,12 +43,20 @@ export interface Balancer {
 
 export interface BalancerOptions {
   probePeriodMs?: number;
+  timeoutMs?: number;
   failureThreshold?: number;
   propagationMs?: number;
 }
 
+/** The readiness probe `inject` gives the sidecar, as the kubelet's settings. */
+export function injectedReadiness(): Required<Omit<BalancerOptions, 'propagationMs'>> {
+  const probe = injectedExample().sidecar.readinessProbe;
+  if (!probe) throw new Error('inject wrote no readiness probe for the sidecar');
+  return { probePeriodMs: probe.periodSeconds * 1000, timeoutMs: probe.timeoutSeconds * 1000, failureThreshold: probe.failureThreshold };
+}
+
 export async function startBalancer(owner: Cleanup, pods: BalancedPod[], options: BalancerOptions = {}): Promise<Balancer> {
-  const { probePeriodMs = 1000, failureThreshold = 1, propagationMs = 1000 } = options;
+  const { probePeriodMs, timeoutMs, failureThreshold, propagationMs = 1000 } = { ...injectedReadiness(), ...options };
   const inRotation = new Set<string>();
   const changes: EndpointChange[] = [];
   const sockets = new Set<Socket>();
@@ -81,7 +91,7 @@ export async function startBalancer(owner: Cleanup, pods: BalancedPod[], options
   const probing = Promise.all(pods.map(async (pod) => {
     let observed: boolean | null = null;
     while (!stopping.signal.aborted) {
-      const passed = await request(pod.readinessUrl, { headersTimeout: 1000, bodyTimeout: 1000, signal: stopping.signal })
+      const passed = await request(pod.readinessUrl, { headersTimeout: timeoutMs, bodyTimeout: timeoutMs, signal: stopping.signal })
         .then(async (r) => { await r.body.dump(); return r.statusCode >= 200 && r.statusCode < 400; }, () => false);
       failures.set(pod.name, passed ? 0 : (failures.get(pod.name) ?? 0) + 1);
       const ready: boolean = passed || (observed === true && (failures.get(pod.name) ?? 0) < failureThreshold);

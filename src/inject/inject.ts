@@ -148,10 +148,11 @@ function sidecarContainer(options: InjectOptions, ports: { proxy: number; admin:
     ports: [{ name: ports.proxyName, containerPort: ports.proxy }, { name: 'sidecar-admin', containerPort: ports.admin }],
     // No secret in the environment: every process of the same UID can read /proc/<pid>/environ. They are files of
     // Secrets mounted into this container only (secretVolumes), read by the *_file settings.
-    // /readyz answers at once from the sidecar's own state, so a 1 s period costs nothing: it fails within a second of a
-    // depool (the propagation time, 5 s, covers it and the endpoints' update), and the thresholds that keep one slow
-    // answer of the service from taking the pod out live in the sidecar's health check (service.health_check: 3 in a row).
-    readinessProbe: { httpGet: { path: '/readyz', port: ports.admin }, periodSeconds: 1, failureThreshold: 1, timeoutSeconds: 1 },
+    // /readyz answers at once from the sidecar's own state, so a 1 s period costs nothing. Three failures in a row, as
+    // Envoy's unhealthy_threshold: a machine starved of CPU for up to ~3 s (every pod of a node at once) must not empty
+    // the Service, which then refuses everything. A depool is seen within 3 s; the propagation time (5 s) covers that and
+    // the endpoints' update. One slow answer of the service is the sidecar's health check's business (3 in a row).
+    readinessProbe: { httpGet: { path: '/readyz', port: ports.admin }, periodSeconds: 1, failureThreshold: 3, timeoutSeconds: 1 },
     livenessProbe: { httpGet: { path: '/healthz', port: ports.admin }, periodSeconds: 10, failureThreshold: 3, timeoutSeconds: 2 },
     resources: { requests: { cpu: '100m', memory: '96Mi' }, limits: { memory: '160Mi' } },
     securityContext: {

@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { parse } from 'yaml';
+import { parseConfig } from '../../src/config/load.ts';
 import { parseManifests } from '../../src/inject/command.ts';
 import { inject, InjectError, sidecarName, statusAnnotation } from '../../src/inject/inject.ts';
 import { validateObject } from '../support/kubernetes.ts';
@@ -36,7 +37,12 @@ void t.test('the mesh shape: a native sidecar between Envoy and Kask, Envoy rewi
     'the Secrets as volumes, optional (a missing one never keeps the pod from starting), readable by the non-root sidecar (the kubelet writes them as root)');
   const mountedBy = (volume: string): string[] => [...pod.containers, ...(pod.initContainers ?? [])].filter((c) => c.volumeMounts?.some((m) => m.name === volume)).map((c) => c.name);
   for (const volume of secretVolumes) t.same(mountedBy(volume.name), [sidecarName], `${volume.name} is mounted into the sidecar's container only`);
-  t.match(sidecarOf(deployment(objects))?.readinessProbe, { httpGet: { path: '/readyz', port: 9364 } }, 'its readiness on its admin port');
+  const readiness = sidecarOf(deployment(objects))?.readinessProbe as { httpGet: unknown; periodSeconds: number; failureThreshold: number } | undefined;
+  t.match(readiness, { httpGet: { path: '/readyz', port: 9364 } }, 'its readiness on its admin port');
+  const unreadyWithin = (readiness?.periodSeconds ?? 0) * (readiness?.failureThreshold ?? 0) * 1000;
+  t.ok(unreadyWithin >= 3000, `a starved machine has ${unreadyWithin} ms before the kubelet takes its pods out`);
+  // The kubelet's part plus a second for the endpoints: within the time a depool keeps serving.
+  t.ok(unreadyWithin + 1000 <= parseConfig({ cassandra: { contact_points: ['127.0.0.1'] } }).depool.propagation_ms, `a depool is seen within ${unreadyWithin} ms, inside the default propagation time (${parseConfig({ cassandra: { contact_points: ['127.0.0.1'] } }).depool.propagation_ms} ms)`);
   const envoy = parse(configMap(objects, 'production-envoy-config-volume')?.data['envoy.yaml'] ?? '') as { static_resources: { clusters: { load_assignment: { endpoints: { lb_endpoints: { endpoint: { address: { socket_address: { port_value: number } } } }[] }[] } }[] } };
   t.equal(envoy.static_resources.clusters[0]?.load_assignment.endpoints[0]?.lb_endpoints[0]?.endpoint.address.socket_address.port_value, 8089, "Envoy's local cluster now forwards to the sidecar");
   t.match(notes, [/Envoy's local cluster now forwards to the sidecar on 8089/]);

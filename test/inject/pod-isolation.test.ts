@@ -9,36 +9,28 @@
 //     counts the service's connections, from the pod's network namespace.
 // Root is needed to start processes under other UIDs and to mount the Secret's tmpfs.
 import { execFile } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import t from 'tap';
 import { adminCredentials } from '../../lab/cluster/cluster.ts';
 import { temporaryDirectory } from '../../lab/cleanup.ts';
+import { injectedExample } from '../../lab/injected-example.ts';
 import { startSidecar } from '../../lab/sidecar-process.ts';
-import { parseManifests } from '../../src/inject/command.ts';
-import { inject, sidecarName } from '../../src/inject/inject.ts';
 import { startUpstream } from '../support/http.ts';
 import { startPoolHolder } from '../support/pool-holder.ts';
 
 const run = promisify(execFile);
 
-interface SecurityContext { runAsUser?: number; runAsGroup?: number }
-interface Container { name: string; securityContext?: SecurityContext }
-interface PodSpec { securityContext?: SecurityContext; containers: Container[]; initContainers?: Container[]; volumes?: { secret?: { defaultMode?: number } }[] }
-
 /** The credentials inject gives each container of the plain example. */
 function injectedCredentials(): { sidecar: { uid: number; gid: number }; service: { uid: number; gid: number }; secretMode: number } {
-  const source = readFileSync(join(import.meta.dirname, '../../k8s/examples/plain.yaml'), 'utf8');
-  const deployment = inject(parseManifests(source, 'plain.yaml')).objects.find((o) => (o as { kind: string }).kind === 'Deployment') as { spec: { template: { spec: PodSpec } } };
-  const pod = deployment.spec.template.spec;
-  const sidecar = pod.initContainers?.find((c) => c.name === sidecarName)?.securityContext ?? {};
-  const kask = pod.containers[0]?.securityContext ?? {};
-  const serviceUid = kask.runAsUser ?? pod.securityContext?.runAsUser;
+  const { pod, sidecar, service } = injectedExample();
+  const serviceUid = service.securityContext?.runAsUser ?? pod.securityContext?.runAsUser;
   // The example names no GID for Kask: its image's user then has a group of its own number, by convention.
-  const serviceGid = kask.runAsGroup ?? pod.securityContext?.runAsGroup ?? serviceUid;
-  if (sidecar.runAsUser === undefined || sidecar.runAsGroup === undefined || serviceUid === undefined || serviceGid === undefined) throw new Error('inject wrote no UID or GID');
-  return { sidecar: { uid: sidecar.runAsUser, gid: sidecar.runAsGroup }, service: { uid: serviceUid, gid: serviceGid }, secretMode: pod.volumes?.find((v) => v.secret)?.secret?.defaultMode ?? 0o644 };
+  const serviceGid = service.securityContext?.runAsGroup ?? pod.securityContext?.runAsGroup ?? serviceUid;
+  const { runAsUser, runAsGroup } = sidecar.securityContext ?? {};
+  if (runAsUser === undefined || runAsGroup === undefined || serviceUid === undefined || serviceGid === undefined) throw new Error('inject wrote no UID or GID');
+  return { sidecar: { uid: runAsUser, gid: runAsGroup }, service: { uid: serviceUid, gid: serviceGid }, secretMode: pod.volumes?.find((v) => v.secret)?.secret?.defaultMode ?? 0o644 };
 }
 
 // tap's process-info and coverage hooks (NODE_OPTIONS) would write into its own directory, which other UIDs may not.
