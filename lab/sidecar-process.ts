@@ -53,7 +53,12 @@ export async function startSidecar(t: Cleanup, upstreamUrl: string, pidFile: str
   // Overrides change keys within a section; the rest of the section stays.
   const sections = new Set([...Object.keys(base), ...Object.keys(overrides)]);
   writeFileSync(file, stringify(Object.fromEntries([...sections].map((name) => [name, { ...base[name], ...overrides[name] }]))));
-  const [command, ...args] = [...(launch.prefix ?? []), process.execPath, join(import.meta.dirname, '../src/cli.ts'), '--config', file];
+  return spawnSidecar(t, ['--config', file], { port, adminPort }, launch);
+}
+
+/** The sidecar with the command line given (as a pod's container args), serving on these ports. */
+export async function spawnSidecar(t: Cleanup, cliArgs: string[], ports: { port: number; adminPort: number }, launch: Launch = {}): Promise<SidecarProcess> {
+  const [command = process.execPath, ...args] = [...(launch.prefix ?? []), process.execPath, join(import.meta.dirname, '../src/cli.ts'), ...cliArgs];
   const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...launch.env } });
   let stderr = '';
   child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString(); process.stderr.write(chunk); });
@@ -72,10 +77,10 @@ export async function startSidecar(t: Cleanup, upstreamUrl: string, pidFile: str
     buffered = lines.pop() ?? '';
     for (const line of lines) logs.push(JSON.parse(line) as Record<string, unknown>);
   });
-  const adminUrl = `http://127.0.0.1:${adminPort}`;
+  const adminUrl = `http://127.0.0.1:${ports.adminPort}`;
   for (let i = 0; i < 200 && !logs.some((l) => l.msg === 'sessionstore-sidecar started'); i++) await sleep(50);
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: `http://127.0.0.1:${ports.port}`,
     pid: child.pid ?? 0,
     adminUrl,
     logs,

@@ -8,11 +8,13 @@ import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from './config/load.ts';
 import { version } from './version.ts';
 
-export const usage = `usage: sessionstore-sidecar --config FILE [--check-config]
+export const usage = `usage: sessionstore-sidecar --config FILE [--config-fallback JSON] [--check-config]
        sessionstore-sidecar inject [options] [FILE…]
        sessionstore-sidecar webhook --config FILE
 
   --config FILE    the sidecar's YAML configuration (see docs/configuration.md)
+  --config-fallback JSON  listen, admin and upstream settings for when FILE does not
+                   exist (its ConfigMap not created yet): the sidecar then only proxies
   --check-config   validate the configuration, print the result, and exit
   --version        print the version and exit
   --help           this text
@@ -35,7 +37,7 @@ cassandra.password_file, admin.token_file), never from the environment.`;
 export type Command =
   | { kind: 'help' }
   | { kind: 'version' }
-  | { kind: 'run' | 'check'; configFile: string }
+  | { kind: 'run' | 'check'; configFile: string; fallback?: string }
   | { kind: 'inject'; files: string[]; options: Record<string, string> }
   | { kind: 'webhook'; configFile: string };
 
@@ -51,6 +53,7 @@ export function parseCommandLine(args: string[]): Command {
     args: first === 'webhook' ? rest : args,
     options: {
       config: { type: 'string' },
+      'config-fallback': { type: 'string' },
       'check-config': { type: 'boolean' },
       version: { type: 'boolean' },
       help: { type: 'boolean' },
@@ -61,7 +64,7 @@ export function parseCommandLine(args: string[]): Command {
   if (values.version) return { kind: 'version' };
   if (values.config === undefined) throw new Error('--config FILE is required');
   if (first === 'webhook') return { kind: 'webhook', configFile: values.config };
-  return { kind: values['check-config'] ? 'check' : 'run', configFile: values.config };
+  return { kind: values['check-config'] ? 'check' : 'run', configFile: values.config, ...(values['config-fallback'] === undefined ? {} : { fallback: values['config-fallback'] }) };
 }
 
 async function main(args: string[]): Promise<void> {
@@ -94,7 +97,7 @@ async function main(args: string[]): Promise<void> {
     case 'check': {
       let config;
       try {
-        config = loadConfig(command.configFile);
+        config = loadConfig(command.configFile, command.fallback);
       } catch (error) {
         if (!(error instanceof ConfigError)) throw error;
         console.error(`invalid configuration:\n${error.message}`);
@@ -102,7 +105,9 @@ async function main(args: string[]): Promise<void> {
         return;
       }
       if (command.kind === 'check') {
-        console.log(`${command.configFile}: configuration is valid`);
+        console.log(config.lacking.some((l) => l.setting === 'config')
+          ? `${command.configFile}: does not exist; the fallback is valid, and with it the sidecar only proxies`
+          : `${command.configFile}: configuration is valid`);
         return;
       }
       const { runSidecar } = await import('./main.ts');

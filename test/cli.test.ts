@@ -30,6 +30,12 @@ void t.test('--version, --help, --check-config', (t) => {
   const checked = run('--config', good, '--check-config');
   t.equal(checked.status, 0);
   t.match(checked.stdout, /configuration is valid/);
+  const withFallback = run('--config', join(dir, 'absent.yaml'), '--config-fallback', '{"listen": {"port": 18089}}', '--check-config');
+  t.equal(withFallback.status, 0, 'a missing file with a valid fallback checks');
+  t.match(withFallback.stdout, /absent\.yaml: does not exist; the fallback is valid, and with it the sidecar only proxies/, 'and says what it means');
+  const badFallback = run('--config', join(dir, 'absent.yaml'), '--config-fallback', '{"cassandra": {}}', '--check-config');
+  t.equal(badFallback.status, 2);
+  t.match(badFallback.stderr, /--config-fallback: cassandra: only listen, admin, upstream may be set here/);
   t.equal(run('--bogus').status, 2, 'an unknown option exits 2');
   t.equal(run().status, 2, 'no --config exits 2');
   t.end();

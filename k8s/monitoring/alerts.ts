@@ -108,11 +108,19 @@ unless on (job, instance) (
   },
   {
     alert: 'SessionStoreSidecarLacksSecret',
-    expr: `max by (job, instance, setting) (sessionstore_sidecar_config_lacking{job="${sidecarJob}"}) == 1`,
+    expr: `max by (job, instance, setting) (sessionstore_sidecar_config_lacking{job="${sidecarJob}", setting!="config"}) == 1`,
     forSeconds: 600,
     severity: 'ticket',
     summary: 'The sidecar on {{ $labels.instance }} runs without {{ $labels.setting }}',
     description: 'The file of {{ $labels.setting }} was missing or unreadable when the sidecar on {{ $labels.instance }} started (its Secret is not mounted, or lacks the key). The pod serves: the sidecar proxies, but without Cassandra credentials it neither judges the cluster nor restarts the service (remediation_suppressed{reason="no_credentials"}), and without the admin token it refuses operator actions. Create the Secret (see docs/deployment.md), then restart the pod.',
+  },
+  {
+    alert: 'SessionStoreSidecarWithoutConfiguration',
+    expr: `max by (job, instance) (sessionstore_sidecar_config_lacking{job="${sidecarJob}", setting="config"}) == 1`,
+    forSeconds: 600,
+    severity: 'ticket',
+    summary: 'The sidecar on {{ $labels.instance }} runs without its configuration: a plain proxy',
+    description: 'The sidecar\'s configuration file was missing when the sidecar on {{ $labels.instance }} started (its ConfigMap does not exist). The pod serves: the sidecar proxies to the service with the ports inject gave it (--config-fallback), but it watches no Cassandra node, retries nothing and restarts nothing, so this pod is blind to every failure this sidecar exists for. Create the ConfigMap (see docs/deployment.md), then restart the pod.',
   },
   {
     alert: 'SessionStoreSidecarDown',

@@ -3,6 +3,9 @@
 // Every error names the file and the key, so the fix is obvious from the message alone.
 // A secret's file that is missing is not an error: a pod whose Secret is not there yet
 // must still start and serve, so the sidecar runs without it and says what it lacks.
+// Nor is a missing configuration file when the command line gives a fallback
+// (--config-fallback, which inject writes): a pod whose ConfigMap is not there yet
+// must serve too, so the sidecar runs as a plain proxy to the service.
 import { readFileSync } from 'node:fs';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
@@ -47,12 +50,38 @@ export function parseConfig(raw: unknown, source = 'config'): Config {
   return config;
 }
 
-export function loadConfig(file: string): Config {
+/** The sections a fallback may set: enough to serve as a proxy, nothing that acts. */
+const fallbackSections = ['listen', 'admin', 'upstream'];
+
+/**
+ * The configuration of a sidecar whose file is missing: the fallback's listen, admin and
+ * upstream, defaults for the rest, retries and remediation off (both need its view of
+ * Cassandra), and `config` lacking. main.ts then starts the proxy only: the cassandra
+ * section is a placeholder that nothing contacts.
+ */
+export function fallbackConfig(json: string, file: string): Config {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(json);
+  } catch (error) {
+    throw new ConfigError(`--config-fallback: not JSON: ${(error as Error).message}`);
+  }
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new ConfigError('--config-fallback: expected a JSON object of sections (listen, admin, upstream)');
+  const unknown = Object.keys(raw).filter((key) => !fallbackSections.includes(key));
+  if (unknown.length > 0) throw new ConfigError(`--config-fallback: ${unknown.join(', ')}: only ${fallbackSections.join(', ')} may be set here`);
+  const config = parseConfig({ ...raw, cassandra: { contact_points: ['not-configured.invalid'] }, retries: { enabled: false }, remediation: { enabled: false } }, '--config-fallback');
+  config.lacking.push({ setting: 'config', file, why: 'ENOENT' });
+  return config;
+}
+
+export function loadConfig(file: string, fallback?: string): Config {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
   } catch (error) {
-    throw new ConfigError(`${file}: cannot read the configuration file: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' && fallback !== undefined) return fallbackConfig(fallback, file);
+    throw new ConfigError(`${file}: cannot read the configuration file: ${code ?? (error as Error).message}`);
   }
   const document = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
   if (document.errors.length > 0) {

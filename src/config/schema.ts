@@ -232,9 +232,12 @@ export const configSchema = z.strictObject({
   cassandra,
 });
 
-/** A setting whose file could not be read: the sidecar runs without it, and says so (/status, logs, a metric). */
+/**
+ * A file that could not be read: the sidecar runs without it, and says so (/status, logs, a metric).
+ * `config`: the --config file itself (its ConfigMap not there); the sidecar then only proxies.
+ */
 export interface Lacking {
-  setting: 'cassandra.username_file' | 'cassandra.password_file' | 'admin.token_file';
+  setting: 'config' | 'cassandra.username_file' | 'cassandra.password_file' | 'admin.token_file';
   file: string;
   why: string;
 }

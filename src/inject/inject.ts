@@ -138,13 +138,18 @@ const freeFrom = (preferred: number, used: Set<number>): number => {
   return port;
 };
 
-function sidecarContainer(options: InjectOptions, ports: { proxy: number; admin: number; proxyName: string }, uid: unknown): Container & Json {
+/** Where the sidecar proxies and serves when its ConfigMap is missing: enough to keep the pod serving (--config-fallback). */
+const fallbackSettings = (ports: { proxy: number; admin: number; service: number }): string =>
+  JSON.stringify({ listen: { port: ports.proxy }, admin: { port: ports.admin }, upstream: { url: `http://127.0.0.1:${ports.service}` } });
+
+function sidecarContainer(options: InjectOptions, ports: { proxy: number; admin: number; service: number; proxyName: string }, uid: unknown): Container & Json {
   return {
     name: sidecarName,
     image: options.image,
     // A native sidecar: started before the service and kept running beside it (Kubernetes 1.29+).
     restartPolicy: 'Always',
-    args: ['--config', '/etc/sessionstore-sidecar/config.yaml'],
+    // Without its ConfigMap the sidecar still proxies to the service (and says what it lacks), so the pod serves.
+    args: ['--config', '/etc/sessionstore-sidecar/config.yaml', '--config-fallback', fallbackSettings(ports)],
     ports: [{ name: ports.proxyName, containerPort: ports.proxy }, { name: 'sidecar-admin', containerPort: ports.admin }],
     // No secret in the environment: every process of the same UID can read /proc/<pid>/environ. They are files of
     // Secrets mounted into this container only (secretVolumes), read by the *_file settings.
@@ -303,11 +308,12 @@ export function inject(input: readonly unknown[], given: Partial<InjectOptions> 
     if (serviceGroup === options.sidecarGroup) {
       throw new InjectError(`${where}: ${service.name} runs as GID ${options.sidecarGroup}, the sidecar's own: choose another with --sidecar-group, or each could read the other's secrets through /proc.`);
     }
-    spec.initContainers = [sidecarContainer(options, { proxy: proxyPort, admin: adminPort, proxyName }, uid), ...(spec.initContainers ?? [])];
+    spec.initContainers = [sidecarContainer(options, { proxy: proxyPort, admin: adminPort, service: servicePort, proxyName }, uid), ...(spec.initContainers ?? [])];
     spec.shareProcessNamespace = true;
     spec.volumes = [
       ...(spec.volumes ?? []),
-      { name: 'sessionstore-sidecar-config', configMap: { name: options.configMap } },
+      // Optional too: without it the sidecar runs as a plain proxy (--config-fallback) and says so.
+      { name: 'sessionstore-sidecar-config', configMap: { name: options.configMap, optional: true } },
       // Optional: a Secret not created yet never keeps the pod from starting; the sidecar runs without it and says so.
       // 0444: the kubelet writes them as root, and the sidecar is not root. They are safe from the service all the
       // same: only the sidecar's container mounts them, and its GID bars the way through /proc/<pid>/root.
@@ -327,7 +333,7 @@ export function inject(input: readonly unknown[], given: Partial<InjectOptions> 
       const kask = configMaps.find((c) => c.data?.['config.yaml']?.includes('cassandra') && c.metadata?.name !== options.configMap);
       const config = sidecarConfig(kask?.data?.['config.yaml'], { proxy: proxyPort, admin: adminPort, service: servicePort });
       if (config === null) {
-        notes.push(`${where}: create ConfigMap ${options.configMap} (key config.yaml) with the sidecar's configuration: the service's own is not among the input (see k8s/sessionstore/sidecar-config.yaml).`);
+        notes.push(`${where}: create ConfigMap ${options.configMap} (key config.yaml) with the sidecar's configuration: the service's own is not among the input (see k8s/sessionstore/sidecar-config.yaml). Until it exists the sidecar only proxies.`);
       } else {
         added.push({ kind: 'ConfigMap', apiVersion: 'v1', metadata: { name: options.configMap, ...(workload.metadata?.namespace ? { namespace: workload.metadata.namespace } : {}) }, data: { 'config.yaml': config } } as ConfigMap);
       }

@@ -302,4 +302,15 @@ export const scenarios: Scenario[] = [
     },
     fires: pods.map((instance) => ({ alert: 'SessionStoreSidecarLacksSecret', labels: { ...job, instance, setting: 'cassandra.password_file' }, from: 12, until: 18 })),
   },
+  {
+    name: 'a rollout before the sidecar\'s ConfigMap exists: plain proxies that export nothing about Cassandra; a ticket of its own, not the Secret\'s, and no page',
+    minutes: 20,
+    series: {
+      ...Object.fromEntries(pods.map((instance) => [`up{job="${sidecarJob}",instance="${instance}"}`, [[0, 1]] as Timeline])),
+      ...everyPod('sessionstore_sidecar_config_lacking', { setting: 'config' }, [[0, 1], [18, 0]]),
+      ...everyPod('sessionstore_sidecar_config_lacking', { setting: 'cassandra.password_file' }, [[0, 0]]),
+      ...everyPod('sessionstore_sidecar_http_requests_total', { code: '200' }, [[0, 600]]),
+    },
+    fires: pods.map((instance) => ({ alert: 'SessionStoreSidecarWithoutConfiguration', labels: { ...job, instance }, from: 10, until: 18 })),
+  },
 ];

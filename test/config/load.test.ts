@@ -41,6 +41,22 @@ void t.test('secrets come from their files, never from the environment; a missin
   t.end();
 });
 
+void t.test('a missing configuration file with a fallback: a plain proxy that lacks its configuration; anything else is an error', (t) => {
+  const fallback = JSON.stringify({ listen: { port: 18089 }, admin: { port: 19364 }, upstream: { url: 'http://127.0.0.1:18080' } });
+  const proxyOnly = loadConfig('/nonexistent/config.yaml', fallback);
+  t.same([proxyOnly.listen.port, proxyOnly.admin.port, proxyOnly.upstream.url], [18089, 19364, 'http://127.0.0.1:18080'], "the fallback's ports and service");
+  t.same([proxyOnly.retries.enabled, proxyOnly.remediation.enabled], [false, false], 'no retries, no restarts: both need a view of Cassandra');
+  t.same(proxyOnly.lacking, [{ setting: 'config', file: '/nonexistent/config.yaml', why: 'ENOENT' }], 'it says what it lacks');
+  const present = loadConfig(file('present.yaml', 'cassandra:\n  contact_points: [a]\n'), fallback);
+  t.same([present.listen.port, present.lacking], [8089, []], 'a file that exists wins; the fallback is not read');
+  t.throws(() => loadConfig('/nonexistent/config.yaml'), /cannot read the configuration file: ENOENT/, 'without a fallback a missing file is an error, as before');
+  t.throws(() => loadConfig('/nonexistent/config.yaml', '{listen'), /--config-fallback: not JSON/);
+  t.throws(() => loadConfig('/nonexistent/config.yaml', '[1]'), /--config-fallback: expected a JSON object/);
+  t.throws(() => loadConfig('/nonexistent/config.yaml', '{"remediation": {"enabled": true}}'), /--config-fallback: remediation: only listen, admin, upstream may be set here/, 'nothing that acts');
+  t.throws(() => loadConfig('/nonexistent/config.yaml', '{"listen": {"port": "x"}}'), /--config-fallback: listen.port/, 'its settings are validated like the file\'s');
+  t.end();
+});
+
 void t.test('structural errors name the key', (t) => {
   t.throws(() => loadConfig(file('list.yaml', '- a\n- b\n')), /the top level must be a mapping/);
   t.throws(() => loadConfig(file('dup.yaml', 'cassandra:\n  contact_points: [a]\ncassandra:\n  port: 1\n')), /YAML: .*[Mm]ap keys must be unique/);
