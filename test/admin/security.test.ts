@@ -2,9 +2,11 @@
 // name and password from files, as the mounted Secret gives them), the admin token, logging
 // at debug with every request logged, through a restart it performs. Neither secret
 // appears in its output, /status or /metrics; nothing of the admin port answers on the
-// proxy port; and operator actions need the token.
+// proxy port; and operator actions need the token. Then the same for the other restart
+// actions, whose own settings may hold secrets: a marker in the URL's user info and
+// query, or in the command's arguments, through a whole restart each.
 import { randomBytes } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { request } from 'undici';
@@ -12,10 +14,11 @@ import { localNode, queryNode } from '../../lab/cluster/cluster.ts';
 import { sidecarRole, sidecarRoleName } from '../../lab/cluster/sidecar-schema.ts';
 import { labService } from '../../lab/scenarios.ts';
 import { startService, until } from '../../lab/session-service/harness.ts';
-import { temporaryDirectory } from '../../lab/cleanup.ts';
+import { temporaryDirectory, type Cleanup } from '../../lab/cleanup.ts';
 import { startSidecar } from '../../lab/sidecar-process.ts';
 import { sessionTraffic } from '../../lab/traffic.ts';
 import { consistencies } from '../../src/cluster/coordinator-client.ts';
+import { startUpstream } from '../support/http.ts';
 
 const password = `pw-${randomBytes(12).toString('hex')}`;
 const token = `token-${randomBytes(16).toString('hex')}`;
@@ -25,16 +28,18 @@ t.before(async () => {
 });
 t.teardown(() => queryNode(localNode(1), `DROP ROLE IF EXISTS ${sidecarRoleName}`, [], consistencies.localQuorum, 10_000));
 
+/** A secret as a mounted Secret gives it: a file of its own. */
+const secretFile = (owner: Cleanup, name: string, value: string): string => {
+  const file = join(temporaryDirectory(owner, 'sidecar-secrets-'), name);
+  writeFileSync(file, `${value}\n`, { mode: 0o400 });
+  return file;
+};
+
 void t.test('no secret in the output, /status or /metrics; nothing admin on the proxy port; actions need the token', async (t) => {
   const service = await startService(t, labService);
-  const secrets = temporaryDirectory(t, 'sidecar-secrets-');
-  const secretFile = (name: string, value: string): string => {
-    writeFileSync(join(secrets, name), `${value}\n`, { mode: 0o400 });
-    return join(secrets, name);
-  };
   const sidecar = await startSidecar(t, service.url, service.pidFile, {
-    cassandra: { username: undefined, password: undefined, username_file: secretFile('username', sidecarRoleName), password_file: secretFile('password', password) },
-    admin: { token_file: secretFile('token', token) },
+    cassandra: { username: undefined, password: undefined, username_file: secretFile(t, 'username', sidecarRoleName), password_file: secretFile(t, 'password', password) },
+    admin: { token_file: secretFile(t, 'token', token) },
     logging: { level: 'debug', access_log: { enabled: true, sample_rate: 1 } },
   // The environment is never read for secrets: a wrong password there changes nothing.
   }, { env: { SIDECAR_CASSANDRA_PASSWORD: 'not-the-password' } });
@@ -71,4 +76,36 @@ void t.test('no secret in the output, /status or /metrics; nothing admin on the 
   t.ok(sidecar.logs.some((l) => l.path === '/remediation/{key}'), 'the access log saw the requests that carried the token');
   t.notOk(everything.includes(password), 'the Cassandra password is nowhere');
   t.notOk(everything.includes(token), 'the admin token is nowhere');
+});
+
+void t.test('the restart actions\' own secrets, through a whole restart: a marker in the URL\'s user info and query, or in the command\'s arguments, is nowhere', async (t) => {
+  const marker = `marker-${randomBytes(12).toString('hex')}`;
+  const service = await startService(t, labService);
+  // A reload endpoint, as an operator could put in front of the service: it stops the service's process, which the kubelet (here its supervisor) starts again.
+  const reload = await startUpstream(t, (req, res) => {
+    process.kill(Number(readFileSync(service.pidFile, 'utf8')), 'SIGTERM');
+    res.writeHead(200);
+    res.end();
+  });
+  const actions = {
+    http: { action: 'http', http_url: `${reload.url.replace('//', `//kask:${marker}@`)}/reload?token=${marker}` },
+    command: { action: 'command', command: ['sh', '-c', `kill -TERM "$(cat ${service.pidFile})"`, marker] },
+  };
+  for (const [name, remediation] of Object.entries(actions)) {
+    const before = service.supervisor.restarts();
+    const sidecar = await startSidecar(t, service.url, service.pidFile, {
+      cassandra: { username: undefined, password: undefined, username_file: secretFile(t, 'username', sidecarRoleName), password_file: secretFile(t, 'password', password) },
+      admin: { token_file: secretFile(t, 'token', token) },
+      remediation,
+      logging: { level: 'debug', access_log: { enabled: true, sample_rate: 1 } },
+    });
+    await until(async () => ((await sidecar.status()) as { cluster: { localQuorum: { available: boolean } } }).cluster.localQuorum.available, 20_000, 'the role works');
+    const answer = await request(`${sidecar.adminUrl}/remediation/restart`, { method: 'POST', headers: { authorization: `Bearer ${token}` } });
+    t.equal(answer.statusCode, 200, `${name}: restarted`, { body: await answer.body.text() });
+    t.equal(service.supervisor.restarts(), before + 1, `${name}: the service was restarted once, by the action`);
+    const everything = [JSON.stringify(sidecar.logs), sidecar.stderr(), JSON.stringify(await sidecar.status()), await (await request(`${sidecar.adminUrl}/metrics`)).body.text()].join('\n');
+    t.match(JSON.stringify((await sidecar.status() as { remediation: { history: unknown[] } }).remediation.history), name === 'http' ? /POST http:\/\/\*\*\*@127\.0\.0\.1:\d+\/reload\?token=\*\*\*: 200/ : /ran sh/, `${name}: the history says what ran`);
+    for (const secret of [marker, password, token]) t.notOk(everything.includes(secret), `${name}: ${secret === marker ? 'the action\'s secret' : secret === password ? 'the password' : 'the token'} is nowhere`);
+    await sidecar.stop();
+  }
 });
