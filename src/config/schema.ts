@@ -50,8 +50,12 @@ const upstream = z.strictObject({
 
 const limits = z.strictObject({
   max_header_bytes: z.number().int().positive().default(16 * 1024),
-  /** Session values are a few KB; every body is received whole before it is forwarded, so this bounds each request's memory. */
-  max_body_bytes: z.number().int().positive().default(1024 * 1024),
+  /**
+   * Session values are a few KB, but the sidecar must never refuse what the service stores: Kask takes any body,
+   * and Cassandra refuses a mutation over half its commit log segment (32 MiB by default): 16 MiB. Every body is
+   * received whole before it is forwarded; max_buffered_bytes bounds them all together.
+   */
+  max_body_bytes: z.number().int().positive().default(16 * 1024 * 1024),
   /** All request bodies held at once, across requests; past it new bodies get 503 + Retry-After. */
   max_buffered_bytes: z.number().int().positive().default(32 * 1024 * 1024),
   max_inflight: z.number().int().positive().default(1024),
