@@ -210,6 +210,11 @@ const remediation = z.strictObject({
   service_canary: z.boolean().default(true),
   lease_ttl_seconds: z.number().int().positive().default(300),
   /**
+   * While another pod holds the lease, look again after this long, at random between half and one and a half
+   * times it (jitter, as client-go's leader election): 8 waiting pods make under one Paxos round a second.
+   */
+  lease_retry_ms: milliseconds.default(10_000),
+  /**
    * Who shares the lease: one restart at a time among every sidecar with the same scope.
    * Unset: the local data center, one Deployment per data center over its cluster.
    * Two Deployments over one cluster (a canary release, a second fleet) set their own.

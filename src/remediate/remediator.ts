@@ -80,6 +80,8 @@ export interface RemediatorDependencies {
   registry: Registry;
   logger: Logger;
   now?: () => number;
+  /** In [0, 1): the jitter of the lease's retries. */
+  random?: () => number;
 }
 
 const hourMs = 3_600_000;
@@ -104,6 +106,8 @@ export class Remediator {
   #stopped = false;
   #paused = false;
   #nextAllowedAt = 0;
+  /** Who held the lease when this pod last asked, and when it may ask again. */
+  #leaseWait: { holder: string; until: number } | null = null;
   #held: Held | null = null;
   /** The evidence a restart did not cure: not restarted for again while it holds. */
   #notCured: { rule: RestartReason; addresses: string[]; at: number } | null = null;
@@ -111,6 +115,7 @@ export class Remediator {
   readonly #deps: RemediatorDependencies;
   readonly #logger: Logger;
   readonly #now: () => number;
+  readonly #random: () => number;
   readonly #upstream: string;
   readonly #metrics: { restarts: Counter<'rule' | 'result'>; inProgress: Gauge; lastRestart: Gauge; suppressed: Gauge<'reason'> };
 
@@ -118,6 +123,7 @@ export class Remediator {
     this.#deps = deps;
     this.#logger = deps.logger.child({ component: 'remediate' });
     this.#now = deps.now ?? Date.now;
+    this.#random = deps.random ?? Math.random;
     this.#upstream = new URL(deps.config.upstream.url).origin;
     const registers = [deps.registry];
     this.#metrics = {
@@ -237,6 +243,9 @@ export class Remediator {
       return { reason: 'budget_exhausted', why: `${recent.length} restarts in the last hour (budget ${remediation.max_restarts_per_hour}); the next is allowed at ${new Date((recent[0] ?? 0) + hourMs).toISOString()}: a human is needed` };
     }
     if (this.#now() < this.#nextAllowedAt) return { reason: 'backoff', why: `backing off until ${new Date(this.#nextAllowedAt).toISOString()}` };
+    if (this.#leaseWait !== null && this.#now() < this.#leaseWait.until) {
+      return { reason: 'lease_held', why: `${this.#leaseWait.holder} is restarting its service; the lease is tried again at ${new Date(this.#leaseWait.until).toISOString()}` };
+    }
     return null;
   }
 
@@ -295,10 +304,16 @@ export class Remediator {
       // 1. The fleet lease.
       const taken = await lease.acquire();
       if (!taken.acquired) {
-        this.#setHeld({ reason: 'lease_held', why: `${taken.holder ?? 'another sidecar'} is restarting its service` });
-        log.warn({ holder: taken.holder }, 'another sidecar in this data center is restarting its service; waiting for the lease');
+        // Not again before a jittered wait: the pods waiting for one lease must not run a Paxos round each every tick.
+        const holder = taken.holder ?? 'another sidecar';
+        const waitMs = Math.round(config.remediation.lease_retry_ms * (0.5 + this.#random()));
+        const first = this.#leaseWait?.holder !== holder;
+        this.#leaseWait = { holder, until: this.#now() + waitMs };
+        this.#setHeld({ reason: 'lease_held', why: `${holder} is restarting its service` });
+        log[first ? 'warn' : 'debug']({ holder, retry_in_ms: waitMs }, 'another sidecar in this data center is restarting its service; waiting for the lease');
         return null;
       }
+      this.#leaseWait = null;
       if (this.#isStopped()) {
         // stop() came while the lease was being taken: give it straight back.
         await lease.release();

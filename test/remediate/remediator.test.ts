@@ -22,12 +22,14 @@ const restartVerdict = (finding: Finding = staleFinding): Verdict =>
   ({ action: 'restart', rule: finding.rule === 'broken_coordinator' ? null : finding.rule, findings: [finding], suppressed: null, brokenCoordinators: [], evidence: [finding.evidence] });
 const quietVerdict: Verdict = { action: 'none', rule: null, findings: [], suppressed: null, brokenCoordinators: [], evidence: [] };
 
-function fakeLease(holderElsewhere: { value: string | null }): FleetLease & { taken: number; released: number } {
+function fakeLease(holderElsewhere: { value: string | null }): FleetLease & { taken: number; released: number; attempts: number } {
   const lease = {
     holder: 'test-pod',
     taken: 0,
     released: 0,
+    attempts: 0,
     acquire: () => {
+      lease.attempts++;
       if (holderElsewhere.value !== null) return Promise.resolve({ acquired: false, holder: holderElsewhere.value });
       lease.taken++;
       return Promise.resolve({ acquired: true, holder: 'test-pod' });
@@ -37,7 +39,7 @@ function fakeLease(holderElsewhere: { value: string | null }): FleetLease & { ta
       return Promise.resolve();
     },
   };
-  return lease as unknown as FleetLease & { taken: number; released: number };
+  return lease as unknown as FleetLease & { taken: number; released: number; attempts: number };
 }
 
 async function setUp(t: Test, remediation: Record<string, unknown> = {}, service: { healthy: boolean; pool: Record<string, number>; gone?: string } = { healthy: true, pool: { '10.0.0.1': 2, '10.0.0.2': 2 } }) {
@@ -60,6 +62,7 @@ async function setUp(t: Test, remediation: Record<string, unknown> = {}, service
     serviceCanary: () => Promise.resolve('ok'),
     recheck: () => Promise.resolve(service.gone ?? null),
     now: () => Date.now() + clock.offset,
+    random: () => 0.5, // the lease's jitter at its middle: waits of exactly lease_retry_ms
   });
   const settled = async (): Promise<void> => {
     while (remediator.status().inProgress) await new Promise((resolve) => setTimeout(resolve, 10));
@@ -113,6 +116,29 @@ void t.test('the manual trigger restarts now, skipping backoff, but always takes
   t.equal(await remediator.restart('manual'), null, 'another pod holds the lease: nothing done');
   t.equal(restarts.length, 2);
   t.match(remediator.status().suppressed, { reason: 'lease_held', why: /another-pod is restarting its service/ });
+});
+
+void t.test('while another pod holds the lease: one attempt per jittered wait, not one per verdict, and said once', async (t) => {
+  const { remediator, lease, elsewhere, clock, restarts, lines, settled } = await setUp(t, { lease_retry_ms: 10_000 });
+  elsewhere.value = 'another-pod';
+  t.equal(remediator.consider(restartVerdict()), null, 'the first verdict tries the lease');
+  await settled();
+  t.equal(lease.attempts, 1);
+  for (let tick = 0; tick < 5; tick++) {
+    clock.offset += 1000;
+    t.match(remediator.consider(restartVerdict()), { reason: 'lease_held', why: /another-pod is restarting its service; the lease is tried again at / }, `${tick + 1} s later: held, with when it is tried again`);
+  }
+  t.equal(lease.attempts, 1, 'no Paxos round while waiting');
+  clock.offset += 5000;
+  t.equal(remediator.consider(restartVerdict()), null, 'after the wait: tried again');
+  await settled();
+  t.equal(lease.attempts, 2);
+  t.equal(lines().filter((l) => l.msg === 'another sidecar in this data center is restarting its service; waiting for the lease' && l.level === 'warn').length, 1, 'the wait is said once per holder, not per attempt');
+  elsewhere.value = null;
+  clock.offset += 10_000;
+  t.equal(remediator.consider(restartVerdict()), null, 'the lease free: the restart goes ahead');
+  await settled();
+  t.same([lease.attempts, restarts.length], [3, 1]);
 });
 
 void t.test('backoff doubles with each restart in the hour, up to backoff_max_ms', async (t) => {
