@@ -30,7 +30,7 @@ void t.test('the mesh shape: a native sidecar between Envoy and Kask, Envoy rewi
   t.same(sidecar?.ports, [{ name: 'sidecar-proxy', containerPort: 8089 }, { name: 'sidecar-admin', containerPort: 9364 }], 'on ports neither Kask (8080) nor Envoy (8081, 9361) uses');
   t.match(sidecar?.securityContext, { runAsUser: 65533, runAsGroup: 65532, runAsNonRoot: true, allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] }, seccompProfile: { type: 'RuntimeDefault' } },
     "restricted, the pod's UID, so that it may signal Kask, and a GID of its own, so that neither reads the other's /proc/<pid>/root");
-  t.equal(pod.shareProcessNamespace, true, "a shared process namespace: it sees Kask's process and sockets");
+  t.equal(pod.shareProcessNamespace, true, "a shared process namespace: it finds Kask's process, to signal it");
   t.notOk(JSON.stringify(sidecar?.env ?? []).includes('secretKeyRef'), 'no secret in its environment');
   const secretVolumes = (pod.volumes ?? []).filter((v) => v.secret);
   t.same(secretVolumes.map((v) => [v.secret?.secretName, v.secret?.optional, v.secret?.defaultMode]), [['sessionstore-sidecar-cassandra', true, 0o444], ['sessionstore-sidecar-admin', true, 0o444]],
