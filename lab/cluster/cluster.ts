@@ -89,7 +89,7 @@ function ensureTlsMaterial(log: Log): void {
   if (existsSync(join(paths.tls, 'node3.pem')) && existsSync(clusterTls.clientCertFile)) return;
   rmSync(paths.tls, { recursive: true, force: true });
   mkdirSync(paths.tls, { recursive: true });
-  const ca = createCertificateAuthority(paths.tls);
+  const ca = createCertificateAuthority(paths.tls, 3650);
   for (const node of allNodes()) {
     const names = node.number === 3 ? { dnsNames: [hostnameOnlyNode] } : { ipAddresses: [node.address] };
     const issued = ca.issue(`node${node.number}`, { ...names, days: 3650 });
