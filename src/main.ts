@@ -6,6 +6,7 @@ import { startAdminServer } from './admin/server.ts';
 import { ClusterMonitor } from './cluster/cluster-monitor.ts';
 import { cassandraSecurity } from './cluster/connection-options.ts';
 import { shutDownClient } from './cluster/coordinator-client.ts';
+import { latest, secretText } from './config/rotating-file.ts';
 import type { Config } from './config/schema.ts';
 import { startProxy, type Proxy } from './proxy/proxy.ts';
 import type { ServiceRule } from './reconcile/diagnose.ts';
@@ -22,6 +23,13 @@ import { createRegistry, type Registry } from './telemetry/metrics.ts';
 import { version } from './version.ts';
 
 type Readiness = () => Promise<{ ready: boolean; reasons: string[] }>;
+
+/** The admin token, from its file at each operator action when it came from one; none when it was lacking at start. */
+function adminToken(config: Config): { actionToken?: () => string } {
+  const { token, token_file: file } = config.admin;
+  if (token === undefined) return {};
+  return { actionToken: file === undefined ? () => token : latest(file, secretText, token) };
+}
 
 /** Answered at once from state: the kubelet never waits on the service, nor on the pool live traffic uses. */
 const readinessOf = (proxy: Proxy, health: ServiceHealthCheck): Readiness => () => {
@@ -131,7 +139,7 @@ export async function runSidecar(config: Config): Promise<void> {
     logger,
     readiness: readinessOf(proxy, health),
     status: { version: () => version, config: () => ({ lacking: config.lacking }), proxy: () => proxy.status(), cluster: () => ({ ...cluster.view(), contactPoints: cluster.contactPoints() }), service: () => ({ ...service.view(), health: health.state(), traffic: traffic.snapshot() }), reconcile: () => reconciler.status(), remediation: () => remediator.status() },
-    ...(config.admin.token === undefined ? {} : { actionToken: config.admin.token }),
+    ...adminToken(config),
     actions: {
       '/remediation/restart': () => remediator.operatorRestart(),
       '/remediation/pause': () => { remediator.pause(); },
@@ -170,7 +178,7 @@ async function runProxyOnly(config: Config, registry: Registry, logger: Logger):
     logger,
     readiness: readinessOf(proxy, health),
     status: { version: () => version, config: () => ({ lacking: config.lacking }), proxy: () => proxy.status(), service: () => ({ health: health.state() }) },
-    ...(config.admin.token === undefined ? {} : { actionToken: config.admin.token }),
+    ...adminToken(config),
   });
   logger.info({ version, mode: 'proxy only' }, 'sessionstore-sidecar started');
   stopOnSignal(config, logger, () => { void health.stop(); }, async () => {

@@ -24,11 +24,10 @@ export interface AdminOptions {
   readiness: () => Promise<Readiness>;
   /** Each section of /status, computed when asked. */
   status: Record<string, () => unknown>;
-  /** Operator switches, answered on POST (e.g. /remediation/pause). */
-  /** POST endpoints; one that answers with a status says what happened (see ActionAnswer). */
+  /** POST endpoints (operator switches such as /remediation/pause); one that answers with a status says what happened (see ActionAnswer). */
   actions?: Record<string, () => unknown>;
-  /** The bearer token the actions need; undefined: actions are refused. */
-  actionToken?: string;
+  /** The bearer token the actions need, as it is now (a rotated Secret counts at once); absent: actions are refused. */
+  actionToken?: () => string;
 }
 
 export interface AdminServer {
@@ -77,7 +76,7 @@ export async function startAdminServer(options: AdminOptions): Promise<AdminServ
     const path = new URL(req.url ?? '/', 'http://admin').pathname;
     const action = actions[path];
     if (action && req.method === 'POST') {
-      if (!authorized(req, options.actionToken)) {
+      if (!authorized(req, options.actionToken?.())) {
         options.logger.warn({ path, address: req.socket.remoteAddress }, 'refused an operator action without the admin token');
         sendJson(res, options.actionToken === undefined ? 403 : 401, {
           error: options.actionToken === undefined
