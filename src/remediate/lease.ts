@@ -47,6 +47,23 @@ export class FleetLease {
     return { acquired: applied, holder: applied ? this.holder : (row.get('holder') as string | null) };
   }
 
+  /**
+   * Another TTL for the lease we hold, as client-go's leader renews its lease: a restart
+   * that outlasts the TTL must not let a second pod depool beside it. False: we no
+   * longer hold it (it expired, or another pod took it).
+   */
+  async renew(): Promise<boolean> {
+    try {
+      const result = await this.#client.execute(
+        `UPDATE ${this.#table} USING TTL ${this.#ttlSeconds} SET holder = ? WHERE scope = ? IF holder = ?`,
+        [this.holder, this.#scope, this.holder], options);
+      return result.first().get('[applied]') as boolean;
+    } catch (error) {
+      if (!isCasTimeout(error)) throw error;
+      return await this.#holderNow() === this.holder;
+    }
+  }
+
   async #holderNow(): Promise<string | null> {
     const row = (await this.#client.execute(`SELECT holder FROM ${this.#table} WHERE scope = ?`, [this.#scope], { prepare: true, consistency: consistencies.localSerial })).first() as cassandra.types.Row | null;
     return (row?.get('holder') as string | null | undefined) ?? null;

@@ -1,9 +1,10 @@
 // The graceful restart of the service's pool, in order:
-//   1. take the fleet lease (one pod per data center at a time);
+//   1. take the fleet lease (one pod per data center at a time), renewed while held;
 //   2. depool (readiness fails at once; traffic is still served for the propagation
 //      time, while the endpoints move it to other pods) and drain;
 //   3. check the evidence again, after the propagation time and the drain: a reason that
-//      has gone (the driver took the node back by itself) cancels the restart;
+//      has gone (the driver took the node back by itself), or a lease that was lost,
+//      cancels the restart;
 //      restart (signal, HTTP or command);
 //   4. verify: the old process is gone, the service answers /healthz, and the evidence
 //      is gone (the nodes it lacked are back in its pool; canaries through it pass);
@@ -58,6 +59,11 @@ export interface RestartRecord {
   evidence: string[];
   /** The nodes the evidence was about (stale_pool: those the pool lacked). */
   addresses: string[];
+}
+
+interface LeaseRenewal {
+  lost: () => boolean;
+  stop: () => void;
 }
 
 export interface Held {
@@ -298,6 +304,7 @@ export class Remediator {
     }
     this.#inProgress = true;
     let held = false;
+    let renewal: LeaseRenewal | null = null;
     let result: RestartOutcome = 'failed';
     let detail = '';
     try {
@@ -321,6 +328,7 @@ export class Remediator {
       }
       held = true;
       this.#leaseHeld = true;
+      renewal = this.#renewWhileHeld(log);
       this.#metrics.inProgress.set(1);
       // 2. Depool (readiness fails; other pods take the traffic while the endpoints update) and drain.
       log.warn({ evidence }, `restarting the service's pool gracefully (${reason}): lease taken, depooling`);
@@ -328,7 +336,12 @@ export class Remediator {
       await this.#drain();
       // 3. The evidence again, at the last moment: seconds have passed, and the driver may have healed itself.
       const gone = reason === 'manual' ? null : await this.#deps.recheck(reason);
-      if (gone === null) {
+      if (renewal.lost()) {
+        // Another pod may be depooled now: two out of rotation is what the lease exists to prevent.
+        result = 'cancelled';
+        detail = 'cancelled before the signal: the fleet lease was lost (it expired, or another pod took it)';
+        log.error('the fleet lease was lost before the signal: cancelling, repooling');
+      } else if (gone === null) {
         const action = await this.#deps.restart(config);
         detail = action.detail;
         log.warn({ detail }, 'restart requested');
@@ -346,6 +359,7 @@ export class Remediator {
       log.error({ error: (error as Error).message }, held ? 'the restart failed' : 'could not take the fleet lease');
       if (!held) this.#nextAllowedAt = this.#now() + this.#deps.config.remediation.backoff_base_ms;
     } finally {
+      renewal?.stop();
       // 5. Repool and release. After stop() the lease is given back already, and the proxy stays depooled for the shutdown.
       if (held && !this.#isStopped()) {
         trafficSwitch.repool();
@@ -376,6 +390,25 @@ export class Remediator {
     this.#logger[level](
       { rule: record.reason, result: record.result, duration_ms: record.durationMs, detail: record.detail, next_allowed_at: new Date(this.#nextAllowedAt).toISOString() },
       `graceful restart finished: ${record.result}; repooled`);
+  }
+
+  /**
+   * Renews the lease every third of its TTL while this pod holds it: a restart that
+   * outlasts the TTL (a slow service start, a long drain) keeps it. A failed renewal is
+   * tried again at the next; one that finds the lease gone is remembered.
+   */
+  #renewWhileHeld(log: Logger): LeaseRenewal {
+    let lost = false;
+    const timer = setInterval(() => {
+      if (!this.#leaseHeld || lost) return;
+      this.#deps.lease.renew().then((still) => {
+        if (still || !this.#leaseHeld) return;
+        lost = true;
+        log.error('the fleet lease was lost during the restart: it expired, or another pod took it');
+      }, (error: unknown) => { log.warn({ error: (error as Error).message }, 'could not renew the fleet lease; it holds until its TTL, and is renewed again'); });
+    }, this.#deps.config.remediation.lease_ttl_seconds * 1000 / 3);
+    timer.unref();
+    return { lost: () => lost, stop: () => { clearInterval(timer); } };
   }
 
   async #drain(): Promise<void> {

@@ -1,6 +1,7 @@
 // The fleet lease against the real cluster: a Cassandra lightweight transaction. Two
 // holders contend, only one wins and the other learns who holds it; a release lets
-// the other in; a holder that dies without releasing loses it at the TTL. And, with a
+// the other in; a holder that dies without releasing loses it at the TTL; a renewal
+// keeps it past the TTL, and only for its holder. And, with a
 // client that answers as Cassandra does, a Paxos round that times out with its outcome
 // unknown (it happened in CI under contention; it cannot be produced at will).
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -39,6 +40,21 @@ void t.test('a holder that never releases loses the lease at its TTL', async (t)
   await sleep(2500);
   t.same(await next.acquire(), { acquired: true, holder: 'pod-next' }, 'free after the TTL');
   await next.release();
+});
+
+void t.test('a renewed lease outlives its first TTL; only its holder renews it', async (t) => {
+  const holder = lease('pod-renewing', 3);
+  const other = lease('pod-other', 3);
+  t.equal((await holder.acquire()).acquired, true);
+  await sleep(2000);
+  t.equal(await holder.renew(), true, 'renewed by its holder');
+  t.equal(await other.renew(), false, 'not by another pod');
+  await sleep(1500);
+  t.same(await other.acquire(), { acquired: false, holder: 'pod-renewing' }, 'still held past the first TTL: the row lives by its renewed holder');
+  await sleep(2500);
+  t.equal(await holder.renew(), false, 'not renewed in time: lost, and the holder is told');
+  t.same(await other.acquire(), { acquired: true, holder: 'pod-other' }, 'free for the next pod');
+  await other.release();
 });
 
 /** A client whose lease insert times out in its Paxos phase, as Cassandra answers under contention; its serial read finds `holder`. */

@@ -22,12 +22,17 @@ const restartVerdict = (finding: Finding = staleFinding): Verdict =>
   ({ action: 'restart', rule: finding.rule === 'broken_coordinator' ? null : finding.rule, findings: [finding], suppressed: null, brokenCoordinators: [], evidence: [finding.evidence] });
 const quietVerdict: Verdict = { action: 'none', rule: null, findings: [], suppressed: null, brokenCoordinators: [], evidence: [] };
 
-function fakeLease(holderElsewhere: { value: string | null }): FleetLease & { taken: number; released: number; attempts: number } {
+type CountingLease = FleetLease & { taken: number; released: number; attempts: number; renewals: number; keeps: boolean };
+
+function fakeLease(holderElsewhere: { value: string | null }): CountingLease {
   const lease = {
     holder: 'test-pod',
     taken: 0,
     released: 0,
     attempts: 0,
+    renewals: 0,
+    /** What a renewal finds: false once the lease expired or another pod took it. */
+    keeps: true,
     acquire: () => {
       lease.attempts++;
       if (holderElsewhere.value !== null) return Promise.resolve({ acquired: false, holder: holderElsewhere.value });
@@ -38,11 +43,15 @@ function fakeLease(holderElsewhere: { value: string | null }): FleetLease & { ta
       lease.released++;
       return Promise.resolve();
     },
+    renew: () => {
+      lease.renewals++;
+      return Promise.resolve(lease.keeps);
+    },
   };
-  return lease as unknown as FleetLease & { taken: number; released: number; attempts: number };
+  return lease as unknown as CountingLease;
 }
 
-async function setUp(t: Test, remediation: Record<string, unknown> = {}, service: { healthy: boolean; pool: Record<string, number>; gone?: string } = { healthy: true, pool: { '10.0.0.1': 2, '10.0.0.2': 2 } }) {
+async function setUp(t: Test, remediation: Record<string, unknown> = {}, service: { healthy: boolean; pool: Record<string, number>; gone?: string; inflight?: number } = { healthy: true, pool: { '10.0.0.1': 2, '10.0.0.2': 2 } }) {
   const upstream = await startUpstream(t, (req, res) => {
     res.writeHead(req.url === '/healthz' && !service.healthy ? 503 : 200);
     res.end();
@@ -56,7 +65,7 @@ async function setUp(t: Test, remediation: Record<string, unknown> = {}, service
   const trafficSwitch = new TrafficSwitch(logger, 0);
   const clock = { offset: 0 };
   const remediator = new Remediator({
-    config, lease, trafficSwitch, inflight: () => 0, registry, logger,
+    config, lease, trafficSwitch, inflight: () => service.inflight ?? 0, registry, logger,
     restart: () => { restarts.push('restart'); return Promise.resolve({ signalledPid: null, detail: 'fake restart' }); },
     servicePool: () => Promise.resolve(service.pool),
     serviceCanary: () => Promise.resolve('ok'),
@@ -283,4 +292,21 @@ void t.test('stopping during a restart gives the lease back at once and leaves t
   t.equal(lease.released, 1, 'released once');
   t.equal(trafficSwitch.depooled, true, 'not repooled while the sidecar shuts down');
   t.equal(await remediator.restart('manual'), null, 'no restart after stop');
+});
+
+void t.test('the lease is renewed while a restart holds it; one lost before the signal cancels the restart', async (t) => {
+  const slow = await setUp(t, { lease_ttl_seconds: 1, healthy_timeout_ms: 3000 }, { healthy: false, pool: { '10.0.0.1': 2, '10.0.0.2': 2 } });
+  setTimeout(() => { slow.service.healthy = true; }, 1200).unref();
+  t.match(await slow.remediator.restart('manual'), { result: 'restarted' }, 'a service slow to come back: restarted');
+  t.ok(slow.lease.renewals >= 2, `renewed every third of the TTL while it ran (${slow.lease.renewals} renewals in about 1.2 s)`);
+  const renewals = slow.lease.renewals;
+  await new Promise((resolve) => setTimeout(resolve, 700));
+  t.equal(slow.lease.renewals, renewals, 'and no more once released');
+
+  const lost = await setUp(t, { lease_ttl_seconds: 1, drain_timeout_ms: 1000 }, { healthy: true, pool: { '10.0.0.1': 2, '10.0.0.2': 2 }, inflight: 1 });
+  lost.lease.keeps = false;
+  t.match(await lost.remediator.restart('stale_pool', [staleFinding.evidence], ['10.0.0.2']), { result: 'cancelled', detail: /the fleet lease was lost/ }, 'the lease gone while draining: cancelled');
+  t.same(lost.restarts, [], 'never signalled: another pod may be depooled now');
+  t.equal(lost.trafficSwitch.depooled, false, 'repooled');
+  t.ok(lost.lines().some((l) => l.level === 'error' && /fleet lease was lost/.test(String(l.msg))), 'said as an error');
 });
