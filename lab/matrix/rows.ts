@@ -8,11 +8,14 @@ import { writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { request } from 'undici';
 import { parseConfig } from '../../src/config/load.ts';
+import type { RestartRecord } from '../../src/remediate/remediator.ts';
 import type { Cleanup } from '../cleanup.ts';
+import { startFleet } from '../fleet/fleet.ts';
 import { healWithFlap, pauseNode, rebootIsolated, resumeNode, startNode, stopNode, type NodeNumber } from '../cluster/cluster.ts';
+import { startPrometheus } from '../prometheus.ts';
 import { bounceNode } from '../scenarios.ts';
 import { startService } from '../session-service/harness.ts';
-import { metricOf, type SidecarProcess } from '../sidecar-process.ts';
+import { loggedAt, metricOf, type SidecarProcess } from '../sidecar-process.ts';
 import { sessionTraffic, type TrafficResult } from '../traffic.ts';
 import { startPod, type Pod } from './pod.ts';
 import { accountBetween, markOf, type RetryAccount } from './retry-account.ts';
@@ -34,6 +37,8 @@ export interface RowResult {
   retries: { succeeded: number; failed: number; skipped: Record<string, number> } | null;
   /** Rows that measure at several rates: one entry per rate. */
   phases?: SplitViewPhase[];
+  /** The stale-fleet row: how a data center's pods were healed. */
+  healing?: FleetHealing;
   /** Whether the outcome is the one the row expects. */
   right: boolean;
 }
@@ -290,4 +295,124 @@ const clusterWide: Row = {
   },
 };
 
-export const rows: Row[] = [nodeRestarts, splitView, crashLoop, clusterWide];
+/** What the stale-fleet row measures beyond the table: the lease's cost and the healing's pace. */
+export interface FleetHealing {
+  pods: number;
+  /** From the node's return (it answered CQL) until every pod's pool held it again, or null. */
+  healedAfterMs: number | null;
+  /** Most pods depooled at once, as their sidecars said (sampled every 250 ms). */
+  mostDepooled: number;
+  /** Fewest pods in the balancer's rotation at once. */
+  fewestInRotation: number;
+  /** Lightweight transactions on the lease, every pod's summed, and per second over the healing. */
+  leaseRounds: Record<string, number>;
+  leaseRoundsPerSecond: number;
+  /** Alerts of severity page that production would have sent (their full `for:` held). */
+  pages: string[];
+}
+
+const staleFleetPods = 8;
+
+const staleFleet: Row = {
+  name: 'stale-fleet',
+  situation: `the 2022 shape at production's size: ${staleFleetPods} pods of one data center behind a Service, node 2 bounced, and no service's driver takes it back: every pool stale at once`,
+  expected: 'every pod healed by one graceful restart, one pod at a time (never two out of rotation); the lease under one Paxos round a second; no page; no request fails',
+  async run({ owner, rates: [rate = 30], log }) {
+    const fleet = await startFleet(owner, { name: 'matrix-stale-fleet', mode: 'acting', pods: staleFleetPods, service: { fault: 'stale-pool' }, sidecar: {} });
+    const traffic = sessionTraffic(owner, fleet.balancer.url, { perSecond: rate });
+    await sleep(5000);
+    let mostDepooled = 0;
+    let fewestInRotation = staleFleetPods;
+    const watching = { on: true };
+    const watcher = (async () => {
+      while (watching.on) {
+        const depooled = await Promise.all(fleet.pods.map(async (pod) => ((await pod.sidecar.status()).proxy as { depooled: boolean }).depooled));
+        mostDepooled = Math.max(mostDepooled, depooled.filter(Boolean).length);
+        fewestInRotation = Math.min(fewestInRotation, fleet.balancer.endpoints().length);
+        await sleep(250);
+      }
+    })();
+    const leaseRounds = async (): Promise<Record<string, number>> => Object.fromEntries(await Promise.all(['acquire', 'renew', 'release'].map(async (operation) =>
+      [operation, (await Promise.all(fleet.pods.map((pod) => metricOf(pod.sidecar, 'sessionstore_sidecar_lease_rounds_total', { operation })))).reduce((a, b) => a + b, 0)] as const)));
+    log('stopping and starting node 2: every service drops it and never takes it back');
+    const answeredAt = await bounceNode(2);
+    const restartedOnce = async (): Promise<number[]> => Promise.all(fleet.pods.map((pod) => metricOf(pod.sidecar, 'sessionstore_sidecar_pool_restarts_total', { result: 'restarted' })));
+    // The stale grace (75 s) and the sustain, then one restart after another: 8 of them take minutes.
+    const healed = await until(async () => (await restartedOnce()).every((n) => n >= 1), 8 * 60_000);
+    const healedAfterMs = healed ? Date.now() - answeredAt : null;
+    const firstDepool = Math.min(...fleet.pods.map((pod) => loggedAt(pod.sidecar, "restarting the service's pool gracefully") ?? Infinity));
+    const rounds = await leaseRounds();
+    const roundsTotal = Object.values(rounds).reduce((a, b) => a + b, 0);
+    const leaseRoundsPerSecond = roundsTotal / Math.max(1, (Date.now() - Math.min(firstDepool, Date.now())) / 1000);
+    // Long enough for a second restart, a page's condition or a late failure to show.
+    await sleep(20_000);
+    watching.on = false;
+    await watcher;
+    const result = await traffic.stop();
+    const perPod = await Promise.all(fleet.pods.map(async (pod) => ({
+      restarts: await metricOf(pod.sidecar, 'sessionstore_sidecar_pool_restarts_total'),
+      exits: pod.service.supervisor.restarts(),
+    })));
+    const restarts = perPod.reduce((n, p) => n + p.restarts, 0);
+    const histories = await Promise.all(fleet.pods.map(async (pod) => ({ pod: pod.name, history: ((await pod.sidecar.status()).remediation as { history: RestartRecord[] }).history })));
+    const pages = fleet.prometheus.alertLives().filter((life) => life.labels.severity === 'page' && fleet.prometheus.productionFiring(life) !== null)
+      .map((life) => `${life.alert}${life.labels.instance ? ` on ${life.labels.instance}` : ''}`);
+    const happened = [
+      healedAfterMs === null ? 'not every pod healed within 8 minutes' : `every pod healed ${seconds(healedAfterMs)} after node 2 answered CQL (the first depool at ${seconds(firstDepool - answeredAt)})`,
+      `restarts per pod: ${perPod.map((p) => p.restarts).join(', ')}; the services exited ${perPod.map((p) => p.exits).join(', ')} times`,
+      ...histories.flatMap(({ pod, history }) => history.map((r) => `${pod}: ${r.reason} at ${seconds(Date.parse(r.startedAt) - answeredAt)}, ${r.result} in ${seconds(r.durationMs)}: ${r.detail || r.evidence.join('; ')}`)),
+      `at most ${mostDepooled} pod(s) depooled at once; at least ${fewestInRotation} of ${staleFleetPods} in rotation`,
+      `lease rounds: ${JSON.stringify(rounds)}, ${leaseRoundsPerSecond.toFixed(2)} a second over the healing`,
+      `pages: ${pages.length === 0 ? 'none' : pages.join(', ')}`,
+      `${result.failed} of ${result.sent} requests failed (${JSON.stringify(result.failures)}); ${fleet.balancer.rejectedConnections()} connections found no pod`,
+    ];
+    return {
+      row: this.name, situation: this.situation, expected: this.expected, happened, restarts,
+      failedWithSidecar: { sent: result.sent, failed: result.failed }, failedWithout: null, retries: null,
+      healing: { pods: staleFleetPods, healedAfterMs, mostDepooled, fewestInRotation, leaseRounds: rounds, leaseRoundsPerSecond, pages },
+      right: healed && perPod.every((p) => p.restarts === 1 && p.exits === 1) && mostDepooled <= 1 && fewestInRotation >= staleFleetPods - 1
+        && leaseRoundsPerSecond < 1 && pages.length === 0 && result.failed === 0,
+    };
+  },
+};
+
+const clusterOutage: Row = {
+  name: 'cluster-outage',
+  situation: 'the whole data center down: every Cassandra node stopped for a minute under traffic, then all started again',
+  expected: "no restart, during the outage or after it (the service's driver takes the nodes back by itself); one page: SessionStoreLocalQuorumUnavailable",
+  async run({ owner, rates: [rate = 30], log }) {
+    const { pod, traffic } = await podUnderTraffic(owner, rate);
+    const prometheus = await startPrometheus(owner, [new URL(pod.sidecar.adminUrl).host]);
+    const nodes = [1, 2, 3] as const;
+    log('stopping every node');
+    const downAt = Date.now();
+    await Promise.all(nodes.map((n) => stopNode(n)));
+    await sleep(60_000);
+    log('starting every node again');
+    for (const n of nodes) await startNode(n);
+    const backAt = Date.now();
+    const addresses = nodes.map((n) => `127.0.0.${n}`);
+    const taken = await until(() => addresses.every((address) => pod.holds(address)), 150_000);
+    const takenMs = Date.now() - backAt;
+    // The stale grace (75 s) and the sustain after the last node's return, and a margin: a restart after the outage shows here.
+    await sleep(Math.max(0, backAt + 90_000 - Date.now()));
+    const result = await traffic.stop();
+    const restarts = await pod.restarts();
+    const pages = prometheus.alertLives().filter((life) => life.labels.severity === 'page' && prometheus.productionFiring(life) !== null);
+    const happened = [
+      `every node down at 0.0 s; all answering CQL again at ${seconds(backAt - downAt)}`,
+      taken ? `${seconds(takenMs)} later the service's pool held every node again, by itself` : "the service's pool did not take every node back within 150 s",
+      ...addresses.flatMap((address) => poolStory(pod, address, backAt)),
+      `${restarts} restarts and ${pod.depools().length} depools by the sidecar`,
+      `pages: ${pages.length === 0 ? 'none' : pages.map((life) => `${life.alert} (${prometheus.describe(life, downAt)})`).join('; ')}`,
+      `${result.failed} of ${result.sent} requests failed (${JSON.stringify(result.failures)})`,
+    ];
+    return {
+      row: this.name, situation: this.situation, expected: this.expected, happened, restarts,
+      failedWithSidecar: { sent: result.sent, failed: result.failed }, failedWithout: null, retries: await retriesOf(pod.sidecar),
+      right: taken && restarts === 0 && pod.depools().length === 0 && pages.map((life) => life.alert).join() === 'SessionStoreLocalQuorumUnavailable',
+    };
+  },
+};
+
+export const rows: Row[] = [nodeRestarts, splitView, crashLoop, clusterWide, staleFleet, clusterOutage];

@@ -123,7 +123,7 @@ export class Remediator {
   readonly #now: () => number;
   readonly #random: () => number;
   readonly #upstream: string;
-  readonly #metrics: { restarts: Counter<'rule' | 'result'>; inProgress: Gauge; lastRestart: Gauge; suppressed: Gauge<'reason'> };
+  readonly #metrics: { restarts: Counter<'rule' | 'result'>; inProgress: Gauge; lastRestart: Gauge; suppressed: Gauge<'reason'>; leaseRounds: Counter<'operation'> };
 
   constructor(deps: RemediatorDependencies) {
     this.#deps = deps;
@@ -145,7 +145,13 @@ export class Remediator {
         help: 'What holds a needed restart back: no_local_quorum, broken_coordinator, no_credentials, paused, disabled, budget_exhausted and not_cured (a human is needed), backoff, lease_held.',
         labelNames: ['reason'], registers,
       }),
+      leaseRounds: new Counter({
+        name: `${metricPrefix}lease_rounds_total`,
+        help: "Lightweight transactions (Paxos rounds) this sidecar ran on the fleet lease's partition, by operation: acquire, renew, release.",
+        labelNames: ['operation'], registers,
+      }),
     };
+    for (const operation of ['acquire', 'renew', 'release']) this.#metrics.leaseRounds.inc({ operation }, 0);
     // Every series exists from the start, at 0, so that alerts and dashboards see them.
     for (const rule of [...['stale_pool', 'false_unavailability'], 'manual']) {
       for (const result of outcomes) this.#metrics.restarts.inc({ rule, result }, 0);
@@ -186,7 +192,7 @@ export class Remediator {
     if (!this.#leaseHeld) return;
     this.#leaseHeld = false;
     this.#logger.warn('stopping during a graceful restart: releasing the fleet lease now');
-    await this.#deps.lease.release().catch((error: unknown) => { this.#logger.error({ error: (error as Error).message }, 'could not release the lease; it expires by its TTL'); });
+    await this.#leaseRound('release', () => this.#deps.lease.release()).catch((error: unknown) => { this.#logger.error({ error: (error as Error).message }, 'could not release the lease; it expires by its TTL'); });
   }
 
   /** A method, not the field, where an await in between may have changed it. */
@@ -309,7 +315,7 @@ export class Remediator {
     let detail = '';
     try {
       // 1. The fleet lease.
-      const taken = await lease.acquire();
+      const taken = await this.#leaseRound('acquire', () => lease.acquire());
       if (!taken.acquired) {
         // Not again before a jittered wait: the pods waiting for one lease must not run a Paxos round each every tick.
         const holder = taken.holder ?? 'another sidecar';
@@ -323,7 +329,7 @@ export class Remediator {
       this.#leaseWait = null;
       if (this.#isStopped()) {
         // stop() came while the lease was being taken: give it straight back.
-        await lease.release();
+        await this.#leaseRound('release', () => lease.release());
         return null;
       }
       held = true;
@@ -367,7 +373,7 @@ export class Remediator {
         // pods, both would be out of rotation at once.
         await sleep(trafficSwitch.propagationMs);
         this.#leaseHeld = false;
-        await lease.release().catch((error: unknown) => { log.error({ error: (error as Error).message }, 'could not release the lease; it expires by its TTL'); });
+        await this.#leaseRound('release', () => lease.release()).catch((error: unknown) => { log.error({ error: (error as Error).message }, 'could not release the lease; it expires by its TTL'); });
         this.#finish({ reason, startedAt: new Date(started).toISOString(), durationMs: this.#now() - started, result, detail, evidence, addresses });
       }
       this.#inProgress = false;
@@ -401,7 +407,7 @@ export class Remediator {
     let lost = false;
     const timer = setInterval(() => {
       if (!this.#leaseHeld || lost) return;
-      this.#deps.lease.renew().then((still) => {
+      this.#leaseRound('renew', () => this.#deps.lease.renew()).then((still) => {
         if (still || !this.#leaseHeld) return;
         lost = true;
         log.error('the fleet lease was lost during the restart: it expired, or another pod took it');
@@ -409,6 +415,12 @@ export class Remediator {
     }, this.#deps.config.remediation.lease_ttl_seconds * 1000 / 3);
     timer.unref();
     return { lost: () => lost, stop: () => { clearInterval(timer); } };
+  }
+
+  /** One lightweight transaction on the lease, counted: the pods of a data center share one partition's Paxos. */
+  #leaseRound<T>(operation: 'acquire' | 'renew' | 'release', round: () => Promise<T>): Promise<T> {
+    this.#metrics.leaseRounds.inc({ operation });
+    return round();
   }
 
   async #drain(): Promise<void> {

@@ -128,7 +128,7 @@ void t.test('the manual trigger restarts now, skipping backoff, but always takes
 });
 
 void t.test('while another pod holds the lease: one attempt per jittered wait, not one per verdict, and said once', async (t) => {
-  const { remediator, lease, elsewhere, clock, restarts, lines, settled } = await setUp(t, { lease_retry_ms: 10_000 });
+  const { remediator, lease, elsewhere, clock, restarts, lines, settled, registry } = await setUp(t, { lease_retry_ms: 10_000 });
   elsewhere.value = 'another-pod';
   t.equal(remediator.consider(restartVerdict()), null, 'the first verdict tries the lease');
   await settled();
@@ -138,6 +138,7 @@ void t.test('while another pod holds the lease: one attempt per jittered wait, n
     t.match(remediator.consider(restartVerdict()), { reason: 'lease_held', why: /another-pod is restarting its service; the lease is tried again at / }, `${tick + 1} s later: held, with when it is tried again`);
   }
   t.equal(lease.attempts, 1, 'no Paxos round while waiting');
+  t.equal(await metric(registry, 'sessionstore_sidecar_lease_rounds_total', { operation: 'acquire' }), 1, 'and each round counted');
   clock.offset += 5000;
   t.equal(remediator.consider(restartVerdict()), null, 'after the wait: tried again');
   await settled();
