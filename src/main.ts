@@ -129,7 +129,7 @@ export async function runSidecar(config: Config): Promise<void> {
   });
   const reconciler = new Reconciler(config, {
     cluster: () => cluster.view(),
-    service: () => ({ answering: health.state().answering, poolConnections: service.view().pool?.connections ?? null, traffic: traffic.snapshot(), canaryFailures: service.view().canary?.consecutiveFailures ?? null }),
+    service: () => ({ answering: health.state().answering, poolConnections: service.view().pool?.connections ?? null, traffic: traffic.snapshot(), canaryFailures: service.canaryFailureTimes() }),
   }, (verdict) => remediator.consider(verdict), registry, logger);
   reconciler.start();
   const admin = await startAdminServer({

@@ -326,7 +326,8 @@ const staleFleet: Row = {
     const watching = { on: true };
     const watcher = (async () => {
       while (watching.on) {
-        const depooled = await Promise.all(fleet.pods.map(async (pod) => ((await pod.sidecar.status()).proxy as { depooled: boolean }).depooled));
+        // A sidecar that does not answer (the row failing, its cleanup under way) counts as not depooled.
+        const depooled = await Promise.all(fleet.pods.map((pod) => pod.sidecar.status().then((s) => (s.proxy as { depooled: boolean }).depooled, () => false)));
         mostDepooled = Math.max(mostDepooled, depooled.filter(Boolean).length);
         fewestInRotation = Math.min(fewestInRotation, fleet.balancer.endpoints().length);
         await sleep(250);
@@ -334,6 +335,8 @@ const staleFleet: Row = {
     })();
     const leaseRounds = async (): Promise<Record<string, number>> => Object.fromEntries(await Promise.all(['acquire', 'renew', 'release'].map(async (operation) =>
       [operation, (await Promise.all(fleet.pods.map((pod) => metricOf(pod.sidecar, 'sessionstore_sidecar_lease_rounds_total', { operation })))).reduce((a, b) => a + b, 0)] as const)));
+    // Exits before the fault are the services' own (one may exit at start while eight connect at once); the supervisor restarted them.
+    const exitsBefore = fleet.pods.map((pod) => pod.service.supervisor.restarts());
     log('stopping and starting node 2: every service drops it and never takes it back');
     const answeredAt = await bounceNode(2);
     const restartedOnce = async (): Promise<number[]> => Promise.all(fleet.pods.map((pod) => metricOf(pod.sidecar, 'sessionstore_sidecar_pool_restarts_total', { result: 'restarted' })));
@@ -351,7 +354,7 @@ const staleFleet: Row = {
     const result = await traffic.stop();
     const perPod = await Promise.all(fleet.pods.map(async (pod) => ({
       restarts: await metricOf(pod.sidecar, 'sessionstore_sidecar_pool_restarts_total'),
-      exits: pod.service.supervisor.restarts(),
+      exits: pod.service.supervisor.restarts() - (exitsBefore[fleet.pods.indexOf(pod)] ?? 0),
     })));
     const restarts = perPod.reduce((n, p) => n + p.restarts, 0);
     const histories = await Promise.all(fleet.pods.map(async (pod) => ({ pod: pod.name, history: ((await pod.sidecar.status()).remediation as { history: RestartRecord[] }).history })));
@@ -359,8 +362,11 @@ const staleFleet: Row = {
       .map((life) => `${life.alert}${life.labels.instance ? ` on ${life.labels.instance}` : ''}`);
     const happened = [
       healedAfterMs === null ? 'not every pod healed within 8 minutes' : `every pod healed ${seconds(healedAfterMs)} after node 2 answered CQL (the first depool at ${seconds(firstDepool - answeredAt)})`,
-      `restarts per pod: ${perPod.map((p) => p.restarts).join(', ')}; the services exited ${perPod.map((p) => p.exits).join(', ')} times`,
-      ...histories.flatMap(({ pod, history }) => history.map((r) => `${pod}: ${r.reason} at ${seconds(Date.parse(r.startedAt) - answeredAt)}, ${r.result} in ${seconds(r.durationMs)}: ${r.detail || r.evidence.join('; ')}`)),
+      `restarts per pod: ${perPod.map((p) => p.restarts).join(', ')}; the services exited ${perPod.map((p) => p.exits).join(', ')} times after the fault (${exitsBefore.reduce((a, b) => a + b, 0)} exits before it)`,
+      ...histories.flatMap(({ pod, history }) => history.map((r) => `${pod}: ${r.reason} at ${seconds(Date.parse(r.startedAt) - answeredAt)}, ${r.result} in ${seconds(r.durationMs)} (${r.evidence.join('; ')})`)),
+      // A service that exited more often than its sidecar restarted it: what it said.
+      ...fleet.pods.flatMap((pod, i) => (perPod[i]?.exits ?? 0) > (perPod[i]?.restarts ?? 0)
+        ? pod.service.lines.filter((line) => /fatal|panic|unable|could not|error/i.test(line)).slice(-3).map((line) => `${pod.name}'s service: ${line.slice(0, 300)}`) : []),
       `at most ${mostDepooled} pod(s) depooled at once; at least ${fewestInRotation} of ${staleFleetPods} in rotation`,
       `lease rounds: ${JSON.stringify(rounds)}, ${leaseRoundsPerSecond.toFixed(2)} a second over the healing`,
       `pages: ${pages.length === 0 ? 'none' : pages.join(', ')}`,

@@ -51,8 +51,8 @@ export interface ServiceSnapshot {
   poolConnections: Record<string, number> | null;
   /** The live traffic, second by second, over the last `windowSeconds`. */
   traffic: { windowSeconds: number; seconds: TrafficSecond[] };
-  /** Consecutive failures of the write-then-read canary through the service's API; null when off. */
-  canaryFailures: number | null;
+  /** When each canary through the service's API failed (epoch ms), in its current streak of failures; null when off. */
+  canaryFailures: number[] | null;
 }
 
 /** Consecutive failed canaries through the service that count as failing, when live traffic is too thin to tell. */
@@ -83,7 +83,8 @@ export interface Verdict {
 
 /** A time when the sidecar's own view showed Cassandra at fault; the service's storage errors around it are Cassandra's. */
 export interface FaultPeriod {
-  kind: 'no_local_quorum' | 'broken_coordinator' | 'no_each_quorum';
+  /** node_change: a local node went down or came back; requests in flight on it fail, and a driver takes seconds to route around it. */
+  kind: 'no_local_quorum' | 'broken_coordinator' | 'no_each_quorum' | 'node_change';
   /** Epoch ms; `to` is null while it lasts. */
   from: number;
   to: number | null;
@@ -94,9 +95,19 @@ export interface Memory {
   faults: FaultPeriod[];
   /** Since when the service's pool has held no connection to each node (epoch ms), while it could be read. */
   poolMissingSince: Record<string, number>;
+  /** Whether each local node was reachable at the last tick: a change opens a node_change period. */
+  localReachable: Record<string, boolean>;
 }
 
-export const emptyMemory: Memory = { since: {}, faults: [], poolMissingSince: {} };
+export const emptyMemory: Memory = { since: {}, faults: [], poolMissingSince: {}, localReachable: {} };
+
+/**
+ * How long after a local node went down or came back the service's errors are that
+ * change's: requests in flight on a node that dies fail at once, or at the service's
+ * query timeout (Kask's 12 s) when it dies silently, and its driver routes around it
+ * only once it has noticed.
+ */
+const nodeChangeSettleMs = 15_000;
 
 const seconds = (ms: number): number => Math.round(ms / 1000);
 
@@ -142,9 +153,9 @@ function stalePool(cluster: ClusterView, missingSince: Memory['poolMissingSince'
   };
 }
 
-/** How long after a fault its errors may linger: as long as it lasted (a driver reconnecting), at most the stale grace. */
+/** How long after a fault its errors may linger: as long as it lasted (a driver reconnecting), at most the stale grace; a node's change, as a driver needs to notice it. */
 const settleAfter = (period: FaultPeriod, now: number, policy: DiagnosePolicy): number =>
-  policy.faultLagMs + Math.min(policy.staleGraceMs, (period.to ?? now) - period.from);
+  policy.faultLagMs + (period.kind === 'node_change' ? nodeChangeSettleMs : Math.min(policy.staleGraceMs, (period.to ?? now) - period.from));
 
 /** Whether the storage errors of epoch second `second` are explained by a Cassandra fault of one of `kinds`. */
 function explained(second: number, faults: readonly FaultPeriod[], kinds: readonly FaultPeriod['kind'][], now: number, policy: DiagnosePolicy): boolean {
@@ -160,7 +171,7 @@ function countErrors(service: ServiceSnapshot, faults: readonly FaultPeriod[], n
   for (const s of service.traffic.seconds) {
     count.requests += s.requests + s.deletes;
     count.errors += s.storageErrors + s.deleteStorageErrors;
-    if (explained(s.second, faults, ['no_local_quorum', 'broken_coordinator'], now, policy)) count.explainedErrors += s.storageErrors + s.deleteStorageErrors;
+    if (explained(s.second, faults, ['no_local_quorum', 'broken_coordinator', 'node_change'], now, policy)) count.explainedErrors += s.storageErrors + s.deleteStorageErrors;
     else if (explained(s.second, faults, ['no_each_quorum'], now, policy)) count.explainedErrors += s.deleteStorageErrors;
   }
   return count;
@@ -181,7 +192,7 @@ function unjudged(cluster: ClusterView, service: ServiceSnapshot): string[] {
 
 type FalseUnavailability = { evidence: string; heldBack: string[] } | null;
 
-function falseUnavailability(cluster: ClusterView, service: ServiceSnapshot, count: ErrorCount, faultRecently: boolean, policy: DiagnosePolicy): FalseUnavailability {
+function falseUnavailability(cluster: ClusterView, service: ServiceSnapshot, count: ErrorCount, faultsSettledAt: number, policy: DiagnosePolicy): FalseUnavailability {
   if (!cluster.localQuorum.available) return null;
   const { windowSeconds } = service.traffic;
   const unexplained = count.errors - count.explainedErrors;
@@ -192,9 +203,10 @@ function falseUnavailability(cluster: ClusterView, service: ServiceSnapshot, cou
   if (count.requests >= policy.minRequests && rate >= policy.errorRateThreshold) {
     return { heldBack, evidence: `${unexplained} of ${count.requests} requests (${Math.round(rate * 100)}%, threshold ${Math.round(policy.errorRateThreshold * 100)}%) failed with storage errors in the last ${windowSeconds} s${explainedNote}, ${whileHealthy}` };
   }
-  // Thin traffic proves nothing either way; the canary through the service speaks instead, unless Cassandra's fault explains it.
-  if (count.requests < policy.minRequests && !faultRecently && (service.canaryFailures ?? 0) >= canaryFailuresThatCount) {
-    return { heldBack, evidence: `the last ${service.canaryFailures ?? 0} canaries through the service failed (only ${count.requests} requests in the last ${windowSeconds} s), ${whileHealthy}` };
+  // Thin traffic proves nothing either way; the canary through the service speaks instead: failures after Cassandra's faults have settled.
+  const canaryFailures = (service.canaryFailures ?? []).filter((at) => at > faultsSettledAt);
+  if (count.requests < policy.minRequests && canaryFailures.length >= canaryFailuresThatCount) {
+    return { heldBack, evidence: `the last ${canaryFailures.length} canaries through the service failed (only ${count.requests} requests in the last ${windowSeconds} s), ${whileHealthy}` };
   }
   return null;
 }
@@ -202,7 +214,9 @@ function falseUnavailability(cluster: ClusterView, service: ServiceSnapshot, cou
 /** Opens a period for each fault that holds now and closes the ones that ended; forgets those no window can reach. */
 function trackFaults(previous: readonly FaultPeriod[], holding: Record<FaultPeriod['kind'], boolean>, now: number, windowMs: number, policy: DiagnosePolicy): FaultPeriod[] {
   const faults = previous.map((p) => (p.to === null && !holding[p.kind] ? { ...p, to: now } : p));
-  for (const kind of Object.keys(holding) as FaultPeriod['kind'][]) {
+  // A node's change is a moment, not a state: its period closes at once and only settles.
+  if (holding.node_change) faults.push({ kind: 'node_change', from: now, to: now });
+  for (const kind of ['no_local_quorum', 'broken_coordinator', 'no_each_quorum'] as const) {
     if (holding[kind] && !faults.some((p) => p.kind === kind && p.to === null)) faults.push({ kind, from: now, to: null });
   }
   return faults.filter((p) => p.to === null || p.to + settleAfter(p, now, policy) + windowMs >= now);
@@ -212,19 +226,22 @@ export function diagnose(cluster: ClusterView, service: ServiceSnapshot, now: nu
   // 1. Cassandra's own faults, from the sidecar's own view.
   const broken = brokenCoordinators(cluster);
   const brokenAddresses = new Set(broken.map((node) => node.address));
+  const localReachable = Object.fromEntries(cluster.nodes.filter((node) => node.local).map((node) => [node.address, node.reachable]));
   const faults = trackFaults(memory.faults, {
     no_local_quorum: !cluster.localQuorum.available,
     broken_coordinator: broken.length > 0,
     no_each_quorum: !cluster.eachQuorumAvailable,
+    node_change: Object.entries(localReachable).some(([address, reachable]) => address in memory.localReachable && memory.localReachable[address] !== reachable),
   }, now, service.traffic.windowSeconds * 1000, policy);
-  const faultRecently = faults.some((p) => p.kind !== 'no_each_quorum' && (p.to ?? now) + settleAfter(p, now, policy) >= now);
+  // When the last of Cassandra's local faults has settled (or will): what the service does before then is Cassandra's doing.
+  const faultsSettledAt = Math.max(-Infinity, ...faults.filter((p) => p.kind !== 'no_each_quorum').map((p) => (p.to ?? now) + settleAfter(p, now, policy)));
 
   // 2. The service's divergences, counting only what Cassandra's faults do not explain,
   //    and only while the service answers: one that does not is not running yet or any more.
   const poolMissingSince = trackPoolMissing(memory.poolMissingSince, service.answering === true ? service.poolConnections : null, now);
   const count = countErrors(service, faults, now, policy);
   const stale = service.answering === true ? stalePool(cluster, poolMissingSince, brokenAddresses, now, policy) : null;
-  const unavailability = service.answering === true ? falseUnavailability(cluster, service, count, faultRecently, policy) : null;
+  const unavailability = service.answering === true ? falseUnavailability(cluster, service, count, faultsSettledAt, policy) : null;
   const heldBack = unavailability !== null && unavailability.heldBack.length > 0;
   const conditions: Record<Rule, { evidence: string; addresses: string[] } | null> = {
     stale_pool: stale,
@@ -251,7 +268,7 @@ export function diagnose(cluster: ClusterView, service: ServiceSnapshot, now: nu
     evidence.push(service.answering === null ? 'the service has not answered its health check yet: its pool and errors are not judged'
       : 'the service does not answer its health check (not running, or not yet started): its pool and errors are not judged, and a restart is the kubelet\'s business');
   }
-  const nextMemory: Memory = { since, faults, poolMissingSince };
+  const nextMemory: Memory = { since, faults, poolMissingSince, localReachable };
   const verdict = (action: Verdict['action'], rule: ServiceRule | null, suppressed: Verdict['suppressed']): { verdict: Verdict; memory: Memory } =>
     ({ verdict: { action, rule, findings, suppressed, brokenCoordinators: [...brokenAddresses], evidence }, memory: nextMemory });
 

@@ -5,9 +5,16 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { request } from 'undici';
 
+/**
+ * One key per sidecar process: two sidecars writing one key at once would each read the
+ * other's value back and call the service broken (a fleet's sidecars start together,
+ * and their canaries then run in step; hosts may share a name, as the lab's pods do).
+ */
+const canaryKey = `sessionstore-sidecar-canary-${hostname()}-${process.pid}`;
+
 /** Returns 'ok', or what went wrong. */
 export async function canaryThroughService(upstreamUrl: string): Promise<string> {
-  const url = `${new URL(upstreamUrl).origin}/sessions/v1/sessionstore-sidecar-canary-${hostname()}`;
+  const url = `${new URL(upstreamUrl).origin}/sessions/v1/${canaryKey}`;
   const value = randomBytes(16);
   try {
     const written = await request(url, { method: 'POST', body: value, headers: { 'content-type': 'application/octet-stream' }, headersTimeout: 5000, bodyTimeout: 5000 });

@@ -36,6 +36,8 @@ export class ServiceMonitor {
   #pool: ServicePoolView | null = null;
   #observing: Promise<void> | null = null;
   #canary: ServiceCanary | null = null;
+  /** When each canary of the current streak of failures failed (epoch ms); empty after a success. */
+  #canaryFailureTimes: number[] = [];
   readonly #lastConnectedAt = new Map<string, number>();
   readonly #config: Config;
   readonly #logger: Logger;
@@ -74,6 +76,11 @@ export class ServiceMonitor {
     return { pool: this.#pool, canary: this.#canary };
   }
 
+  /** When the canaries of the current streak of failures failed (the last 10); null when the canary is off. */
+  canaryFailureTimes(): number[] | null {
+    return this.#config.service.canary.enabled ? [...this.#canaryFailureTimes] : null;
+  }
+
   /** One canary through the service's API; consecutive failures are counted. */
   async runCanary(): Promise<ServiceCanary> {
     const detail = await canaryThroughService(this.#config.upstream.url);
@@ -82,6 +89,7 @@ export class ServiceMonitor {
     if (ok !== (this.#canary?.ok ?? true)) {
       this.#logger[ok ? 'info' : 'warn']({ detail }, ok ? 'the canary through the service works again' : 'the canary through the service failed');
     }
+    this.#canaryFailureTimes = ok ? [] : [...this.#canaryFailureTimes, this.#now()].slice(-10);
     this.#canary = { at: new Date(this.#now()).toISOString(), ok, consecutiveFailures: failures, detail };
     return this.#canary;
   }

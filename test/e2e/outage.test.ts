@@ -56,10 +56,11 @@ void t.test('two nodes down: no restart during or after; a real divergence right
   await until(() => sidecar.logs.some((l) => String(l.msg).startsWith('divergence: false_unavailability')), 90_000, 'the divergence is found');
   heal(); // let the restart cure it
   const detectedMs = (loggedAt(sidecar, 'divergence: false_unavailability') ?? Infinity) - divergedAt;
-  // The outage's shadow: it explains errors until lag + min(grace, its length) after it ended (lag here: 2 probes of 2 s,
-  // a 1.5 s timeout, a 0.5 s tick = 6 s); then two failing seconds reach the 20% threshold, then the sustain.
+  // The outage's shadow: it explains errors until lag + min(grace, its length) after it ended, and the nodes' return
+  // until lag + 15 s (lag here: 2 probes of 2 s, a 1.5 s timeout, a 0.5 s tick = 6 s); then two failing seconds reach
+  // the 20% threshold, then the sustain.
   const outageMs = regainedAt - lostAt;
-  const shadowEnds = regainedAt + 6_000 + Math.min(graceMs, outageMs);
+  const shadowEnds = regainedAt + 6_000 + Math.max(Math.min(graceMs, outageMs), 15_000);
   const bound = Math.max(0, shadowEnds - divergedAt) + 2_000 + sustainMs + 3_000;
   t.ok(detectedMs <= bound, `found ${detectedMs} ms after the service lost its way (bound ${bound} ms: the outage of ${outageMs} ms casts its shadow until ${Math.max(0, shadowEnds - divergedAt)} ms, then 2 s of errors and the ${sustainMs} ms sustain, and 3 s margin)`);
   await until(async () => (await metricOf(sidecar, 'sessionstore_sidecar_pool_restarts_total', { rule: 'false_unavailability' })) === 1, 60_000, 'the restart finishes');

@@ -60,8 +60,9 @@ function traffic(now: number, perSecond: { requests: number; errors: number; del
 
 const fullPool = { '10.0.0.1': 2, '10.0.0.2': 2, '10.0.0.3': 2 };
 const stalePool = { '10.0.0.1': 2, '10.0.0.2': 0, '10.0.0.3': 2 };
+/** `canaryFailures` canaries failed in a row, the last just now, one every 10 s before it. */
 const service = (now: number, pool: Record<string, number> | null = fullPool, perSecond = { requests: 10, errors: 0 }, canaryFailures: number | null = 0, answering: boolean | null = true): ServiceSnapshot =>
-  ({ answering, poolConnections: pool, traffic: traffic(now, perSecond), canaryFailures });
+  ({ answering, poolConnections: pool, traffic: traffic(now, perSecond), canaryFailures: canaryFailures === null ? null : Array.from({ length: canaryFailures }, (_, i) => now - (canaryFailures - 1 - i) * 10_000) });
 /** What diagnose remembers after the pool has lacked these nodes since `since` (an hour by default). */
 const lacking = (addresses: string[], since = t0 - 3_600_000): Memory => ({ ...emptyMemory, poolMissingSince: Object.fromEntries(addresses.map((a) => [a, since])) });
 
@@ -165,6 +166,27 @@ void t.test('thin traffic: two failed canaries through the service speak for it'
   t.end();
 });
 
+void t.test('a local node going down or coming back: the failures around it are its own, not the service\'s', (t) => {
+  // Node 2 stops at t0 + 10 s (seen by the probes then) and is back at t0 + 40 s; LOCAL_QUORUM holds throughout.
+  const view = (now: number): ClusterView => (now >= t0 + 10_000 && now < t0 + 40_000 ? cluster({ down: ['10.0.0.2'], quorum: true }) : cluster());
+  const thinCanaries = (failedAt: number[], pool = fullPool) => (now: number): ServiceSnapshot => ({ ...service(now, pool, { requests: 0, errors: 0 }), canaryFailures: failedAt.filter((at) => at <= now) });
+  t.match(over(ticks(t0, t0 + 30_000), view, thinCanaries([t0 + 12_000, t0 + 22_000])).verdict, { action: 'none', findings: [] },
+    'two canaries failed while the node went down: its in-flight requests, not a false unavailability');
+  t.match(over(ticks(t0 + 40_000, t0 + 60_000), view, thinCanaries([t0 + 42_000, t0 + 52_000]), over(ticks(t0, t0 + 39_000), view, thinCanaries([])).memory).verdict, { action: 'none', findings: [] },
+    'nor when it came back');
+  // 40% of requests failing from the moment it goes down.
+  const errorBurst = (now: number): ServiceSnapshot => service(now, fullPool, { requests: 10, errors: now >= t0 + 10_000 ? 4 : 0 });
+  t.match(over(ticks(t0, t0 + 23_000), view, errorBurst).verdict, { action: 'none', findings: [] }, 'a burst of errors as it went down: explained');
+  t.match(over(ticks(t0, t0 + 23_000), () => cluster(), errorBurst).verdict, { action: 'restart', rule: 'false_unavailability' }, 'the same burst with every node steady: the service\'s');
+  const staysDown = (now: number): ClusterView => (now >= t0 + 10_000 ? cluster({ down: ['10.0.0.2'], quorum: true }) : cluster());
+  // The service's pool without the node that is down, as a driver drops it.
+  const stillFailing = thinCanaries([t0 + 12_000, t0 + 22_000, t0 + 32_000, t0 + 42_000, t0 + 52_000], stalePool);
+  t.match(over(ticks(t0, t0 + 41_000), staysDown, stillFailing).verdict, { action: 'none' }, 'canaries that failed before the change settled do not count...');
+  t.match(over(ticks(t0, t0 + 58_000), staysDown, stillFailing).verdict, { action: 'restart', rule: 'false_unavailability' },
+    '...but a service that still fails once it has settled is judged: the canaries after it count');
+  t.end();
+});
+
 void t.test('no local quorum for the sidecar either: suppressed, never a restart', (t) => {
   const verdict = over([t0, t0 + 60_000], () => cluster({ down: ['10.0.0.2', '10.0.0.3'], quorum: false }), (now) => service(now, stalePool, { requests: 10, errors: 10 })).verdict;
   t.equal(verdict.action, 'suppressed');
@@ -264,8 +286,9 @@ void t.test('...but a divergence after the outage is still found, once the outag
       break;
     }
   }
-  // The blip explains errors until lag (6 s) + its length (4 s) after it, which then leave a 10 s window; then 5 s of sustain.
-  t.ok(restartAt !== null && restartAt - blipEnds <= 6_000 + 4_000 + 10_000 + 5_000 + 1_000, `detected ${restartAt === null ? 'never' : `${(restartAt - blipEnds) / 1000} s`} after the blip (a long outage would cover up to the 75 s grace)`);
+  // The blip explains errors until lag (6 s) + its length (4 s) after it, and the nodes' return until lag + 15 s (a
+  // driver noticing them), which then leave a 10 s window; then 5 s of sustain.
+  t.ok(restartAt !== null && restartAt - blipEnds <= 6_000 + 15_000 + 10_000 + 5_000 + 1_000, `detected ${restartAt === null ? 'never' : `${(restartAt - blipEnds) / 1000} s`} after the blip (a long outage would cover up to the 75 s grace)`);
   t.end();
 });
 
