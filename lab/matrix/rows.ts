@@ -316,7 +316,7 @@ const staleFleetPods = 8;
 const staleFleet: Row = {
   name: 'stale-fleet',
   situation: `the 2022 shape at production's size: ${staleFleetPods} pods of one data center behind a Service, node 2 bounced, and no service's driver takes it back: every pool stale at once`,
-  expected: 'every pod healed by one graceful restart, one pod at a time (never two out of rotation); the lease under one Paxos round a second; no page; no request fails',
+  expected: 'every pod healed by graceful restarts, each for a pool that lacked a healthy node for the grace, one pod at a time (never two out of rotation); none cancelled (a useless depool); the lease under one Paxos round a second; no page; no request fails',
   async run({ owner, rates: [rate = 30], log }) {
     const fleet = await startFleet(owner, { name: 'matrix-stale-fleet', mode: 'acting', pods: staleFleetPods, service: { fault: 'stale-pool' }, sidecar: {} });
     const traffic = sessionTraffic(owner, fleet.balancer.url, { perSecond: rate });
@@ -376,7 +376,10 @@ const staleFleet: Row = {
       row: this.name, situation: this.situation, expected: this.expected, happened, restarts,
       failedWithSidecar: { sent: result.sent, failed: result.failed }, failedWithout: null, retries: null,
       healing: { pods: staleFleetPods, healedAfterMs, mostDepooled, fewestInRotation, leaseRounds: rounds, leaseRoundsPerSecond, pages },
-      right: healed && perPod.every((p) => p.restarts === 1 && p.exits === 1) && mostDepooled <= 1 && fewestInRotation >= staleFleetPods - 1
+      // One restart per pod where every driver connects at the first try; on a loaded machine a new service's failed
+      // dial leaves its pool stale again (the lab's fault is for good), and a second restart for that is right.
+      right: healed && histories.every(({ history }) => history.every((r) => r.reason === 'stale_pool' && ['restarted', 'not_cured'].includes(r.result)))
+        && perPod.every((p) => p.exits === p.restarts) && mostDepooled <= 1 && fewestInRotation >= staleFleetPods - 1
         && leaseRoundsPerSecond < 1 && pages.length === 0 && result.failed === 0,
     };
   },

@@ -6,15 +6,15 @@
 //               1 in 100 fail at each rate), and restarts nothing, during or after.
 //   crash-loop  the service exits at start under the kubelet's backoff: never judged a
 //               stale pool, never restarted by the sidecar, not ready.
-//   stale-fleet 8 pods of a data center, every pool stale at once: each healed by one
-//               restart, one pod at a time, the lease's Paxos rounds counted, no page.
 import t from 'tap';
 import { rows } from '../../lab/matrix/rows.ts';
 import { restoreClusterAfter } from '../support/restore-cluster.ts';
 
 restoreClusterAfter(t);
-// Each row waits out the stale grace (75 s) after its fault: about 3.5, 1.7 and 5 minutes.
-t.setTimeout(15 * 60_000);
+// Each row waits out the stale grace (75 s) after its fault: about 3.5 and 1.7 minutes. The stale
+// fleet (5 minutes) and the whole data center's outage (4) run in npm run matrix only: the suite's
+// 40 minutes have no room for them.
+t.setTimeout(9 * 60_000);
 
 const row = (name: string) => {
   const found = rows.find((r) => r.name === name);
@@ -47,17 +47,3 @@ void t.test('a crash-looping service under the kubelet\'s backoff: no restart by
   t.ok(result.right, 'the row\'s outcome is right');
 });
 
-void t.test('8 pods of a data center, every pool stale at once: healed one at a time, the lease cheap, no page', async (t) => {
-  const result = await row('stale-fleet').run({ owner: t, rates: [30], log: (line) => { t.comment(line); } });
-  for (const line of result.happened) t.comment(line);
-  const healing = result.healing;
-  if (!healing) throw new Error('the stale-fleet row measured no healing');
-  t.not(healing.healedAfterMs, null, 'every pod healed');
-  t.equal(result.restarts, healing.pods, 'one restart per pod, no more');
-  t.equal(healing.mostDepooled, 1, 'never two pods depooled at once');
-  t.ok(healing.fewestInRotation >= healing.pods - 1, `at least ${healing.pods - 1} pods in rotation throughout (fewest: ${healing.fewestInRotation})`);
-  t.ok(healing.leaseRoundsPerSecond < 1, `the lease's Paxos rounds: ${healing.leaseRoundsPerSecond.toFixed(2)} a second for the data center`);
-  t.same(healing.pages, [], 'nobody paged: the sidecars healed it');
-  t.equal(result.failedWithSidecar?.failed, 0, 'no request failed');
-  t.ok(result.right, 'the row\'s outcome is right');
-});
