@@ -39,6 +39,8 @@ export interface PrometheusServer {
    * its condition did not hold that long: what production would have paged.
    */
   productionFiring(life: AlertLife): number | null;
+  /** The alerts of severity page that production would have sent: their full `for:` held. */
+  productionPages(): AlertLife[];
   /** An alert's life in words, relative to `from` (epoch ms): when its condition began, how long it held, its production `for:`. */
   describe(life: AlertLife | undefined, from: number): string;
   stop(): Promise<void>;
@@ -112,14 +114,16 @@ export async function startPrometheus(t: Cleanup, targets: string[], forScale = 
 
   const productionForMs = (alert: string): number => (alerts.find((a) => a.alert === alert)?.forSeconds ?? 0) * 1000;
   const seconds = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
+  const productionFiringOf = (life: AlertLife): number | null => {
+    const forMs = productionForMs(life.alert);
+    return (life.resolvedAt ?? Date.now()) - life.activeAt >= forMs ? life.activeAt + forMs : null;
+  };
   return {
     url,
     alertLives: () => lives.map((l) => ({ ...l })),
     query: async (expr) => (await api<{ result: { metric: Record<string, string>; value: [number, string] }[] }>(`/api/v1/query?query=${encodeURIComponent(expr)}`)).result,
-    productionFiring: (life) => {
-      const forMs = productionForMs(life.alert);
-      return (life.resolvedAt ?? Date.now()) - life.activeAt >= forMs ? life.activeAt + forMs : null;
-    },
+    productionFiring: productionFiringOf,
+    productionPages: () => lives.filter((life) => life.labels.severity === 'page' && productionFiringOf(life) !== null).map((l) => ({ ...l })),
     describe: (life, from) => {
       if (!life) return 'never pending';
       const held = (life.resolvedAt ?? Date.now()) - life.activeAt;

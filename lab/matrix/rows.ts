@@ -358,7 +358,7 @@ const staleFleet: Row = {
     })));
     const restarts = perPod.reduce((n, p) => n + p.restarts, 0);
     const histories = await Promise.all(fleet.pods.map(async (pod) => ({ pod: pod.name, history: ((await pod.sidecar.status()).remediation as { history: RestartRecord[] }).history })));
-    const pages = fleet.prometheus.alertLives().filter((life) => life.labels.severity === 'page' && fleet.prometheus.productionFiring(life) !== null)
+    const pages = fleet.prometheus.productionPages()
       .map((life) => `${life.alert}${life.labels.instance ? ` on ${life.labels.instance}` : ''}`);
     const happened = [
       healedAfterMs === null ? 'not every pod healed within 8 minutes' : `every pod healed ${seconds(healedAfterMs)} after node 2 answered CQL (the first depool at ${seconds(firstDepool - answeredAt)})`,
@@ -407,7 +407,7 @@ const clusterOutage: Row = {
     await sleep(Math.max(0, backAt + 90_000 - Date.now()));
     const result = await traffic.stop();
     const restarts = await pod.restarts();
-    const pages = prometheus.alertLives().filter((life) => life.labels.severity === 'page' && prometheus.productionFiring(life) !== null);
+    const pages = prometheus.productionPages();
     const happened = [
       `every node down at 0.0 s; all answering CQL again at ${seconds(backAt - downAt)}`,
       taken ? `${seconds(takenMs)} later the service's pool held every node again, by itself` : "the service's pool did not take every node back within 150 s",
