@@ -123,6 +123,14 @@ unless on (job, instance) (
     description: 'The sidecar\'s configuration file was missing when the sidecar on {{ $labels.instance }} started (its ConfigMap does not exist). The pod serves: the sidecar proxies to the service with the ports inject gave it (--config-fallback), but it watches no Cassandra node, retries nothing and restarts nothing, so this pod is blind to every failure this sidecar exists for. Create the ConfigMap (see docs/deployment.md), then restart the pod.',
   },
   {
+    alert: 'SessionStoreContactPointUnresolved',
+    expr: `max by (job, instance, contact_point) (sessionstore_sidecar_contact_point_resolved{job="${sidecarJob}"}) == 0`,
+    forSeconds: 600,
+    severity: 'ticket',
+    summary: 'The sidecar on {{ $labels.instance }} cannot look up Cassandra contact point {{ $labels.contact_point }}',
+    description: 'The sidecar on {{ $labels.instance }} has failed to resolve {{ $labels.contact_point }} for 10 minutes, and looks it up again every resolve_interval_ms. The pod serves. If the name resolved before, the sidecar still probes the addresses it had; if it never did and it is the only contact point, the sidecar knows no Cassandra node: it judges nothing, restarts nothing, and leaves the LOCAL_QUORUM page to the sidecars that can see (it exports no sessionstore_sidecar_local_quorum_available). Check the name in the ConfigMap and the cluster\'s DNS (the headless Service of the Cassandra nodes).',
+  },
+  {
     alert: 'SessionStoreSidecarDown',
     expr: `up{job="${sidecarJob}"} == 0`,
     forSeconds: 300,

@@ -214,9 +214,11 @@ interface StatusAtDetection {
 async function detectionView(fleet: Fleet): Promise<DetectionView> {
   const pod = fleet.pods[0];
   if (!pod) throw new Error('a fleet without pods');
-  // A node whose last probe failed is not judged on it (null) until the next one: the report shows judged nodes, a few probes at most later.
+  // Detection may come from the other pod: this one may not have probed the node back yet (unreachable), or
+  // not judged it (a node is not judged until its canary answers after a successful probe). Both show null;
+  // the report shows judged nodes, a few probes at most later.
   let status = await pod.sidecar.status() as unknown as StatusAtDetection;
-  for (let i = 0; i < 10 && status.cluster.nodes.some((n) => n.reachable && n.canCoordinateLocalQuorum === null); i++) {
+  for (let i = 0; i < 20 && status.cluster.nodes.some((n) => n.canCoordinateLocalQuorum === null); i++) {
     await sleep(500);
     status = await pod.sidecar.status() as unknown as StatusAtDetection;
   }

@@ -5,7 +5,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Cleanup } from '../cleanup.ts';
 import { startService, type RunningService, type ServiceOptions } from '../session-service/harness.ts';
-import { metricOf, startSidecar, type SidecarProcess } from '../sidecar-process.ts';
+import { metricOf, startSidecar, type Launch, type SidecarProcess } from '../sidecar-process.ts';
 import { observePool } from '../../src/service/pool-sockets.ts';
 
 export interface PoolChange {
@@ -27,9 +27,9 @@ export interface Pod {
   depools(): number[];
 }
 
-export async function startPod(owner: Cleanup, options: { service?: ServiceOptions; sidecar?: Record<string, Record<string, unknown>> } = {}): Promise<Pod> {
+export async function startPod(owner: Cleanup, options: { service?: ServiceOptions; sidecar?: Record<string, Record<string, unknown>>; launch?: Launch } = {}): Promise<Pod> {
   const service = await startService(owner, options.service ?? {});
-  const sidecar = await startSidecar(owner, service.url, service.pidFile, options.sidecar ?? {});
+  const sidecar = await startSidecar(owner, service.url, service.pidFile, options.sidecar ?? {}, options.launch);
   const current = new Map<string, number>();
   const poolChanges: PoolChange[] = [];
   const watching = { on: true };

@@ -4,12 +4,13 @@
 // when), requests failed in the fault window with and without the sidecar, retries
 // tried and skipped, and how the service's own driver behaved (when its pool dropped
 // and took back each node).
-import { writeFileSync } from 'node:fs';
+import { appendFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { request } from 'undici';
 import { parseConfig } from '../../src/config/load.ts';
 import type { RestartRecord } from '../../src/remediate/remediator.ts';
-import type { Cleanup } from '../cleanup.ts';
+import { temporaryDirectory, type Cleanup } from '../cleanup.ts';
 import { startFleet } from '../fleet/fleet.ts';
 import { healWithFlap, pauseNode, rebootIsolated, resumeNode, startNode, stopNode, type NodeNumber } from '../cluster/cluster.ts';
 import { startPrometheus } from '../prometheus.ts';
@@ -424,4 +425,59 @@ const clusterOutage: Row = {
   },
 };
 
-export const rows: Row[] = [nodeRestarts, splitView, crashLoop, clusterWide, staleFleet, clusterOutage];
+const unresolvedName = 'cassandra-sessionstore.lab.test';
+/** Longer than the production `for:` (60 s) of the LOCAL_QUORUM page: a blind sidecar that exported 0 would have paged. */
+const blindMs = 65_000;
+
+const unresolvedContactPoint: Row = {
+  name: 'unresolved-contact-point',
+  situation: `a pod starts while DNS does not know the sidecar's only contact point (a name, as production's headless Service); ${blindMs / 1000} s later the name resolves`,
+  expected: 'the pod serves throughout; no restart and no page (a sidecar that sees no node says nothing about LOCAL_QUORUM); the ticket SessionStoreContactPointUnresolved names the name; the cluster found soon after the name resolves',
+  async run({ owner, rates: [rate = 30], log }) {
+    // The pod's own /etc/hosts, as the kubelet gives each pod one, bind-mounted in the sidecar's
+    // mount namespace: appending to it (same inode) is the name's record appearing in DNS.
+    const hosts = join(temporaryDirectory(owner, 'pod-hosts-'), 'hosts');
+    writeFileSync(hosts, '127.0.0.1 localhost\n');
+    const ownHosts = ['unshare', '--mount', '--propagation', 'private', 'sh', '-c', 'mount --bind "$0" /etc/hosts && exec "$@"', hosts];
+    const pod = await startPod(owner, { sidecar: { cassandra: { contact_points: [unresolvedName] } }, launch: { prefix: ownHosts } });
+    const startedAt = Date.now();
+    const traffic = sessionTraffic(owner, pod.sidecar.url, { perSecond: rate });
+    const prometheus = await startPrometheus(owner, [new URL(pod.sidecar.adminUrl).host]);
+    let unready = 0;
+    const ready = async (): Promise<boolean> => (await (await request(`${pod.sidecar.adminUrl}/readyz`)).body.json() as { ready: boolean }).ready;
+    await until(async () => { if (!await ready()) unready++; return Date.now() - startedAt >= blindMs; }, blindMs + 5000);
+    const blind = await pod.sidecar.status() as { cluster: { nodes: unknown[]; contactPoints: { name: string; error: string | null }[] } };
+    log(`resolving ${unresolvedName}`);
+    appendFileSync(hosts, `127.0.0.1 ${unresolvedName}\n`);
+    const resolvedAt = Date.now();
+    const seesCluster = async (): Promise<boolean> => {
+      const { cluster } = await pod.sidecar.status() as { cluster: { settled: boolean; nodes: unknown[]; localQuorum: { available: boolean } } };
+      return cluster.settled && cluster.nodes.length === 3 && cluster.localQuorum.available;
+    };
+    const found = await until(seesCluster, 60_000);
+    const foundMs = Date.now() - resolvedAt;
+    await sleep(5000);
+    const result = await traffic.stop();
+    const restarts = await pod.restarts();
+    const pages = prometheus.productionPages();
+    const ticket = prometheus.alertLives().find((life) => life.alert === 'SessionStoreContactPointUnresolved' && life.labels.contact_point === unresolvedName);
+    const lookupError = blind.cluster.contactPoints.find((point) => point.name === unresolvedName)?.error ?? null;
+    const happened = [
+      `blind for ${seconds(resolvedAt - startedAt)}: the sidecar knew ${blind.cluster.nodes.length} nodes; /status said of ${unresolvedName}: ${lookupError ?? 'no error'}`,
+      `readiness failed ${unready} times while blind`,
+      found ? `the sidecar saw every node, LOCAL_QUORUM proven, ${seconds(foundMs)} after the name resolved` : 'the sidecar did not see the cluster within 60 s of the name resolving',
+      `ticket SessionStoreContactPointUnresolved: ${ticket ? prometheus.describe(ticket, startedAt) : 'never pending'}`,
+      `${restarts} restarts and ${pod.depools().length} depools by the sidecar`,
+      `pages: ${pages.length === 0 ? 'none' : pages.map((life) => `${life.alert} (${prometheus.describe(life, startedAt)})`).join('; ')}`,
+      `${result.failed} of ${result.sent} requests failed (${JSON.stringify(result.failures)})`,
+    ];
+    return {
+      row: this.name, situation: this.situation, expected: this.expected, happened, restarts,
+      failedWithSidecar: { sent: result.sent, failed: result.failed }, failedWithout: null, retries: null,
+      right: found && lookupError !== null && blind.cluster.nodes.length === 0 && unready === 0 && restarts === 0 && pod.depools().length === 0
+        && pages.length === 0 && ticket !== undefined && result.failed === 0,
+    };
+  },
+};
+
+export const rows: Row[] = [nodeRestarts, splitView, crashLoop, clusterWide, staleFleet, clusterOutage, unresolvedContactPoint];

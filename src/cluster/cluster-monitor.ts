@@ -78,6 +78,8 @@ export class ClusterMonitor {
     this.#metrics = createClusterMetrics(registry);
     this.#now = options.now ?? Date.now;
     this.#resolve = options.resolve ?? resolveWithSystem;
+    // Not known until the first node has answered: a 0 here would page for an outage nobody has seen.
+    this.#metrics.localQuorumAvailable.remove();
   }
 
   /**
@@ -117,6 +119,7 @@ export class ClusterMonitor {
           this.#logger.info({ contact_point: name, addresses }, 'contact point resolved');
         }
         this.#resolved.set(name, { name, addresses, error: null });
+        if (!isIP(name)) this.#metrics.contactPointResolved.set({ contact_point: name }, 1);
       } catch (error) {
         const message = (error as Error).message;
         if (previous?.error !== message) {
@@ -124,6 +127,7 @@ export class ClusterMonitor {
             `contact point does not resolve; looking it up again every ${this.#config.resolve_interval_ms} ms`);
         }
         this.#resolved.set(name, { name, addresses: previous?.addresses ?? [], error: message });
+        this.#metrics.contactPointResolved.set({ contact_point: name }, 0);
       }
     }));
     if (this.#stopped) return;
@@ -296,15 +300,16 @@ export class ClusterMonitor {
   #updateSummary(): void {
     const nodes = [...this.#nodes.values()];
     const quorum = localQuorum(nodes, this.#config.local_data_center);
-    // Until every node has answered its first probe (and canary), "not achievable" only means "not known yet".
-    const settled = this.#summary.quorum !== null
-      || nodes.every((n) => (n.lastSuccessAt !== null || n.lastError !== null) && (!n.reachable || n.canCoordinateLocalQuorum !== null));
+    // Until every node has answered its first probe (and canary), "not achievable" only means "not known yet";
+    // and a sidecar that knows no node at all (its contact points do not resolve) knows nothing of Cassandra.
+    const settled = this.#summary.quorum !== null || (nodes.length > 0
+      && nodes.every((n) => (n.lastSuccessAt !== null || n.lastError !== null) && (!n.reachable || n.canCoordinateLocalQuorum !== null)));
     const summary = { membership: membershipAgrees(nodes), schema: schemaAgrees(nodes), quorum: settled ? quorum.available : null };
     const brokenCoordinators = nodes.filter((n) => n.dataCenter === this.#config.local_data_center && n.reachable && n.canCoordinateLocalQuorum === false).length;
     this.#coordinatorHealth = { localQuorum: summary.quorum === true, healthy: quorum.coordinators.length, broken: brokenCoordinators };
     this.#metrics.membershipAgreement.set(summary.membership ? 1 : 0);
     this.#metrics.schemaAgreement.set(summary.schema ? 1 : 0);
-    this.#metrics.localQuorumAvailable.set(quorum.available ? 1 : 0);
+    if (settled) this.#metrics.localQuorumAvailable.set(quorum.available ? 1 : 0);
     if (summary.quorum !== null && summary.quorum !== this.#summary.quorum) {
       this.#logger[summary.quorum ? 'info' : 'warn']({ evidence: quorum }, `LOCAL_QUORUM ${summary.quorum ? 'is achievable' : 'is NOT achievable'} in ${this.#config.local_data_center}: ${quorum.why}`);
     }

@@ -10,6 +10,7 @@ export interface ClusterMetrics {
   coordinatorQuorum: Gauge<'address' | 'dc' | 'rack'>;
   schemaAgreement: Gauge;
   membershipAgreement: Gauge;
+  contactPointResolved: Gauge<'contact_point'>;
 }
 
 export function createClusterMetrics(registry: Registry): ClusterMetrics {
@@ -26,7 +27,7 @@ export function createClusterMetrics(registry: Registry): ClusterMetrics {
       registers,
     }),
     probeQueries: new Counter({ name: `${metricPrefix}probe_queries_total`, help: 'CQL queries the sidecar sent to each node as coordinator (its cost to Cassandra).', labelNames: ['address'], registers }),
-    localQuorumAvailable: new Gauge({ name: `${metricPrefix}local_quorum_available`, help: "1 when LOCAL_QUORUM is achievable in the local data center by the sidecar's own probes.", registers }),
+    localQuorumAvailable: new Gauge({ name: `${metricPrefix}local_quorum_available`, help: "1 when LOCAL_QUORUM is achievable in the local data center by the sidecar's own probes, 0 when it is not; absent while the sidecar knows no node or not every node has answered its first probe.", registers }),
     coordinatorQuorum: new Gauge({
       name: `${metricPrefix}coordinator_can_achieve_local_quorum`,
       help: "1 when the node, as coordinator, achieved LOCAL_QUORUM (its own data center's) in the sidecar's last canary; 0 when it answers but cannot, or does not answer.",
@@ -35,5 +36,6 @@ export function createClusterMetrics(registry: Registry): ClusterMetrics {
     }),
     schemaAgreement: new Gauge({ name: `${metricPrefix}schema_agreement`, help: '1 when every reachable node reports the same schema version.', registers }),
     membershipAgreement: new Gauge({ name: `${metricPrefix}membership_agreement`, help: '1 when every reachable node lists the same members.', registers }),
+    contactPointResolved: new Gauge({ name: `${metricPrefix}contact_point_resolved`, help: "1 when the contact point's last lookup succeeded, 0 when it failed (the addresses found before are still probed). Addresses configured as contact points are not looked up.", labelNames: ['contact_point'], registers }),
   };
 }

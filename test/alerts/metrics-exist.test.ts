@@ -61,7 +61,8 @@ function problems(expr: string, metrics: Map<string, Map<string, Set<string>>>):
 
 void t.test('the rules and the dashboard name only what a live sidecar exports', async (t) => {
   const service = await startService(t, labService);
-  const sidecar = await startSidecar(t, service.url, service.pidFile);
+  // A contact point name that does not resolve, so that its lookup's series is exported too.
+  const sidecar = await startSidecar(t, service.url, service.pidFile, { cassandra: { contact_points: ['127.0.0.1', 'cassandra-sessionstore.invalid'] } });
   const traffic = sessionTraffic(t, sidecar.url, { perSecond: 20 });
   const scrape = async (): Promise<string> => (await request(`${sidecar.adminUrl}/metrics`)).body.text();
   // Per-node series appear once the nodes are probed and the service's pool observed.

@@ -313,4 +313,14 @@ export const scenarios: Scenario[] = [
     },
     fires: pods.map((instance) => ({ alert: 'SessionStoreSidecarWithoutConfiguration', labels: { ...job, instance }, from: 10, until: 18 })),
   },
+  {
+    name: 'a rollout while the cluster\'s DNS does not answer: the sidecars\' only contact point does not resolve, so they know no node and export no LOCAL_QUORUM gauge; a ticket naming the name, no page',
+    minutes: 20,
+    series: {
+      ...Object.fromEntries(pods.map((instance) => [`up{job="${sidecarJob}",instance="${instance}"}`, [[0, 1]] as Timeline])),
+      ...everyPod('sessionstore_sidecar_contact_point_resolved', { contact_point: 'cassandra-sessionstore.eqiad.svc' }, [[0, 0], [18, 1]]),
+      ...everyPod('sessionstore_sidecar_http_requests_total', { code: '200' }, [[0, 600]]),
+    },
+    fires: pods.map((instance) => ({ alert: 'SessionStoreContactPointUnresolved', labels: { ...job, instance, contact_point: 'cassandra-sessionstore.eqiad.svc' }, from: 10, until: 18 })),
+  },
 ];

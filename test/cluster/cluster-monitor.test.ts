@@ -89,8 +89,17 @@ void t.test('contact point names: one that does not resolve is reported and look
   const later = await startTestMonitor(t, { contact_points: ['cassandra.test'], resolve_interval_ms: 200, ...adminCredentials(), probe }, (name) =>
     record === null ? Promise.reject(new Error(`getaddrinfo ENOTFOUND ${name}`)) : Promise.resolve(record));
   t.same(later.monitor.view().nodes, [], 'nothing to probe yet');
+  await sleep(500);
+  // A sidecar that knows no node knows nothing of LOCAL_QUORUM: a 0 would page for an outage nobody saw.
+  t.equal(later.monitor.view().settled, false, 'nothing known: the view is not settled');
+  t.equal(await metric(later.registry, 'sessionstore_sidecar_local_quorum_available'), undefined, 'no LOCAL_QUORUM series while nothing is known');
+  t.equal(await metric(later.registry, 'sessionstore_sidecar_contact_point_resolved', { contact_point: 'cassandra.test' }), 0, 'the failed lookup is a series');
+  t.notOk(later.logLines().some((l) => String(l.msg).startsWith('LOCAL_QUORUM')), 'and no LOCAL_QUORUM line');
   record = ['127.0.0.2'];
   const discoveredMs = await waitFor(later.monitor, (v) => v.nodes.length === 3 && v.nodes.every((n) => n.reachable), 15_000);
+  t.equal(await metric(later.registry, 'sessionstore_sidecar_contact_point_resolved', { contact_point: 'cassandra.test' }), 1);
+  await waitFor(later.monitor, (v) => v.settled, 5000);
+  t.equal(await metric(later.registry, 'sessionstore_sidecar_local_quorum_available'), 1, 'known once every node answered');
   // Expected: the next lookup (200 ms), a probe of the contact point, then a probe of each node it lists (1 s apart at most).
   t.ok(discoveredMs <= 2 * 200 + 2 * intervalMs + 1000, `the cluster discovered ${discoveredMs} ms after the name resolved (bound: 2 lookups + 2 probe intervals + 1 s)`);
   record = ['127.0.0.3'];
