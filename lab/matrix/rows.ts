@@ -246,6 +246,52 @@ const crashLoop: Row = {
   },
 };
 
+const slowStartMs = 30_000;
+
+const slowStart: Row = {
+  name: 'slow-start',
+  situation: `a deployment: the pod starts, and its service takes ${slowStartMs / 1000} s before it connects to Cassandra or answers; the balancer sends traffic once the pod is ready`,
+  expected: 'not ready until the service answers, then ready; its empty pool is never judged stale; no restart, no page, no request fails',
+  async run({ owner, rates: [rate = 30], log }) {
+    const startedAt = Date.now();
+    const pod = await startPod(owner, { service: { startDelayMs: slowStartMs } });
+    const prometheus = await startPrometheus(owner, [new URL(pod.sidecar.adminUrl).host]);
+    const answers = async (url: string): Promise<boolean> => request(url, { reset: true }).then(async (r) => { await r.body.dump(); return r.statusCode === 200; }, () => false);
+    let readyEarly = 0;
+    const service: { answeredAt: number | null } = { answeredAt: null };
+    await until(async () => {
+      const ready = await answers(`${pod.sidecar.adminUrl}/readyz`);
+      const answering = await answers(`${pod.service.url}/healthz`);
+      service.answeredAt ??= answering ? Date.now() : null;
+      if (ready && service.answeredAt === null) readyEarly++;
+      return ready;
+    }, slowStartMs + 30_000);
+    const { answeredAt } = service;
+    const readyAt = Date.now();
+    log(`ready ${seconds(readyAt - startedAt)} after the pod started; traffic begins`);
+    const traffic = sessionTraffic(owner, pod.sidecar.url, { perSecond: rate });
+    // Past the sustain of every rule, with the pool full since the service answered.
+    await sleep(20_000);
+    const result = await traffic.stop();
+    const restarts = await pod.restarts();
+    const pages = prometheus.productionPages();
+    // Watched (a possible divergence) or acted on: either would mean the empty pool was judged.
+    const staleVerdicts = pod.sidecar.logs.filter((l) => /divergence.*stale_pool/.test(String(l.msg))).length;
+    const happened = [
+      answeredAt === null ? 'the service never answered' : `the service answered ${seconds(answeredAt - startedAt)} after the pod started; the sidecar was ready at ${seconds(readyAt - startedAt)}`,
+      `readiness said ready ${readyEarly} times before the service answered`,
+      `stale_pool findings logged: ${staleVerdicts}; ${restarts} restarts and ${pod.depools().length} depools by the sidecar`,
+      `pages: ${pages.length === 0 ? 'none' : pages.map((life) => `${life.alert} (${prometheus.describe(life, startedAt)})`).join('; ')}`,
+      `${result.failed} of ${result.sent} requests failed once ready (${JSON.stringify(result.failures)})`,
+    ];
+    return {
+      row: this.name, situation: this.situation, expected: this.expected, happened, restarts,
+      failedWithSidecar: { sent: result.sent, failed: result.failed }, failedWithout: null, retries: null,
+      right: answeredAt !== null && readyEarly === 0 && staleVerdicts === 0 && restarts === 0 && pod.depools().length === 0 && pages.length === 0 && result.failed === 0,
+    };
+  },
+};
+
 /** One fault of the cluster-wide row: what the retries added, against what the rule allows. */
 interface CeilingWindow {
   fault: string;
@@ -480,4 +526,4 @@ const unresolvedContactPoint: Row = {
   },
 };
 
-export const rows: Row[] = [nodeRestarts, splitView, crashLoop, clusterWide, staleFleet, clusterOutage, unresolvedContactPoint];
+export const rows: Row[] = [nodeRestarts, splitView, crashLoop, slowStart, clusterWide, staleFleet, clusterOutage, unresolvedContactPoint];

@@ -30,6 +30,8 @@ export interface ServiceOptions {
   gid?: number;
   /** The kubelet's CrashLoopBackOff between restarts (10 s doubling) instead of the tests' quick 100 ms. */
   crashLoopBackOff?: boolean;
+  /** A slow start (see SupervisorOptions): startService then returns at once, without waiting for an answer. */
+  startDelayMs?: number;
   /** The role the service logs in as (the cluster's superuser by default). */
   credentials?: Credentials;
   /**
@@ -74,10 +76,11 @@ export async function startService(t: Cleanup, options: ServiceOptions = {}): Pr
     onLine: (line) => lines.push(line),
     ...(options.crashLoopBackOff ? { restartDelayMs: 'crashLoopBackOff' as const } : {}),
     ...(options.gid === undefined ? {} : { gid: options.gid }),
+    ...(options.startDelayMs === undefined ? {} : { startDelayMs: options.startDelayMs }),
   });
   t.teardown(() => supervisor.stop());
   const url = `http://127.0.0.1:${port}`;
-  await until(async () => (await request(`${url}/healthz`).then((r) => r.statusCode, () => 0)) === 200, 30_000, 'the service answers');
+  if (options.startDelayMs === undefined) await until(async () => (await request(`${url}/healthz`).then((r) => r.statusCode, () => 0)) === 200, 30_000, 'the service answers');
   return { url, supervisor, pidFile, configFile, lines };
 }
 

@@ -30,6 +30,11 @@ export interface SupervisorOptions {
   restartDelayMs?: number | 'crashLoopBackOff';
   /** Run the service with this group, so that network faults can single its sockets out (lab/cluster/faults.ts). */
   gid?: number;
+  /**
+   * A slow start at every start: the container's process runs (the pid file names it) but
+   * connects to nothing and answers nothing for this long, as a service still loading.
+   */
+  startDelayMs?: number;
 }
 
 export function superviseService(options: SupervisorOptions): Supervisor {
@@ -38,9 +43,11 @@ export function superviseService(options: SupervisorOptions): Supervisor {
   let stopping = false;
   const start = (): void => {
     // Piped, not inherited: a service left behind by a killed test must not hold the test runner's output open.
+    const delay = options.startDelayMs === undefined ? '' : `sleep ${options.startDelayMs / 1000} && `;
+    // A shell that execs the service keeps its pid: the pid file names the service throughout.
     const [file, args] = options.command === undefined
-      ? [options.file, options.args]
-      : ['/bin/sh', ['-c', `exec ${options.command}`]];
+      ? (delay ? ['/bin/sh', ['-c', `${delay}exec "$0" "$@"`, options.file, ...options.args]] : [options.file, options.args])
+      : ['/bin/sh', ['-c', `${delay}exec ${options.command}`]];
     child = spawn(file, args, {
       stdio: ['ignore', 'pipe', 'pipe'],
       ...(options.gid === undefined ? {} : { gid: options.gid }),

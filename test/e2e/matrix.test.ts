@@ -6,6 +6,8 @@
 //               1 in 100 fail at each rate), and restarts nothing, during or after.
 //   crash-loop  the service exits at start under the kubelet's backoff: never judged a
 //               stale pool, never restarted by the sidecar, not ready.
+//   slow-start  a deployment whose service answers 30 s after the pod starts: not ready
+//               until then, its empty pool never judged stale, nothing restarted or paged.
 //   unresolved-contact-point  the pod starts while DNS does not know the sidecar's only
 //               contact point, for longer than the LOCAL_QUORUM page's `for:`: it serves,
 //               pages nothing, files its ticket, and finds the cluster once the name resolves.
@@ -14,7 +16,7 @@ import { rows } from '../../lab/matrix/rows.ts';
 import { restoreClusterAfter } from '../support/restore-cluster.ts';
 
 restoreClusterAfter(t);
-// The first two rows wait out the stale grace (75 s) after their fault: about 3.5 and 1.7 minutes; the third takes 1.3. The stale
+// The first two rows wait out the stale grace (75 s) after their fault: about 3.5 and 1.7 minutes; the next two take about 0.9 and 1.3. The stale
 // fleet (5 minutes) and the whole data center's outage (4) run in npm run matrix only: the suite's
 // 40 minutes have no room for them.
 t.setTimeout(9 * 60_000);
@@ -50,6 +52,16 @@ void t.test('a crash-looping service under the kubelet\'s backoff: no restart by
   t.ok(result.right, 'the row\'s outcome is right');
 });
 
+
+void t.test('a service slow to start after a deployment: not ready until it answers, never judged stale, never restarted', async (t) => {
+  const result = await row('slow-start').run({ owner: t, rates: [30], log: (line) => { t.comment(line); } });
+  for (const line of result.happened) t.comment(line);
+  t.ok(result.happened.includes('readiness said ready 0 times before the service answered'), 'not ready before the service answers');
+  t.ok(result.happened.some((line) => /^stale_pool findings logged: 0; 0 restarts and 0 depools/.test(line)), 'its empty pool never judged');
+  t.ok(result.happened.includes('pages: none'), 'no page');
+  t.equal(result.failedWithSidecar?.failed, 0, 'no request failed once ready');
+  t.ok(result.right, 'the row\'s outcome is right');
+});
 
 void t.test('the sidecar\'s only contact point does not resolve while the pod starts: it serves, pages nothing, and finds the cluster once it does', async (t) => {
   const result = await row('unresolved-contact-point').run({ owner: t, rates: [30], log: (line) => { t.comment(line); } });
