@@ -29,6 +29,10 @@ export interface SidecarProcess {
   status(): Promise<Record<string, unknown>>;
   /** SIGTERM, as the kubelet sends it; resolves with the exit code once the process and its output have ended. */
   stop(): Promise<number | null>;
+  /** SIGKILL, as the kernel's OOM killer sends it: no shutdown of any kind. Resolves once it has gone. */
+  crash(): Promise<void>;
+  /** The kubelet starting the container again: the same command line, ports and pod. */
+  again(): Promise<SidecarProcess>;
 }
 
 export interface Launch {
@@ -36,6 +40,8 @@ export interface Launch {
   env?: Record<string, string>;
   /** A command the sidecar's own command line is appended to (another UID, a namespace of its own): it must exec it. */
   prefix?: string[];
+  /** The pod's name, its host name (default: lab-pod-PORT); a sidecar started again as its pod's next container keeps it. */
+  podName?: string;
 }
 
 export async function startSidecar(t: Cleanup, upstreamUrl: string, pidFile: string, overrides: Record<string, Record<string, unknown>> = {}, launch: Launch = {}): Promise<SidecarProcess> {
@@ -58,17 +64,19 @@ export async function startSidecar(t: Cleanup, upstreamUrl: string, pidFile: str
 
 /** The sidecar with the command line given (as a pod's container args), serving on these ports. */
 export async function spawnSidecar(t: Cleanup, cliArgs: string[], ports: { port: number; adminPort: number }, launch: Launch = {}): Promise<SidecarProcess> {
-  const [command = process.execPath, ...args] = [...(launch.prefix ?? []), process.execPath, join(import.meta.dirname, '../src/cli.ts'), ...cliArgs];
+  // Every pod has a host name of its own (its UTS namespace): the fleet lease names its holder by it.
+  const ownHostName = ['unshare', '--uts', 'sh', '-c', 'hostname "$0" && exec "$@"', launch.podName ?? `lab-pod-${ports.port}`];
+  const [command = process.execPath, ...args] = [...ownHostName, ...(launch.prefix ?? []), process.execPath, join(import.meta.dirname, '../src/cli.ts'), ...cliArgs];
   const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...launch.env } });
   let stderr = '';
   child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString(); process.stderr.write(chunk); });
-  const stop = async (): Promise<number | null> => {
-    if (child.exitCode !== null) return child.exitCode;
+  const stop = async (signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> => {
+    if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
     const closed = once(child, 'close') as Promise<[number | null]>;
-    child.kill('SIGTERM');
+    child.kill(signal);
     return (await closed)[0];
   };
-  t.teardown(stop);
+  t.teardown(() => stop());
   const logs: Record<string, unknown>[] = [];
   let buffered = '';
   child.stdout.on('data', (chunk: Buffer) => {
@@ -86,7 +94,9 @@ export async function spawnSidecar(t: Cleanup, cliArgs: string[], ports: { port:
     logs,
     stderr: () => stderr,
     status: async () => (await (await request(`${adminUrl}/status`, adminRequest)).body.json()) as Record<string, unknown>,
-    stop,
+    stop: () => stop(),
+    crash: async () => { await stop('SIGKILL'); },
+    again: () => spawnSidecar(t, cliArgs, ports, launch),
   };
 }
 

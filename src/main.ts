@@ -103,7 +103,8 @@ export async function runSidecar(config: Config): Promise<void> {
     lease: new FleetLease(leaseClient, {
       keyspace: config.cassandra.keyspace,
       scope: config.remediation.lease_scope ?? config.cassandra.local_data_center,
-      holder: `${hostname()}:${process.pid}`,
+      pod: hostname(),
+      pid: process.pid,
       ttlSeconds: config.remediation.lease_ttl_seconds,
     }),
     trafficSwitch: proxy.trafficSwitch,

@@ -16,7 +16,7 @@ import { healWithFlap, pauseNode, rebootIsolated, resumeNode, startNode, stopNod
 import { startPrometheus } from '../prometheus.ts';
 import { bounceNode } from '../scenarios.ts';
 import { startService } from '../session-service/harness.ts';
-import { loggedAt, metricOf, type SidecarProcess } from '../sidecar-process.ts';
+import { fleetLeaseHolder, loggedAt, metricOf, type SidecarProcess } from '../sidecar-process.ts';
 import { sessionTraffic, type TrafficResult } from '../traffic.ts';
 import { startPod, type Pod } from './pod.ts';
 import { accountBetween, markOf, type RetryAccount } from './retry-account.ts';
@@ -471,6 +471,50 @@ const clusterOutage: Row = {
   },
 };
 
+const sidecarRestart: Row = {
+  name: 'sidecar-restart',
+  situation: "the 2022 stale pool, and the sidecar killed (SIGKILL, as the OOM killer does) the moment it has taken the fleet lease and depooled, before its signal; the kubelet starts it again",
+  expected: "the new sidecar rebuilds its verdict from the world (the pool, the cluster), takes its own pod's lease over instead of waiting out the TTL, and restarts the service once: one restart in all, the pool whole again, the lease free at the end",
+  async run({ owner, rates: [rate = 30], log }) {
+    const pod = await startPod(owner, { service: { fault: 'stale-pool' }, launch: { podName: 'matrix-sidecar-restart' } });
+    const traffic = sessionTraffic(owner, pod.sidecar.url, { perSecond: rate });
+    await sleep(5000);
+    log('bouncing node 2: the service\'s driver never takes it back');
+    const faultAt = Date.now();
+    await bounceNode(2);
+    const depooled = await until(() => pod.depools().length > 0, 180_000);
+    await pod.sidecar.crash();
+    const killedAt = Date.now();
+    const signalledBeforeKill = pod.service.supervisor.restarts();
+    const holderAtKill = await fleetLeaseHolder();
+    log(`killed the sidecar ${seconds(killedAt - faultAt)} after the fault, holding the lease (${holderAtKill ?? 'nobody'}); starting it again`);
+    const next = await pod.sidecar.again();
+    const before = traffic.snapshot();
+    const cured = await until(() => pod.holds('127.0.0.2'), 240_000);
+    const curedAt = Date.now();
+    // Long enough for another verdict to be reached and acted on, if one were.
+    await sleep(20_000);
+    const result = await traffic.stop();
+    const serviceRestarts = pod.service.supervisor.restarts();
+    const restarted = await metricOf(next, 'sessionstore_sidecar_pool_restarts_total', { result: 'restarted' });
+    const tookOver = next.logs.find((l) => String(l.msg).startsWith('took the fleet lease over'));
+    const holderAtEnd = await fleetLeaseHolder();
+    const happened = [
+      depooled ? `the first sidecar depooled ${seconds(killedAt - faultAt)} after the fault and was killed; the service had been restarted ${signalledBeforeKill} times` : 'the first sidecar never depooled',
+      tookOver ? `the new sidecar took the lease over from ${String(tookOver.previous_holder)}` : 'the new sidecar did not take the lease over',
+      cured ? `the pool held node 2 again ${seconds(curedAt - killedAt)} after the kill` : 'the pool did not take node 2 back within 240 s of the kill',
+      `the service was restarted ${serviceRestarts} times in all (${restarted} restarted by the new sidecar)`,
+      `the lease at the end: ${holderAtEnd ?? 'free'}`,
+      `${result.failed - before.failed} of ${result.sent - before.sent} requests failed from the kill on, while the pod's only sidecar was down and then depooled (a balancer sends them to other pods); over the whole row: ${JSON.stringify(result.failures)}`,
+    ];
+    return {
+      row: this.name, situation: this.situation, expected: this.expected, happened, restarts: serviceRestarts,
+      failedWithSidecar: { sent: result.sent, failed: result.failed }, failedWithout: null, retries: null,
+      right: depooled && signalledBeforeKill === 0 && holderAtKill !== null && tookOver !== undefined && cured && serviceRestarts === 1 && restarted === 1 && holderAtEnd === null,
+    };
+  },
+};
+
 const unresolvedName = 'cassandra-sessionstore.lab.test';
 /** Longer than the production `for:` (60 s) of the LOCAL_QUORUM page: a blind sidecar that exported 0 would have paged. */
 const blindMs = 65_000;
@@ -526,4 +570,4 @@ const unresolvedContactPoint: Row = {
   },
 };
 
-export const rows: Row[] = [nodeRestarts, splitView, crashLoop, slowStart, clusterWide, staleFleet, clusterOutage, unresolvedContactPoint];
+export const rows: Row[] = [nodeRestarts, splitView, crashLoop, slowStart, clusterWide, staleFleet, clusterOutage, sidecarRestart, unresolvedContactPoint];

@@ -1,6 +1,11 @@
 // The fleet lease: at most one sidecar per data center restarts its service at a
 // time. A Cassandra lightweight transaction on a sidecar-owned table, with a TTL so
 // the lease expires if its holder dies; no other infrastructure.
+// A holder is named POD:PID. A pod runs one sidecar at a time (the kubelet starts a
+// container again only once its process has exited), so a lease held under this pod's
+// name by another process was held by this pod's previous sidecar, which died holding
+// it: the new one takes it over at once rather than wait out the TTL with its own pod
+// still stale.
 //   CREATE TABLE <keyspace>.sidecar_leases (scope text PRIMARY KEY, holder text, acquired_at timestamp)
 import cassandra from 'cassandra-driver';
 import { describeCassandraError } from '../cluster/cassandra-errors.ts';
@@ -18,17 +23,35 @@ export class FleetLease {
   readonly #scope: string;
   readonly #ttlSeconds: number;
   readonly holder: string;
+  readonly #pod: string;
 
-  constructor(client: cassandra.Client, options: { keyspace: string; scope: string; holder: string; ttlSeconds: number }) {
+  /** `pod`: this pod's name (its host name); the holder is `pod:pid`. */
+  constructor(client: cassandra.Client, options: { keyspace: string; scope: string; pod: string; pid: number; ttlSeconds: number }) {
     this.#client = client;
     this.#table = `${options.keyspace}.sidecar_leases`;
     this.#scope = options.scope;
-    this.holder = options.holder;
+    this.#pod = options.pod;
+    this.holder = `${options.pod}:${options.pid}`;
     this.#ttlSeconds = options.ttlSeconds;
   }
 
-  /** Takes the lease if nobody holds it; returns who holds it now. */
-  async acquire(): Promise<{ acquired: boolean; holder: string | null }> {
+  /** Takes the lease if nobody holds it, or if this pod's previous sidecar does (`tookOverFrom`); returns who holds it now. */
+  async acquire(): Promise<{ acquired: boolean; holder: string | null; tookOverFrom?: string }> {
+    const taken = await this.#insert();
+    const previous = taken.holder;
+    if (taken.acquired || previous === null || !this.#heldByThisPodBefore(previous)) return taken;
+    const tookOver = await this.#appliedAsHolder(
+      `UPDATE ${this.#table} USING TTL ${this.#ttlSeconds} SET holder = ?, acquired_at = toTimestamp(now()) WHERE scope = ? IF holder = ?`,
+      [this.holder, this.#scope, previous]);
+    return tookOver ? { acquired: true, holder: this.holder, tookOverFrom: previous } : { acquired: false, holder: await this.#holderNow() };
+  }
+
+  /** The last colon separates the pod from the pid. */
+  #heldByThisPodBefore(holder: string): boolean {
+    return holder !== this.holder && holder.slice(0, holder.lastIndexOf(':')) === this.#pod;
+  }
+
+  async #insert(): Promise<{ acquired: boolean; holder: string | null }> {
     let result: cassandra.types.ResultSet;
     try {
       result = await this.#client.execute(
@@ -52,12 +75,14 @@ export class FleetLease {
    * that outlasts the TTL must not let a second pod depool beside it. False: we no
    * longer hold it (it expired, or another pod took it).
    */
-  async renew(): Promise<boolean> {
+  renew(): Promise<boolean> {
+    return this.#appliedAsHolder(`UPDATE ${this.#table} USING TTL ${this.#ttlSeconds} SET holder = ? WHERE scope = ? IF holder = ?`, [this.holder, this.#scope, this.holder]);
+  }
+
+  /** A conditional update that makes us the holder: whether it applied (after a Paxos timeout, whether we hold the lease now). */
+  async #appliedAsHolder(query: string, params: string[]): Promise<boolean> {
     try {
-      const result = await this.#client.execute(
-        `UPDATE ${this.#table} USING TTL ${this.#ttlSeconds} SET holder = ? WHERE scope = ? IF holder = ?`,
-        [this.holder, this.#scope, this.holder], options);
-      return result.first().get('[applied]') as boolean;
+      return (await this.#client.execute(query, params, options)).first().get('[applied]') as boolean;
     } catch (error) {
       if (!isCasTimeout(error)) throw error;
       return await this.#holderNow() === this.holder;

@@ -327,6 +327,7 @@ export class Remediator {
         return null;
       }
       this.#leaseWait = null;
+      if (taken.tookOverFrom !== undefined) log.warn({ previous_holder: taken.tookOverFrom }, "took the fleet lease over from this pod's previous sidecar, which stopped while holding it");
       if (this.#isStopped()) {
         // stop() came while the lease was being taken: give it straight back.
         await this.#leaseRound('release', () => lease.release());

@@ -29,11 +29,14 @@ void t.test('with exactly the shipped grants, every node is probed and every can
 void t.test('the fleet lease works with the role', async (t) => {
   const client = new cassandra.Client({ contactPoints: ['127.0.0.1'], localDataCenter: 'dc1', authProvider: authProvider(role) });
   t.teardown(() => client.shutdown());
-  const lease = new FleetLease(client, { keyspace: 'sessions', scope: `role-test-${process.pid}`, holder: 'pod-a', ttlSeconds: 30 });
-  t.same(await lease.acquire(), { acquired: true, holder: 'pod-a' });
+  const sidecarOfPodA = (pid: number): FleetLease => new FleetLease(client, { keyspace: 'sessions', scope: `role-test-${process.pid}`, pod: 'pod-a', pid, ttlSeconds: 30 });
+  const lease = sidecarOfPodA(1);
+  t.same(await lease.acquire(), { acquired: true, holder: 'pod-a:1' });
   await lease.release();
-  t.same(await lease.acquire(), { acquired: true, holder: 'pod-a' }, 'released, and taken again');
-  await lease.release();
+  t.same(await lease.acquire(), { acquired: true, holder: 'pod-a:1' }, 'released, and taken again');
+  const next = sidecarOfPodA(2);
+  t.same(await next.acquire(), { acquired: true, holder: 'pod-a:2', tookOverFrom: 'pod-a:1' }, 'taken over by the pod\'s next sidecar');
+  await next.release();
 });
 
 void t.test('no session can be read or written with the sidecar\'s credentials', async (t) => {

@@ -13,7 +13,8 @@ import { FleetLease } from '../../src/remediate/lease.ts';
 const client = new cassandra.Client({ contactPoints: ['127.0.0.1', '127.0.0.2', '127.0.0.3'], localDataCenter: 'dc1', authProvider: authProvider() });
 t.teardown(() => client.shutdown());
 const scope = `lease-test-${process.pid}`;
-const lease = (holder: string, ttlSeconds = 30): FleetLease => new FleetLease(client, { keyspace: 'sessions', scope, holder, ttlSeconds });
+/** The sidecar of pod `pod`; `pid` tells apart the pod's successive sidecars. */
+const lease = (pod: string, ttlSeconds = 30, pid = 1): FleetLease => new FleetLease(client, { keyspace: 'sessions', scope, pod, pid, ttlSeconds });
 
 void t.test('contention: one holder at a time, the other told who', async (t) => {
   const [a, b] = [lease('pod-a'), lease('pod-b')];
@@ -38,7 +39,7 @@ void t.test('a holder that never releases loses the lease at its TTL', async (t)
   t.equal((await crashed.acquire()).acquired, true);
   t.equal((await next.acquire()).acquired, false, 'held');
   await sleep(2500);
-  t.same(await next.acquire(), { acquired: true, holder: 'pod-next' }, 'free after the TTL');
+  t.same(await next.acquire(), { acquired: true, holder: 'pod-next:1' }, 'free after the TTL');
   await next.release();
 });
 
@@ -50,11 +51,25 @@ void t.test('a renewed lease outlives its first TTL; only its holder renews it',
   t.equal(await holder.renew(), true, 'renewed by its holder');
   t.equal(await other.renew(), false, 'not by another pod');
   await sleep(1500);
-  t.same(await other.acquire(), { acquired: false, holder: 'pod-renewing' }, 'still held past the first TTL: the row lives by its renewed holder');
+  t.same(await other.acquire(), { acquired: false, holder: 'pod-renewing:1' }, 'still held past the first TTL: the row lives by its renewed holder');
   await sleep(2500);
   t.equal(await holder.renew(), false, 'not renewed in time: lost, and the holder is told');
-  t.same(await other.acquire(), { acquired: true, holder: 'pod-other' }, 'free for the next pod');
+  t.same(await other.acquire(), { acquired: true, holder: 'pod-other:1' }, 'free for the next pod');
   await other.release();
+});
+
+void t.test('a sidecar that died holding the lease: its pod\'s next sidecar takes it over at once; no other pod does', async (t) => {
+  const died = lease('pod-a', 30, 100);
+  t.equal((await died.acquire()).acquired, true);
+  t.same(await lease('pod-b', 30, 100).acquire(), { acquired: false, holder: 'pod-a:100' }, 'another pod waits, whatever its pid');
+  t.same(await lease('pod-a-2', 30, 7).acquire(), { acquired: false, holder: 'pod-a:100' }, 'a pod whose name begins alike is another pod');
+  const next = lease('pod-a', 30, 200);
+  t.same(await next.acquire(), { acquired: true, holder: 'pod-a:200', tookOverFrom: 'pod-a:100' }, 'the pod\'s next sidecar takes it over, and is told from whom');
+  t.equal(await died.renew(), false, 'the old holder\'s renewal would fail');
+  t.same(await lease('pod-b', 30, 100).acquire(), { acquired: false, holder: 'pod-a:200' }, 'held by the new one');
+  await next.release();
+  t.same(await lease('pod-b', 30, 100).acquire(), { acquired: true, holder: 'pod-b:100' }, 'released as usual');
+  await lease('pod-b', 30, 100).release();
 });
 
 /** A client whose lease insert times out in its Paxos phase, as Cassandra answers under contention; its serial read finds `holder`. */
@@ -75,13 +90,13 @@ function timingOutClient(holder: string | null): { client: cassandra.Client; ser
 
 void t.test('a Paxos round that timed out with its outcome unknown: a serial read says who holds the lease', async (t) => {
   const take = (holder: string | null): Promise<{ acquired: boolean; holder: string | null }> =>
-    new FleetLease(timingOutClient(holder).client, { keyspace: 'sessions', scope: 'unknown-outcome', holder: 'pod-a', ttlSeconds: 30 }).acquire();
-  t.same(await take('pod-a'), { acquired: true, holder: 'pod-a' }, 'our insert applied after all: we hold it');
-  t.same(await take('pod-b'), { acquired: false, holder: 'pod-b' }, 'the other\'s did: we are told who');
+    new FleetLease(timingOutClient(holder).client, { keyspace: 'sessions', scope: 'unknown-outcome', pod: 'pod-a', pid: 1, ttlSeconds: 30 }).acquire();
+  t.same(await take('pod-a:1'), { acquired: true, holder: 'pod-a:1' }, 'our insert applied after all: we hold it');
+  t.same(await take('pod-b:1'), { acquired: false, holder: 'pod-b:1' }, 'the other\'s did: we are told who');
   t.same(await take(null), { acquired: false, holder: null }, 'neither applied: not ours, try again later');
-  const { client, serialReads } = timingOutClient('pod-a');
-  await new FleetLease(client, { keyspace: 'sessions', scope: 'unknown-outcome', holder: 'pod-a', ttlSeconds: 30 }).acquire();
+  const { client, serialReads } = timingOutClient('pod-a:1');
+  await new FleetLease(client, { keyspace: 'sessions', scope: 'unknown-outcome', pod: 'pod-a', pid: 1, ttlSeconds: 30 }).acquire();
   t.same(serialReads, [cassandra.types.consistencies.localSerial], 'read at LOCAL_SERIAL, which finishes a round in flight');
   const unavailable = { execute: () => Promise.reject(new cassandra.errors.ResponseError(0x1000, 'Cannot achieve consistency level LOCAL_QUORUM')) } as unknown as cassandra.Client;
-  await t.rejects(new FleetLease(unavailable, { keyspace: 'sessions', scope: 'unknown-outcome', holder: 'pod-a', ttlSeconds: 30 }).acquire(), { code: 0x1000 }, 'any other error is the caller\'s, as before');
+  await t.rejects(new FleetLease(unavailable, { keyspace: 'sessions', scope: 'unknown-outcome', pod: 'pod-a', pid: 1, ttlSeconds: 30 }).acquire(), { code: 0x1000 }, 'any other error is the caller\'s, as before');
 });

@@ -22,7 +22,7 @@ const restartVerdict = (finding: Finding = staleFinding): Verdict =>
   ({ action: 'restart', rule: finding.rule === 'broken_coordinator' ? null : finding.rule, findings: [finding], suppressed: null, brokenCoordinators: [], evidence: [finding.evidence] });
 const quietVerdict: Verdict = { action: 'none', rule: null, findings: [], suppressed: null, brokenCoordinators: [], evidence: [] };
 
-type CountingLease = FleetLease & { taken: number; released: number; attempts: number; renewals: number; keeps: boolean };
+type CountingLease = FleetLease & { taken: number; released: number; attempts: number; renewals: number; keeps: boolean; leftByPreviousSidecar: string | null };
 
 function fakeLease(holderElsewhere: { value: string | null }): CountingLease {
   const lease = {
@@ -33,11 +33,15 @@ function fakeLease(holderElsewhere: { value: string | null }): CountingLease {
     renewals: 0,
     /** What a renewal finds: false once the lease expired or another pod took it. */
     keeps: true,
+    /** A lease this pod's previous sidecar held when it stopped: the next acquire takes it over. */
+    leftByPreviousSidecar: null as string | null,
     acquire: () => {
       lease.attempts++;
       if (holderElsewhere.value !== null) return Promise.resolve({ acquired: false, holder: holderElsewhere.value });
       lease.taken++;
-      return Promise.resolve({ acquired: true, holder: 'test-pod' });
+      const previous = lease.leftByPreviousSidecar;
+      lease.leftByPreviousSidecar = null;
+      return Promise.resolve({ acquired: true, holder: 'test-pod', ...(previous === null ? {} : { tookOverFrom: previous }) });
     },
     release: () => {
       lease.released++;
@@ -125,6 +129,14 @@ void t.test('the manual trigger restarts now, skipping backoff, but always takes
   t.equal(await remediator.restart('manual'), null, 'another pod holds the lease: nothing done');
   t.equal(restarts.length, 2);
   t.match(remediator.status().suppressed, { reason: 'lease_held', why: /another-pod is restarting its service/ });
+});
+
+void t.test('a lease left by this pod\'s previous sidecar: taken over, said, and one restart', async (t) => {
+  const { remediator, lease, restarts, lines } = await setUp(t);
+  lease.leftByPreviousSidecar = 'test-pod:41';
+  t.match(await remediator.restart('stale_pool', ['node 2 missing']), { result: 'restarted' });
+  t.equal(restarts.length, 1);
+  t.match(lines().find((l) => String(l.msg).startsWith('took the fleet lease over')), { level: 'warn', previous_holder: 'test-pod:41' }, 'the log says from whom');
 });
 
 void t.test('while another pod holds the lease: one attempt per jittered wait, not one per verdict, and said once', async (t) => {
