@@ -140,6 +140,47 @@ export interface SplitViewPhase {
   healthyExtraLoad: number;
 }
 
+const flakyNode: Row = {
+  name: 'flaky-node',
+  situation: 'node 2 stalls (SIGSTOP, as a long GC pause or a stalled disk does) for 2 s, then twice for 5 s, 8 s apart: a probe fails and the next succeeds, then its breaker opens and half-opens; then node 3 restarts, its breaker half-opening while it settles into gossip',
+  expected: 'no node named a broken coordinator (one probe or canary is never evidence), no restart, no page',
+  async run({ owner, rates: [rate = 30], log }) {
+    const { pod, traffic } = await podUnderTraffic(owner, rate);
+    const prometheus = await startPrometheus(owner, [new URL(pod.sidecar.adminUrl).host]);
+    const startedAt = Date.now();
+    // Probes run every 2 s with a 1.5 s timeout, and 2 failures open the breaker: 2 s fails about one probe, 5 s opens it.
+    for (const stallMs of [2000, 5000, 5000]) {
+      log(`node 2 stalls for ${seconds(stallMs)}`);
+      pauseNode(2);
+      await sleep(stallMs);
+      resumeNode(2);
+      await sleep(8000);
+    }
+    log('restarting node 3');
+    await bounceNode(3);
+    await until(() => pod.holds('127.0.0.3'), 90_000);
+    await sleep(10_000);
+    const result = await traffic.stop();
+    const restarts = await pod.restarts();
+    const pages = prometheus.productionPages();
+    // The fault is real only if node 2's breaker went through open and half-open.
+    const stalled = await metricOf(pod.sidecar, 'sessionstore_sidecar_coordinator_breaker_events_total', { address: '127.0.0.2', event: 'half_open' }) > 0;
+    const named = pod.sidecar.logs.filter((l) => / cannot coordinate LOCAL_QUORUM while others can/.test(String(l.msg))).map((l) => String(l.msg).split(' cannot')[0] ?? '');
+    const happened = [
+      `node 2's probes: ${(await Promise.all(['timeout', 'failure', 'open', 'half_open', 'close'].map(async (event) => `${await metricOf(pod.sidecar, 'sessionstore_sidecar_coordinator_breaker_events_total', { address: '127.0.0.2', event })} ${event}`))).join(', ')}`,
+      `named a broken coordinator: ${named.length === 0 ? 'none' : named.join('; ')}`,
+      `${restarts} restarts and ${pod.depools().length} depools by the sidecar`,
+      `pages: ${pages.length === 0 ? 'none' : pages.map((life) => `${life.alert} (${prometheus.describe(life, startedAt)})`).join('; ')}`,
+      `${result.failed} of ${result.sent} requests failed (${JSON.stringify(result.failures)})`,
+    ];
+    return {
+      row: this.name, situation: this.situation, expected: this.expected, happened, restarts,
+      failedWithSidecar: { sent: result.sent, failed: result.failed }, failedWithout: null, retries: await retriesOf(pod.sidecar),
+      right: stalled && named.length === 0 && restarts === 0 && pod.depools().length === 0 && pages.length === 0,
+    };
+  },
+};
+
 const splitView: Row = {
   name: 't327954',
   situation: "T327954 as it happened: node 1 rebooted deaf to its peers' gossip, kept UP by them; traffic at each rate in turn; then it heals, the cluster flapping it DOWN and UP",
@@ -570,4 +611,4 @@ const unresolvedContactPoint: Row = {
   },
 };
 
-export const rows: Row[] = [nodeRestarts, splitView, crashLoop, slowStart, clusterWide, staleFleet, clusterOutage, sidecarRestart, unresolvedContactPoint];
+export const rows: Row[] = [nodeRestarts, flakyNode, splitView, crashLoop, slowStart, clusterWide, staleFleet, clusterOutage, sidecarRestart, unresolvedContactPoint];
