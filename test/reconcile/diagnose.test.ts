@@ -122,6 +122,29 @@ void t.test('the grace counts from the node\'s return as a healthy coordinator: 
   t.end();
 });
 
+void t.test('a node replaced at a new address (a reimage): the old one forgotten, the new one the driver\'s to take within the grace', (t) => {
+  // 10.0.0.2 is replaced by 10.0.0.4 at t0: the view has forgotten the old address (no node lists it) and coordinates through the new one since t0.
+  const replaced = (): ClusterView => {
+    const view = cluster();
+    return { ...view, nodes: view.nodes.map((n) => (n.address === '10.0.0.2' ? { ...n, address: '10.0.0.4', hostId: '10.0.0.4', reachableSince: iso(t0), coordinatingSince: iso(t0) } : n)) };
+  };
+  // What the pool reading shows: the old address at 0 (the driver dropped it), the new one at 0 until the driver connects.
+  const pool = (takenAt: number | null) => (now: number): Record<string, number> =>
+    ({ '10.0.0.1': 2, '10.0.0.2': 0, '10.0.0.3': 2, '10.0.0.4': takenAt !== null && now >= takenAt ? 2 : 0 });
+  let memory = emptyMemory;
+  const actions = ticks(t0, t0 + 120_000).map((now) => {
+    const result = diagnose(replaced(), service(now, pool(t0 + 10_000)(now)), now, policy, memory);
+    memory = result.memory;
+    return result.verdict.findings.map((f) => f.rule).join() || 'none';
+  });
+  t.same([...new Set(actions)], ['none'], 'the driver connects to the new node 10 s after it joined (gocql adds a NEW_NODE host at once): nothing at any of 121 ticks, and the forgotten address is never judged');
+  const within = over(ticks(t0, t0 + 70_000), replaced, (now) => service(now, pool(null)(now))).verdict;
+  t.same(within.findings, [], 'a driver that has not taken the new node yet is within its grace');
+  const never = over(ticks(t0, t0 + 81_000), replaced, (now) => service(now, pool(null)(now))).verdict;
+  t.match(never, { action: 'restart', rule: 'stale_pool', findings: [{ rule: 'stale_pool', addresses: ['10.0.0.4'] }] }, 'a driver that never takes it: a restart, for the new node alone');
+  t.end();
+});
+
 void t.test('a service that does not answer (crash-looping, starting) is never judged: no stale pool, no false unavailability', (t) => {
   for (const answering of [false, null]) {
     const verdict = over(ticks(t0, t0 + 20_000), () => cluster(), (now) => service(now, { '10.0.0.1': 0, '10.0.0.2': 0, '10.0.0.3': 0 }, { requests: 10, errors: 10 }, 5, answering), lacking(['10.0.0.1', '10.0.0.2', '10.0.0.3'])).verdict;
