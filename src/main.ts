@@ -121,7 +121,7 @@ export async function runSidecar(config: Config): Promise<void> {
     // A fresh pool reading and a fresh verdict, just before the signal.
     recheck: async (rule: ServiceRule): Promise<string | null> => {
       await service.observe();
-      const verdict: PublishedVerdict = reconciler.tick();
+      const verdict: PublishedVerdict = await reconciler.tick();
       if (verdict.findings.some((f) => f.rule === rule)) return null;
       return `${rule} no longer holds: ${verdict.evidence.join('; ') || "the service's view agrees with the cluster's"}`;
     },

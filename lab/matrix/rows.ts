@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { request } from 'undici';
 import { parseConfig } from '../../src/config/load.ts';
-import type { RestartRecord } from '../../src/remediate/remediator.ts';
+import type { RestartRecord, Shown } from '../../src/remediate/remediator.ts';
 import { temporaryDirectory, type Cleanup } from '../cleanup.ts';
 import { startFleet } from '../fleet/fleet.ts';
 import { healWithFlap, pauseNode, rebootIsolated, resumeNode, startNode, stopNode, type NodeNumber } from '../cluster/cluster.ts';
@@ -445,7 +445,7 @@ const staleFleet: Row = {
       exits: pod.service.supervisor.restarts() - (exitsBefore[fleet.pods.indexOf(pod)] ?? 0),
     })));
     const restarts = perPod.reduce((n, p) => n + p.restarts, 0);
-    const histories = await Promise.all(fleet.pods.map(async (pod) => ({ pod: pod.name, history: ((await pod.sidecar.status()).remediation as { history: RestartRecord[] }).history })));
+    const histories = await Promise.all(fleet.pods.map(async (pod) => ({ pod: pod.name, history: ((await pod.sidecar.status()).remediation as { history: Shown<RestartRecord>[] }).history })));
     const pages = fleet.prometheus.productionPages()
       .map((life) => `${life.alert}${life.labels.instance ? ` on ${life.labels.instance}` : ''}`);
     const happened = [

@@ -1,13 +1,16 @@
 // The reconcile loop, like a Kubernetes controller: every tick,
 //   1. observe both views;
 //   2. diagnose (a pure function) with what was remembered;
-//   3. hand the verdict to the remediator, which acts or says what holds it back;
-//   4. publish one verdict, the final word, with its evidence and memory.
-// Level-triggered: a missed tick changes nothing. Each change of verdict is logged
-// once, with why.
+//   3. hand the verdict to the remediator, which acts and returns what it did (nothing,
+//      held back and until when, a restart under way);
+//   4. publish one verdict, the final word, with its evidence and memory;
+//   5. requeue: the next tick after the interval, or sooner when what held the action
+//      back ends sooner (controller-runtime's RequeueAfter).
+// Level-triggered: a missed tick changes nothing, and ticks never overlap. Each change
+// of verdict is logged once, with why.
 import type { ClusterView } from '../cluster/view.ts';
 import type { Config } from '../config/schema.ts';
-import type { Held } from '../remediate/remediator.ts';
+import { showHeld, type ActionResult, type Held, type Shown } from '../remediate/remediator.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import { Gauge, metricPrefix, type Registry } from '../telemetry/metrics.ts';
 import { diagnose, emptyMemory, serviceRules, type DiagnosePolicy, type Memory, type ServiceSnapshot, type Verdict } from './diagnose.ts';
@@ -19,7 +22,7 @@ export interface PublishedVerdict extends Omit<Verdict, 'suppressed'> {
 
 export interface ReconcileStatus {
   at: string | null;
-  verdict: PublishedVerdict | null;
+  verdict: (Omit<PublishedVerdict, 'suppressed'> & { suppressed: Shown<Held> | null }) | null;
   /** What diagnose() remembers between ticks: since when each rule holds, Cassandra's fault periods, and since when the service's pool has lacked each node. */
   memory: { since: Record<string, string>; faults: { kind: string; from: string; to: string | null }[]; poolMissingSince: Record<string, string> };
 }
@@ -44,6 +47,8 @@ export function diagnosePolicy(config: Config): DiagnosePolicy {
 
 export class Reconciler {
   #timer: NodeJS.Timeout | undefined;
+  #stopped = false;
+  #verdict: PublishedVerdict | null = null;
   #memory: Memory = emptyMemory;
   #status: ReconcileStatus = { at: null, verdict: null, memory: { since: {}, faults: [], poolMissingSince: {} } };
   readonly #policy: DiagnosePolicy;
@@ -54,10 +59,10 @@ export class Reconciler {
   readonly #now: () => number;
   readonly #divergence: Gauge<'rule'>;
   readonly #broken: Gauge<'address'>;
-  readonly #act: (verdict: Verdict) => Held | null;
+  readonly #act: (verdict: Verdict) => Promise<ActionResult>;
 
-  /** `act` receives every verdict (the remediator) and says what, if anything, holds a restart back. */
-  constructor(config: Config, views: { cluster: () => ClusterView; service: () => ServiceSnapshot }, act: (verdict: Verdict) => Held | null, registry: Registry, logger: Logger, now: () => number = Date.now) {
+  /** `act` receives every verdict (the remediator) and says what it did with it. */
+  constructor(config: Config, views: { cluster: () => ClusterView; service: () => ServiceSnapshot }, act: (verdict: Verdict) => Promise<ActionResult>, registry: Registry, logger: Logger, now: () => number = Date.now) {
     this.#act = act;
     this.#policy = diagnosePolicy(config);
     this.#intervalMs = config.reconcile.interval_ms;
@@ -75,35 +80,51 @@ export class Reconciler {
   }
 
   start(): void {
-    this.#timer = setInterval(() => { this.tick(); }, this.#intervalMs);
+    this.#requeue(this.#intervalMs);
   }
 
   stop(): void {
-    clearInterval(this.#timer);
+    this.#stopped = true;
+    clearTimeout(this.#timer);
+  }
+
+  #requeue(afterMs: number): void {
+    if (this.#stopped) return;
+    this.#timer = setTimeout(() => {
+      void this.tick().then((verdict) => {
+        // Sooner than the interval when what holds the action back ends sooner: the lease's retry, the backoff.
+        const until = verdict.suppressed?.until ?? null;
+        this.#requeue(until === null ? this.#intervalMs : Math.max(0, Math.min(this.#intervalMs, until - this.#now())));
+      }, (error: unknown) => {
+        this.#logger.error({ error: (error as Error).message }, 'a reconcile tick failed; trying again at the next');
+        this.#requeue(this.#intervalMs);
+      });
+    }, afterMs);
   }
 
   status(): ReconcileStatus {
     return this.#status;
   }
 
-  tick(): PublishedVerdict {
+  async tick(): Promise<PublishedVerdict> {
     const now = this.#now();
-    const previous = this.#status.verdict;
     const cluster = this.#cluster();
     // At start-up, before every node has answered, "no quorum" only means "not known yet": nothing is judged, and nothing remembered.
-    if (!cluster.settled) return this.#publish(now, notYet, this.#memory, cluster, previous);
+    if (!cluster.settled) return this.#publish(now, notYet, this.#memory, cluster);
     const { verdict: diagnosed, memory } = diagnose(cluster, this.#service(), now, this.#policy, this.#memory);
     this.#memory = memory;
-    const held = this.#act(diagnosed);
-    const verdict: PublishedVerdict = held === null ? { ...diagnosed, suppressed: null } : { ...diagnosed, action: 'suppressed', suppressed: held };
-    return this.#publish(now, verdict, memory, cluster, previous);
+    const result = await this.#act(diagnosed);
+    const verdict: PublishedVerdict = result.outcome === 'held' ? { ...diagnosed, action: 'suppressed', suppressed: result.held } : { ...diagnosed, suppressed: null };
+    return this.#publish(now, verdict, memory, cluster);
   }
 
-  #publish(now: number, verdict: PublishedVerdict, memory: Memory, cluster: ClusterView, previous: PublishedVerdict | null): PublishedVerdict {
+  #publish(now: number, verdict: PublishedVerdict, memory: Memory, cluster: ClusterView): PublishedVerdict {
     const iso = (ms: number): string => new Date(ms).toISOString();
+    const previous = this.#verdict;
+    this.#verdict = verdict;
     this.#status = {
       at: iso(now),
-      verdict,
+      verdict: { ...verdict, suppressed: showHeld(verdict.suppressed) },
       memory: {
         since: Object.fromEntries(Object.entries(memory.since).map(([rule, ms]) => [rule, iso(ms)])),
         faults: memory.faults.map((f) => ({ kind: f.kind, from: iso(f.from), to: f.to === null ? null : iso(f.to) })),

@@ -16,13 +16,17 @@
 // (restarts per hour, exponential backoff) stop restart loops. A dry run touches
 // nothing: no lease, no depool, no signal; it says what it would do. Every step is
 // logged once, and everything remembered between verdicts is in status().
-import { setTimeout as sleep } from 'node:timers/promises';
+// As a Kubernetes controller's reconciler, consider() returns what it did with each
+// verdict (nothing, held back and until when, a restart under way, a dry run's
+// account), which the reconcile loop publishes and requeues on. Times are epoch
+// milliseconds inside; only status() formats them.
 import { request } from 'undici';
 import type { Config } from '../config/schema.ts';
 import type { TrafficSwitch } from '../proxy/traffic-switch.ts';
 import type { ServiceRule, Verdict, ViewSuppression } from '../reconcile/diagnose.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import { Counter, Gauge, metricPrefix, type Registry } from '../telemetry/metrics.ts';
+import { systemClock, type Clock } from './clock.ts';
 import type { FleetLease } from './lease.ts';
 import type { RestartResult } from './restart-action.ts';
 
@@ -36,7 +40,7 @@ export interface OperatorAnswer {
   outcome: RestartOutcome | 'refused';
   reason?: OperatorRefusal;
   why?: string;
-  restart?: RestartRecord;
+  restart?: Shown<RestartRecord>;
 }
 /**
  * `restarted`: healthy and cured; `not_cured`: healthy, evidence unchanged; `unhealthy`: never healthy again; `failed`: the restart itself failed;
@@ -52,7 +56,8 @@ const needsHuman: ReadonlySet<Suppression> = new Set(['budget_exhausted', 'not_c
 
 export interface RestartRecord {
   reason: RestartReason;
-  startedAt: string;
+  /** Epoch ms. */
+  startedAt: number;
   durationMs: number;
   result: RestartOutcome;
   detail: string;
@@ -69,7 +74,25 @@ interface LeaseRenewal {
 export interface Held {
   reason: Suppression;
   why: string;
+  /** When it may act again by itself (epoch ms); null: not by itself (a switch, a human, the views). */
+  until: number | null;
 }
+
+/** What the remediator did with a verdict, as a controller's reconcile result. */
+export type ActionResult =
+  | { outcome: 'none' }
+  /** Refused, and why; `held.until` says when the loop should look again. */
+  | { outcome: 'held'; held: Held }
+  /** The lease is taken and a graceful restart runs (this verdict's, or one before). */
+  | { outcome: 'restarting' }
+  /** Said what it would do, and did nothing. */
+  | { outcome: 'dry_run'; record: RestartRecord };
+
+/** Held, RestartRecord and the like as /status shows them: times in ISO 8601. */
+export type Shown<T> = { [K in keyof T]: K extends 'until' | 'startedAt' | 'at' ? (null extends T[K] ? string | null : string) : T[K] };
+const iso = (ms: number): string => new Date(ms).toISOString();
+export const showHeld = (held: Held | null): Shown<Held> | null => (held === null ? null : { ...held, until: held.until === null ? null : iso(held.until) });
+const showRecord = (record: RestartRecord): Shown<RestartRecord> => ({ ...record, startedAt: iso(record.startedAt) });
 
 export interface RemediatorDependencies {
   config: Config;
@@ -85,7 +108,7 @@ export interface RemediatorDependencies {
   recheck: (rule: ServiceRule) => Promise<string | null>;
   registry: Registry;
   logger: Logger;
-  now?: () => number;
+  clock?: Clock;
   /** In [0, 1): the jitter of the lease's retries. */
   random?: () => number;
 }
@@ -120,7 +143,7 @@ export class Remediator {
   readonly #history: RestartRecord[] = [];
   readonly #deps: RemediatorDependencies;
   readonly #logger: Logger;
-  readonly #now: () => number;
+  readonly #clock: Clock;
   readonly #random: () => number;
   readonly #upstream: string;
   readonly #metrics: { restarts: Counter<'rule' | 'result'>; inProgress: Gauge; lastRestart: Gauge; suppressed: Gauge<'reason'>; leaseRounds: Counter<'operation'> };
@@ -128,7 +151,7 @@ export class Remediator {
   constructor(deps: RemediatorDependencies) {
     this.#deps = deps;
     this.#logger = deps.logger.child({ component: 'remediate' });
-    this.#now = deps.now ?? Date.now;
+    this.#clock = deps.clock ?? systemClock;
     this.#random = deps.random ?? Math.random;
     this.#upstream = new URL(deps.config.upstream.url).origin;
     const registers = [deps.registry];
@@ -160,11 +183,13 @@ export class Remediator {
   }
 
   /**
-   * Called with every verdict. Acts on a restart verdict unless something holds it
-   * back; returns what holds it back (null: nothing, or nothing to do).
+   * Called with every verdict: acts on a restart verdict unless something holds it
+   * back, and says what it did. A restart starts here only once its lease is taken
+   * (one Paxos round); the rest of it runs in the background while later verdicts
+   * answer `restarting`.
    */
-  consider(verdict: Verdict): Held | null {
-    if (this.#stopped) return null;
+  async consider(verdict: Verdict): Promise<ActionResult> {
+    if (this.#stopped) return { outcome: 'none' };
     // The evidence a restart did not cure is forgotten once it no longer holds.
     if (this.#notCured !== null && !verdict.findings.some((f) => f.rule === this.#notCured?.rule && sameNodes(f.addresses, this.#notCured.addresses))) {
       this.#logger.info({ rule: this.#notCured.rule, addresses: this.#notCured.addresses }, 'the divergence a restart did not cure is gone');
@@ -172,15 +197,28 @@ export class Remediator {
     }
     // Without its credentials the sidecar's view of Cassandra is blind (every node refuses it): it judges nothing.
     const blind = this.#lackingCredentials();
-    if (blind !== null) return this.#setHeld(blind);
-    if (verdict.action === 'suppressed' && verdict.suppressed !== null) return this.#setHeld(verdict.suppressed);
-    if (verdict.action !== 'restart' || verdict.rule === null) return this.#setHeld(null);
-    if (this.#inProgress) return this.#held;
+    if (blind !== null) return this.#heldBy(blind);
+    if (verdict.action === 'suppressed' && verdict.suppressed !== null) return this.#heldBy({ ...verdict.suppressed, until: null });
+    if (verdict.action !== 'restart' || verdict.rule === null) {
+      this.#setHeld(null);
+      return { outcome: 'none' };
+    }
+    if (this.#inProgress) return { outcome: 'restarting' };
     const addresses = verdict.findings.find((f) => f.rule === verdict.rule)?.addresses ?? [];
     const held = this.#holdBack(verdict.rule, addresses);
-    this.#setHeld(held);
-    if (held === null) void this.restart(verdict.rule, verdict.evidence, addresses);
-    return held;
+    if (held !== null) return this.#heldBy(held);
+    this.#setHeld(null);
+    const begun = await this.#begin(verdict.rule, verdict.evidence, addresses);
+    if (begun.kind === 'taken') {
+      void this.#carryOut(begun);
+      return { outcome: 'restarting' };
+    }
+    if (begun.kind === 'dry_run') return { outcome: 'dry_run', record: begun.record };
+    return begun.held === null ? { outcome: 'none' } : { outcome: 'held', held: begun.held };
+  }
+
+  #heldBy(held: Held): ActionResult {
+    return { outcome: 'held', held: this.#setHeld(held) };
   }
 
   /**
@@ -211,8 +249,8 @@ export class Remediator {
   }
 
   status(): {
-    inProgress: boolean; paused: boolean; dryRun: boolean; suppressed: Held | null; restartsLastHour: number; budget: number;
-    nextAllowedAt: string | null; budgetFreesAt: string | null; notCured: { rule: RestartReason; addresses: string[]; at: string } | null; history: RestartRecord[];
+    inProgress: boolean; paused: boolean; dryRun: boolean; suppressed: Shown<Held> | null; restartsLastHour: number; budget: number;
+    nextAllowedAt: string | null; budgetFreesAt: string | null; notCured: { rule: RestartReason; addresses: string[]; at: string } | null; history: Shown<RestartRecord>[];
   } {
     const { max_restarts_per_hour: budget } = this.#deps.config.remediation;
     const recent = this.#recentStarts();
@@ -220,48 +258,48 @@ export class Remediator {
       inProgress: this.#inProgress,
       paused: this.#paused,
       dryRun: this.#deps.config.remediation.dry_run,
-      suppressed: this.#held,
+      suppressed: showHeld(this.#held),
       restartsLastHour: recent.length,
       budget,
-      nextAllowedAt: this.#nextAllowedAt > this.#now() ? new Date(this.#nextAllowedAt).toISOString() : null,
-      budgetFreesAt: recent.length >= budget && recent[0] !== undefined ? new Date(recent[0] + hourMs).toISOString() : null,
-      notCured: this.#notCured === null ? null : { ...this.#notCured, at: new Date(this.#notCured.at).toISOString() },
-      history: [...this.#history],
+      nextAllowedAt: this.#nextAllowedAt > this.#clock.now() ? iso(this.#nextAllowedAt) : null,
+      budgetFreesAt: recent.length >= budget && recent[0] !== undefined ? iso(recent[0] + hourMs) : null,
+      notCured: this.#notCured === null ? null : { ...this.#notCured, at: iso(this.#notCured.at) },
+      history: this.#history.map(showRecord),
     };
   }
 
   /** Start times (epoch ms) of automatic restarts in the last hour, oldest first. */
   #recentStarts(): number[] {
-    const since = this.#now() - hourMs;
+    const since = this.#clock.now() - hourMs;
     // A cancelled restart restarted nothing; it is backed off from, but does not spend the hourly budget.
-    return this.#history.filter((r) => r.reason !== 'manual' && r.result !== 'cancelled').map((r) => Date.parse(r.startedAt)).filter((at) => at >= since);
+    return this.#history.filter((r) => r.reason !== 'manual' && r.result !== 'cancelled').map((r) => r.startedAt).filter((at) => at >= since);
   }
 
   #lackingCredentials(): Held | null {
     const lacking = this.#deps.config.lacking.filter((l) => l.setting.startsWith('cassandra.'));
     if (lacking.length === 0) return null;
-    return { reason: 'no_credentials', why: `the sidecar runs without ${lacking.map((l) => `${l.setting} (${l.file}: ${l.why})`).join(' and ')}: its own view of Cassandra cannot be trusted, so it restarts nothing` };
+    return { reason: 'no_credentials', why: `the sidecar runs without ${lacking.map((l) => `${l.setting} (${l.file}: ${l.why})`).join(' and ')}: its own view of Cassandra cannot be trusted, so it restarts nothing`, until: null };
   }
 
   #holdBack(rule: ServiceRule, addresses: string[]): Held | null {
     const { remediation } = this.#deps.config;
-    if (!remediation.enabled) return { reason: 'disabled', why: 'remediation.enabled is false' };
-    if (this.#paused) return { reason: 'paused', why: 'paused by an operator (POST /remediation/resume to resume)' };
+    if (!remediation.enabled) return { reason: 'disabled', why: 'remediation.enabled is false', until: null };
+    if (this.#paused) return { reason: 'paused', why: 'paused by an operator (POST /remediation/resume to resume)', until: null };
     if (this.#notCured !== null && this.#notCured.rule === rule && sameNodes(this.#notCured.addresses, addresses)) {
-      return { reason: 'not_cured', why: `a restart at ${new Date(this.#notCured.at).toISOString()} did not change this (${rule}${addresses.length > 0 ? `: ${addresses.join(', ')}` : ''}); another would not either: a human is needed` };
+      return { reason: 'not_cured', why: `a restart did not change this (${rule}${addresses.length > 0 ? `: ${addresses.join(', ')}` : ''}); another would not either: a human is needed`, until: null };
     }
     const recent = this.#recentStarts();
     if (recent.length >= remediation.max_restarts_per_hour) {
-      return { reason: 'budget_exhausted', why: `${recent.length} restarts in the last hour (budget ${remediation.max_restarts_per_hour}); the next is allowed at ${new Date((recent[0] ?? 0) + hourMs).toISOString()}: a human is needed` };
+      return { reason: 'budget_exhausted', why: `${recent.length} restarts in the last hour (budget ${remediation.max_restarts_per_hour}): a human is needed`, until: (recent[0] ?? 0) + hourMs };
     }
-    if (this.#now() < this.#nextAllowedAt) return { reason: 'backoff', why: `backing off until ${new Date(this.#nextAllowedAt).toISOString()}` };
-    if (this.#leaseWait !== null && this.#now() < this.#leaseWait.until) {
-      return { reason: 'lease_held', why: `${this.#leaseWait.holder} is restarting its service; the lease is tried again at ${new Date(this.#leaseWait.until).toISOString()}` };
+    if (this.#clock.now() < this.#nextAllowedAt) return { reason: 'backoff', why: 'backing off after the last restart (or a failed attempt at the lease)', until: this.#nextAllowedAt };
+    if (this.#leaseWait !== null && this.#clock.now() < this.#leaseWait.until) {
+      return { reason: 'lease_held', why: `${this.#leaseWait.holder} is restarting its service; the lease is tried again then`, until: this.#leaseWait.until };
     }
     return null;
   }
 
-  #setHeld(held: Held | null): Held | null {
+  #setHeld<H extends Held | null>(held: H): H {
     if (held !== null && held.reason !== this.#held?.reason && needsHuman.has(held.reason)) {
       this.#logger.error({ reason: held.reason, why: held.why }, `not restarting the service again: ${held.why}`);
     }
@@ -292,51 +330,75 @@ export class Remediator {
       return this.#isStopped() ? refused('stopping', 'the sidecar is shutting down', 503) : refused('lease_held', this.#held?.why ?? 'another sidecar holds the fleet lease');
     }
     const good = record.result === 'restarted' || record.result === 'dry_run';
-    return { status: good ? 200 : 502, outcome: record.result, restart: record };
+    return { status: good ? 200 : 502, outcome: record.result, restart: showRecord(record) };
   }
 
   /** The whole graceful restart. Also the manual trigger, which skips the budget, backoff and not-cured memory, but never the lease. */
   async restart(reason: RestartReason, evidence: string[] = [], addresses: string[] = []): Promise<RestartRecord | null> {
     if (this.#inProgress || this.#isStopped()) return null;
+    const begun = await this.#begin(reason, evidence, addresses);
+    if (begun.kind === 'dry_run') return begun.record;
+    return begun.kind === 'taken' ? this.#carryOut(begun) : null;
+  }
+
+  /**
+   * 1. The fleet lease (or, in a dry run, the account of what would be done). Held:
+   * another pod holds the lease, or it could not be asked (null: stopped meanwhile).
+   */
+  async #begin(reason: RestartReason, evidence: string[], addresses: string[]): Promise<
+    { kind: 'taken'; reason: RestartReason; evidence: string[]; addresses: string[]; startedAt: number; log: Logger }
+    | { kind: 'dry_run'; record: RestartRecord } | { kind: 'held'; held: Held | null }> {
     const { config, lease, trafficSwitch } = this.#deps;
-    const started = this.#now();
+    const startedAt = this.#clock.now();
     const log = this.#logger.child({ rule: reason });
     if (config.remediation.dry_run) {
       // Nothing that touches traffic: no lease, no depool, no signal. Recorded and backed off like a restart, so it says what a real one would do, and when.
       const detail = `dry run: would take the fleet lease, depool for ${trafficSwitch.propagationMs} ms, drain (up to ${config.remediation.drain_timeout_ms} ms) and restart the service by ${config.remediation.action}; nothing was done`;
       log.warn({ evidence, detail }, 'dry run: would restart the service now');
-      this.#finish({ reason, startedAt: new Date(started).toISOString(), durationMs: 0, result: 'dry_run', detail, evidence, addresses });
-      return this.#history.at(-1) ?? null;
+      return { kind: 'dry_run', record: this.#finish({ reason, startedAt, durationMs: 0, result: 'dry_run', detail, evidence, addresses }) };
     }
+    // Set before the Paxos round: a verdict arriving meanwhile must not ask for the lease again.
     this.#inProgress = true;
-    let held = false;
-    let renewal: LeaseRenewal | null = null;
-    let result: RestartOutcome = 'failed';
-    let detail = '';
     try {
-      // 1. The fleet lease.
       const taken = await this.#leaseRound('acquire', () => lease.acquire());
       if (!taken.acquired) {
         // Not again before a jittered wait: the pods waiting for one lease must not run a Paxos round each every tick.
         const holder = taken.holder ?? 'another sidecar';
         const waitMs = Math.round(config.remediation.lease_retry_ms * (0.5 + this.#random()));
         const first = this.#leaseWait?.holder !== holder;
-        this.#leaseWait = { holder, until: this.#now() + waitMs };
-        this.#setHeld({ reason: 'lease_held', why: `${holder} is restarting its service` });
+        this.#leaseWait = { holder, until: startedAt + waitMs };
         log[first ? 'warn' : 'debug']({ holder, retry_in_ms: waitMs }, 'another sidecar in this data center is restarting its service; waiting for the lease');
-        return null;
+        this.#inProgress = false;
+        return { kind: 'held', held: this.#setHeld({ reason: 'lease_held', why: `${holder} is restarting its service; the lease is tried again then`, until: this.#leaseWait.until }) };
       }
       this.#leaseWait = null;
       if (taken.tookOverFrom !== undefined) log.warn({ previous_holder: taken.tookOverFrom }, "took the fleet lease over from this pod's previous sidecar, which stopped while holding it");
       if (this.#isStopped()) {
         // stop() came while the lease was being taken: give it straight back.
         await this.#leaseRound('release', () => lease.release());
-        return null;
+        this.#inProgress = false;
+        return { kind: 'held', held: null };
       }
-      held = true;
-      this.#leaseHeld = true;
-      renewal = this.#renewWhileHeld(log);
-      this.#metrics.inProgress.set(1);
+    } catch (error) {
+      this.#nextAllowedAt = this.#clock.now() + config.remediation.backoff_base_ms;
+      log.error({ error: (error as Error).message }, 'could not take the fleet lease');
+      this.#inProgress = false;
+      return { kind: 'held', held: this.#setHeld({ reason: 'backoff', why: `could not take the fleet lease (${(error as Error).message})`, until: this.#nextAllowedAt }) };
+    }
+    this.#leaseHeld = true;
+    this.#metrics.inProgress.set(1);
+    return { kind: 'taken', reason, evidence, addresses, startedAt, log };
+  }
+
+  /** 2 to 6, with the lease held: depool, drain, check again, restart, verify, repool, release, record. */
+  async #carryOut(taken: { reason: RestartReason; evidence: string[]; addresses: string[]; startedAt: number; log: Logger }): Promise<RestartRecord | null> {
+    const { reason, evidence, addresses, startedAt, log } = taken;
+    const { config, lease, trafficSwitch } = this.#deps;
+    const renewal = this.#renewWhileHeld(log);
+    let result: RestartOutcome = 'failed';
+    let detail = '';
+    let record: RestartRecord | null = null;
+    try {
       // 2. Depool (readiness fails; other pods take the traffic while the endpoints update) and drain.
       log.warn({ evidence }, `restarting the service's pool gracefully (${reason}): lease taken, depooling`);
       await trafficSwitch.depool(`restarting the service's pool (${reason})`);
@@ -363,29 +425,28 @@ export class Remediator {
       }
     } catch (error) {
       detail = `${detail ? `${detail}; ` : ''}${(error as Error).message}`;
-      log.error({ error: (error as Error).message }, held ? 'the restart failed' : 'could not take the fleet lease');
-      if (!held) this.#nextAllowedAt = this.#now() + this.#deps.config.remediation.backoff_base_ms;
+      log.error({ error: (error as Error).message }, 'the restart failed');
     } finally {
-      renewal?.stop();
+      renewal.stop();
       // 5. Repool and release. After stop() the lease is given back already, and the proxy stays depooled for the shutdown.
-      if (held && !this.#isStopped()) {
+      if (!this.#isStopped()) {
         trafficSwitch.repool();
         // The next pod must not depool before the endpoints have taken this one back: with two
         // pods, both would be out of rotation at once.
-        await sleep(trafficSwitch.propagationMs);
+        await this.#clock.sleep(trafficSwitch.propagationMs);
         this.#leaseHeld = false;
         await this.#leaseRound('release', () => lease.release()).catch((error: unknown) => { log.error({ error: (error as Error).message }, 'could not release the lease; it expires by its TTL'); });
-        this.#finish({ reason, startedAt: new Date(started).toISOString(), durationMs: this.#now() - started, result, detail, evidence, addresses });
+        record = this.#finish({ reason, startedAt, durationMs: this.#clock.now() - startedAt, result, detail, evidence, addresses });
       }
       this.#inProgress = false;
       this.#metrics.inProgress.set(0);
     }
-    return this.#history.at(-1) ?? null;
+    return record;
   }
 
   /** 6. Record, count, back off, and remember evidence that a restart did not cure. */
-  #finish(record: RestartRecord): void {
-    const now = this.#now();
+  #finish(record: RestartRecord): RestartRecord {
+    const now = this.#clock.now();
     this.#history.push(record);
     if (this.#history.length > 50) this.#history.shift();
     this.#metrics.restarts.inc({ rule: record.reason, result: record.result });
@@ -395,8 +456,9 @@ export class Remediator {
     if (record.result === 'not_cured' && record.reason !== 'manual') this.#notCured = { rule: record.reason, addresses: record.addresses, at: now };
     const level = record.result === 'restarted' || record.result === 'dry_run' ? 'info' : 'error';
     this.#logger[level](
-      { rule: record.reason, result: record.result, duration_ms: record.durationMs, detail: record.detail, next_allowed_at: new Date(this.#nextAllowedAt).toISOString() },
+      { rule: record.reason, result: record.result, duration_ms: record.durationMs, detail: record.detail, next_allowed_at: iso(this.#nextAllowedAt) },
       `graceful restart finished: ${record.result}; repooled`);
+    return record;
   }
 
   /**
@@ -406,16 +468,15 @@ export class Remediator {
    */
   #renewWhileHeld(log: Logger): LeaseRenewal {
     let lost = false;
-    const timer = setInterval(() => {
+    const stop = this.#clock.every(this.#deps.config.remediation.lease_ttl_seconds * 1000 / 3, () => {
       if (!this.#leaseHeld || lost) return;
       this.#leaseRound('renew', () => this.#deps.lease.renew()).then((still) => {
         if (still || !this.#leaseHeld) return;
         lost = true;
         log.error('the fleet lease was lost during the restart: it expired, or another pod took it');
       }, (error: unknown) => { log.warn({ error: (error as Error).message }, 'could not renew the fleet lease; it holds until its TTL, and is renewed again'); });
-    }, this.#deps.config.remediation.lease_ttl_seconds * 1000 / 3);
-    timer.unref();
-    return { lost: () => lost, stop: () => { clearInterval(timer); } };
+    });
+    return { lost: () => lost, stop };
   }
 
   /** One lightweight transaction on the lease, counted: the pods of a data center share one partition's Paxos. */
@@ -425,8 +486,8 @@ export class Remediator {
   }
 
   async #drain(): Promise<void> {
-    const deadline = this.#now() + this.#deps.config.remediation.drain_timeout_ms;
-    while (this.#deps.inflight() > 0 && this.#now() < deadline) await sleep(20);
+    const deadline = this.#clock.now() + this.#deps.config.remediation.drain_timeout_ms;
+    while (this.#deps.inflight() > 0 && this.#clock.now() < deadline) await this.#clock.sleep(20);
   }
 
   /**
@@ -436,9 +497,9 @@ export class Remediator {
    */
   async #verify(signalledPid: number | null, cure: { reason: RestartReason; addresses: string[] }): Promise<{ outcome: 'restarted' | 'not_cured' | 'unhealthy'; detail: string }> {
     const { remediation, upstream } = this.#deps.config;
-    const deadline = this.#now() + remediation.healthy_timeout_ms;
-    const waiting = (): boolean => this.#now() < deadline && !this.#isStopped();
-    while (signalledPid !== null && alive(signalledPid) && waiting()) await sleep(50);
+    const deadline = this.#clock.now() + remediation.healthy_timeout_ms;
+    const waiting = (): boolean => this.#clock.now() < deadline && !this.#isStopped();
+    while (signalledPid !== null && alive(signalledPid) && waiting()) await this.#clock.sleep(50);
     let healthy = false;
     let lastProblem = 'not checked yet';
     while (waiting()) {
@@ -448,7 +509,7 @@ export class Remediator {
         lastProblem = await this.#stillDiverged(cure.reason, cure.addresses);
         if (lastProblem === '') return { outcome: 'restarted', detail: '' };
       }
-      await sleep(250);
+      await this.#clock.sleep(250);
     }
     const within = `within ${remediation.healthy_timeout_ms} ms`;
     return healthy

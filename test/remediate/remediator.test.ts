@@ -1,7 +1,7 @@
 // The restart sequence's logic with a fake lease, a fake restart and a fake pool (the
 // real ones run in test/e2e): pause and resume, the manual trigger, backoff growth and
 // its cap, the hourly budget, a restart that does not cure, dry run, and stopping
-// mid-restart. The clock is real time plus an offset the tests move forward.
+// mid-restart. Time is virtual (test/support/virtual-clock.ts): no test sleeps.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
@@ -16,13 +16,14 @@ import { TrafficSwitch } from '../../src/proxy/traffic-switch.ts';
 import { createRegistry } from '../../src/telemetry/metrics.ts';
 import { startUpstream, testLogger } from '../support/http.ts';
 import { metric } from '../support/monitor.ts';
+import { VirtualClock } from '../support/virtual-clock.ts';
 
 const staleFinding: Finding = { rule: 'stale_pool', since: 0, evidence: "10.0.0.2 has been a healthy coordinator for 80 s and the service's pool has held 0 connections to it for 80 s (grace 75 s for both)", addresses: ['10.0.0.2'] };
 const restartVerdict = (finding: Finding = staleFinding): Verdict =>
   ({ action: 'restart', rule: finding.rule === 'broken_coordinator' ? null : finding.rule, findings: [finding], suppressed: null, brokenCoordinators: [], evidence: [finding.evidence] });
 const quietVerdict: Verdict = { action: 'none', rule: null, findings: [], suppressed: null, brokenCoordinators: [], evidence: [] };
 
-type CountingLease = FleetLease & { taken: number; released: number; attempts: number; renewals: number; keeps: boolean; leftByPreviousSidecar: string | null };
+type CountingLease = FleetLease & { taken: number; released: number; attempts: number; renewals: number; keeps: boolean; leftByPreviousSidecar: string | null; onRenew: () => void };
 
 function fakeLease(holderElsewhere: { value: string | null }): CountingLease {
   const lease = {
@@ -47,15 +48,19 @@ function fakeLease(holderElsewhere: { value: string | null }): CountingLease {
       lease.released++;
       return Promise.resolve();
     },
+    /** Called at each renewal: a test's way to change the world at a point of the restart. */
+    onRenew: () => undefined,
     renew: () => {
       lease.renewals++;
+      lease.onRenew();
       return Promise.resolve(lease.keeps);
     },
   };
   return lease as unknown as CountingLease;
 }
 
-async function setUp(t: Test, remediation: Record<string, unknown> = {}, service: { healthy: boolean; pool: Record<string, number>; gone?: string; inflight?: number } = { healthy: true, pool: { '10.0.0.1': 2, '10.0.0.2': 2 } }) {
+/** `signalled`: what the fake restart waits for before it returns (a signal still in flight). */
+async function setUp(t: Test, remediation: Record<string, unknown> = {}, service: { healthy: boolean; pool: Record<string, number>; gone?: string; inflight?: number; signalled?: Promise<void> } = { healthy: true, pool: { '10.0.0.1': 2, '10.0.0.2': 2 } }) {
   const upstream = await startUpstream(t, (req, res) => {
     res.writeHead(req.url === '/healthz' && !service.healthy ? 503 : 200);
     res.end();
@@ -67,18 +72,18 @@ async function setUp(t: Test, remediation: Record<string, unknown> = {}, service
   const restarts: string[] = [];
   const { logger, lines } = testLogger();
   const trafficSwitch = new TrafficSwitch(logger, 0);
-  const clock = { offset: 0 };
+  const clock = new VirtualClock();
   const remediator = new Remediator({
     config, lease, trafficSwitch, inflight: () => service.inflight ?? 0, registry, logger,
-    restart: () => { restarts.push('restart'); return Promise.resolve({ signalledPid: null, detail: 'fake restart' }); },
+    restart: async () => { restarts.push('restart'); await service.signalled; return { signalledPid: null, detail: 'fake restart' }; },
     servicePool: () => Promise.resolve(service.pool),
     serviceCanary: () => Promise.resolve('ok'),
     recheck: () => Promise.resolve(service.gone ?? null),
-    now: () => Date.now() + clock.offset,
+    clock,
     random: () => 0.5, // the lease's jitter at its middle: waits of exactly lease_retry_ms
   });
   const settled = async (): Promise<void> => {
-    while (remediator.status().inProgress) await new Promise((resolve) => setTimeout(resolve, 10));
+    while (remediator.status().inProgress) await new Promise((resolve) => setImmediate(resolve));
   };
   return { remediator, lease, elsewhere, restarts, registry, lines, trafficSwitch, clock, settled, service };
 }
@@ -86,11 +91,11 @@ async function setUp(t: Test, remediation: Record<string, unknown> = {}, service
 void t.test('pause holds automatic restarts back; resume lets them through', async (t) => {
   const { remediator, restarts, registry, settled } = await setUp(t);
   remediator.pause();
-  t.match(remediator.consider(restartVerdict()), { reason: 'paused', why: /POST \/remediation\/resume/ });
+  t.match(await remediator.consider(restartVerdict()), { outcome: 'held', held: { reason: 'paused', why: /POST \/remediation\/resume/, until: null } }, 'held, not by itself');
   t.equal(await metric(registry, 'sessionstore_sidecar_remediation_suppressed', { reason: 'paused' }), 1);
   t.same(restarts, [], 'nothing while paused');
   remediator.resume();
-  t.equal(remediator.consider(restartVerdict()), null, 'nothing holds it back now');
+  t.same(await remediator.consider(restartVerdict()), { outcome: 'restarting' }, 'nothing holds it back now: the lease is taken and the restart runs');
   await settled();
   t.same(restarts, ['restart']);
   t.match(remediator.status().history[0], { result: 'restarted', reason: 'stale_pool', addresses: ['10.0.0.2'] }, 'cured: the pool holds 10.0.0.2 again');
@@ -139,26 +144,27 @@ void t.test('a lease left by this pod\'s previous sidecar: taken over, said, and
   t.match(lines().find((l) => String(l.msg).startsWith('took the fleet lease over')), { level: 'warn', previous_holder: 'test-pod:41' }, 'the log says from whom');
 });
 
-void t.test('while another pod holds the lease: one attempt per jittered wait, not one per verdict, and said once', async (t) => {
+void t.test('while another pod holds the lease: the answer says who and until when; one attempt per jittered wait, and said once', async (t) => {
   const { remediator, lease, elsewhere, clock, restarts, lines, settled, registry } = await setUp(t, { lease_retry_ms: 10_000 });
   elsewhere.value = 'another-pod';
-  t.equal(remediator.consider(restartVerdict()), null, 'the first verdict tries the lease');
-  await settled();
+  const asked = clock.now();
+  t.match(await remediator.consider(restartVerdict()), { outcome: 'held', held: { reason: 'lease_held', why: /another-pod is restarting its service/, until: asked + 10_000 } },
+    'the first verdict asks for the lease, and its answer says at once who holds it and when it is tried again');
+  t.match(remediator.status().suppressed, { reason: 'lease_held', until: new Date(asked + 10_000).toISOString() }, '/status formats the time');
   t.equal(lease.attempts, 1);
   for (let tick = 0; tick < 5; tick++) {
-    clock.offset += 1000;
-    t.match(remediator.consider(restartVerdict()), { reason: 'lease_held', why: /another-pod is restarting its service; the lease is tried again at / }, `${tick + 1} s later: held, with when it is tried again`);
+    clock.advance(1000);
+    t.match(await remediator.consider(restartVerdict()), { outcome: 'held', held: { reason: 'lease_held', until: asked + 10_000 } }, `${tick + 1} s later: held, until the same time`);
   }
   t.equal(lease.attempts, 1, 'no Paxos round while waiting');
   t.equal(await metric(registry, 'sessionstore_sidecar_lease_rounds_total', { operation: 'acquire' }), 1, 'and each round counted');
-  clock.offset += 5000;
-  t.equal(remediator.consider(restartVerdict()), null, 'after the wait: tried again');
-  await settled();
+  clock.advance(5000);
+  t.match(await remediator.consider(restartVerdict()), { outcome: 'held', held: { reason: 'lease_held', until: clock.now() + 10_000 } }, 'after the wait: tried again, and a new wait');
   t.equal(lease.attempts, 2);
   t.equal(lines().filter((l) => l.msg === 'another sidecar in this data center is restarting its service; waiting for the lease' && l.level === 'warn').length, 1, 'the wait is said once per holder, not per attempt');
   elsewhere.value = null;
-  clock.offset += 10_000;
-  t.equal(remediator.consider(restartVerdict()), null, 'the lease free: the restart goes ahead');
+  clock.advance(10_000);
+  t.same(await remediator.consider(restartVerdict()), { outcome: 'restarting' }, 'the lease free: the restart goes ahead');
   await settled();
   t.same([lease.attempts, restarts.length], [3, 1]);
 });
@@ -167,75 +173,75 @@ void t.test('backoff doubles with each restart in the hour, up to backoff_max_ms
   const { remediator, clock, settled } = await setUp(t, { backoff_base_ms: 60_000, backoff_max_ms: 150_000, max_restarts_per_hour: 10 });
   const waits: number[] = [];
   for (let i = 0; i < 4; i++) {
-    t.equal(remediator.consider(restartVerdict()), null, `restart ${i + 1} goes ahead`);
+    t.same(await remediator.consider(restartVerdict()), { outcome: 'restarting' }, `restart ${i + 1} goes ahead`);
     await settled();
-    const { nextAllowedAt } = remediator.status();
-    waits.push(Math.round((Date.parse(nextAllowedAt ?? '') - (Date.now() + clock.offset)) / 1000));
-    t.match(remediator.consider(restartVerdict()), { reason: 'backoff' }, 'held back until then');
-    clock.offset += (waits.at(-1) ?? 0) * 1000 + 1000;
+    const nextAllowedAt = Date.parse(remediator.status().nextAllowedAt ?? '');
+    waits.push(Math.round((nextAllowedAt - clock.now()) / 1000));
+    t.match(await remediator.consider(restartVerdict()), { outcome: 'held', held: { reason: 'backoff', until: nextAllowedAt } }, 'held back until then');
+    clock.advance((waits.at(-1) ?? 0) * 1000 + 1000);
   }
-  t.same(waits.map((w) => Math.round(w / 10) * 10), [60, 120, 150, 150], 'base, doubled, then capped');
+  t.same(waits, [60, 120, 150, 150], 'base, doubled, then capped');
 });
 
 void t.test('the hourly budget: spent, held back with when it frees, then free again an hour later', async (t) => {
   const { remediator, clock, settled, lines, registry } = await setUp(t, { max_restarts_per_hour: 2, backoff_base_ms: 1000, backoff_max_ms: 1000 });
+  let first = 0;
   for (let i = 0; i < 2; i++) {
-    remediator.consider(restartVerdict({ ...staleFinding, addresses: [`10.0.0.${i + 2}`] }));
+    if (i === 0) first = clock.now();
+    await remediator.consider(restartVerdict({ ...staleFinding, addresses: [`10.0.0.${i + 2}`] }));
     await settled();
-    clock.offset += 2000;
+    clock.advance(2000);
   }
-  const held = remediator.consider(restartVerdict({ ...staleFinding, addresses: ['10.0.0.9'] }));
-  t.match(held, { reason: 'budget_exhausted', why: /2 restarts in the last hour \(budget 2\); the next is allowed at .*: a human is needed/ });
+  t.match(await remediator.consider(restartVerdict({ ...staleFinding, addresses: ['10.0.0.9'] })), { outcome: 'held', held: { reason: 'budget_exhausted', why: /2 restarts in the last hour \(budget 2\): a human is needed/, until: first + 3_600_000 } });
   t.match(remediator.status(), { restartsLastHour: 2, budget: 2, budgetFreesAt: /^\d{4}-/ });
   t.equal(await metric(registry, 'sessionstore_sidecar_remediation_suppressed', { reason: 'budget_exhausted' }), 1);
   t.equal(lines().filter((l) => l.level === 'error' && String(l.msg).startsWith('not restarting the service again')).length, 1, 'one error line for a human');
-  clock.offset += 3_600_000;
-  t.equal(remediator.consider(restartVerdict({ ...staleFinding, addresses: ['10.0.0.9'] })), null, 'an hour later the budget is free');
+  clock.advance(3_600_000);
+  t.same(await remediator.consider(restartVerdict({ ...staleFinding, addresses: ['10.0.0.9'] })), { outcome: 'restarting' }, 'an hour later the budget is free');
   await settled();
 });
 
 void t.test('a restart that does not bring the missing node back: not_cured, never repeated for that evidence, and says so', async (t) => {
   const service = { healthy: true, pool: { '10.0.0.1': 2, '10.0.0.2': 0 } as Record<string, number> };
   const { remediator, restarts, clock, settled, registry, lines } = await setUp(t, { backoff_base_ms: 1000, backoff_max_ms: 1000 }, service);
-  remediator.consider(restartVerdict());
+  await remediator.consider(restartVerdict());
   await settled();
   t.match(remediator.status().history[0], { result: 'not_cured', detail: /the service answers, but its pool still holds no connection to 10\.0\.0\.2 within 1500 ms/ });
   t.equal(await metric(registry, 'sessionstore_sidecar_pool_restarts_total', { rule: 'stale_pool', result: 'not_cured' }), 1, 'counted as not_cured');
   t.equal(await metric(registry, 'sessionstore_sidecar_pool_restarts_total', { rule: 'stale_pool', result: 'restarted' }), 0, 'and not as restarted');
-  clock.offset += 60_000;
-  t.match(remediator.consider(restartVerdict()), { reason: 'not_cured', why: /did not change this \(stale_pool: 10\.0\.0\.2\); another would not either: a human is needed/ }, 'the same evidence: held back, past the backoff');
+  clock.advance(60_000);
+  t.match(await remediator.consider(restartVerdict()), { outcome: 'held', held: { reason: 'not_cured', why: /did not change this \(stale_pool: 10\.0\.0\.2\); another would not either: a human is needed/, until: null } }, 'the same evidence: held back, past the backoff, and not by itself');
   t.match(remediator.status(), { suppressed: { reason: 'not_cured' }, notCured: { rule: 'stale_pool', addresses: ['10.0.0.2'] } }, '/status says the same as the metric');
   t.equal(await metric(registry, 'sessionstore_sidecar_remediation_suppressed', { reason: 'not_cured' }), 1);
   t.ok(lines().some((l) => l.level === 'error' && l.reason === 'not_cured'), 'an error line calls for a human');
   t.equal(restarts.length, 1);
-  t.equal(remediator.consider(restartVerdict({ ...staleFinding, addresses: ['10.0.0.3'] })), null, 'other evidence may still be acted on');
+  t.same(await remediator.consider(restartVerdict({ ...staleFinding, addresses: ['10.0.0.3'] })), { outcome: 'restarting' }, 'other evidence may still be acted on');
   await settled();
-  remediator.consider(quietVerdict);
+  await remediator.consider(quietVerdict);
   t.equal(remediator.status().notCured, null, 'the uncured evidence is forgotten once it no longer holds');
 });
 
 void t.test('a service that never answers again: unhealthy', async (t) => {
   const { remediator, settled } = await setUp(t, {}, { healthy: false, pool: {} });
-  remediator.consider(restartVerdict());
+  await remediator.consider(restartVerdict());
   await settled();
   t.match(remediator.status().history[0], { result: 'unhealthy', detail: /the service did not answer \/healthz within 1500 ms/ });
 });
 
 void t.test('a verdict that holds nothing back clears the suppression; a view suppression is passed on', async (t) => {
   const { remediator, registry } = await setUp(t);
-  t.match(remediator.consider({ ...quietVerdict, action: 'suppressed', suppressed: { reason: 'broken_coordinator', why: 'w' } }), { reason: 'broken_coordinator' });
+  t.same(await remediator.consider({ ...quietVerdict, action: 'suppressed', suppressed: { reason: 'broken_coordinator', why: 'w' } }), { outcome: 'held', held: { reason: 'broken_coordinator', why: 'w', until: null } });
   t.equal(await metric(registry, 'sessionstore_sidecar_remediation_suppressed', { reason: 'broken_coordinator' }), 1);
-  t.equal(remediator.consider(quietVerdict), null);
+  t.same(await remediator.consider(quietVerdict), { outcome: 'none' });
   t.equal(await metric(registry, 'sessionstore_sidecar_remediation_suppressed', { reason: 'broken_coordinator' }), 0);
 });
 
 void t.test('dry run: no effect on traffic at all (no lease, no depool, no signal); it says what it would do, and backs off like a restart', async (t) => {
-  const { remediator, restarts, settled, lease, trafficSwitch, lines, registry } = await setUp(t, { dry_run: true }, { healthy: true, pool: { '10.0.0.2': 0 } });
+  const { remediator, restarts, lease, trafficSwitch, lines, registry } = await setUp(t, { dry_run: true }, { healthy: true, pool: { '10.0.0.2': 0 } });
   const depools: string[] = [];
   const depool = trafficSwitch.depool.bind(trafficSwitch);
   trafficSwitch.depool = (reason: string) => { depools.push(reason); return depool(reason); };
-  remediator.consider(restartVerdict());
-  await settled();
+  t.match(await remediator.consider(restartVerdict()), { outcome: 'dry_run', record: { result: 'dry_run' } }, 'the answer is the account');
   t.match(remediator.status().history[0], { result: 'dry_run', durationMs: 0, detail: /would take the fleet lease, depool for \d+ ms, drain .* and restart the service by signal; nothing was done/ });
   t.same(restarts, [], 'no signal');
   t.same([lease.taken, lease.released], [0, 0], 'no lease');
@@ -243,12 +249,12 @@ void t.test('dry run: no effect on traffic at all (no lease, no depool, no signa
   t.equal(trafficSwitch.depooled, false, 'readiness never failed');
   t.match(lines().find((l) => l.msg === 'dry run: would restart the service now'), { evidence: [/10\.0\.0\.2 has been a healthy coordinator/] }, 'and it said so, with the evidence');
   t.equal(await metric(registry, 'sessionstore_sidecar_pool_restarts_total', { rule: 'stale_pool', result: 'dry_run' }), 1);
-  t.match(remediator.consider(restartVerdict()), { reason: 'backoff' }, 'the next would-be restart waits for the backoff, as a real one would');
+  t.match(await remediator.consider(restartVerdict()), { outcome: 'held', held: { reason: 'backoff' } }, 'the next would-be restart waits for the backoff, as a real one would');
 });
 
 void t.test('a restart whose reason went by the last moment is cancelled: repooled, no signal, no budget spent', async (t) => {
   const { remediator, restarts, settled, lease, trafficSwitch, registry } = await setUp(t, { max_restarts_per_hour: 1 }, { healthy: true, pool: { '10.0.0.2': 2 }, gone: "stale_pool no longer holds: the service's view agrees with the cluster's" });
-  remediator.consider(restartVerdict());
+  await remediator.consider(restartVerdict());
   await settled();
   t.match(remediator.status().history[0], { result: 'cancelled', detail: /cancelled before the signal: stale_pool no longer holds/ });
   t.same(restarts, [], 'no signal');
@@ -291,17 +297,18 @@ void t.test('the http and command restart actions', async (t) => {
 });
 
 void t.test('stopping during a restart gives the lease back at once and leaves the proxy depooled for the shutdown', async (t) => {
-  const { remediator, lease, trafficSwitch, lines } = await setUp(t, { healthy_timeout_ms: 60_000 }, { healthy: false, pool: {} });
-  // The restarted service never comes back healthy: the restart would wait a minute.
+  // The signal is still in flight when the sidecar is told to stop; the service never comes back healthy.
+  let signalDone = (): void => undefined;
+  const signalled = new Promise<void>((resolve) => { signalDone = resolve; });
+  const { remediator, lease, trafficSwitch, lines, restarts } = await setUp(t, { healthy_timeout_ms: 60_000 }, { healthy: false, pool: {}, signalled });
   const restarting = remediator.restart('stale_pool');
-  await new Promise((resolve) => setTimeout(resolve, 100));
+  while (restarts.length === 0) await new Promise((resolve) => setImmediate(resolve));
   t.equal(lease.taken, 1);
-  const stopped = Date.now();
   await remediator.stop();
   t.equal(lease.released, 1, 'released at stop, not after the TTL');
   t.ok(lines().some((l) => l.msg === 'stopping during a graceful restart: releasing the fleet lease now'), 'and said so');
-  await restarting;
-  t.ok(Date.now() - stopped < 1000, 'the restart under way gave up waiting');
+  signalDone();
+  t.match(await restarting, null, 'the restart under way gave up waiting for a healthy service, and recorded nothing');
   t.equal(lease.released, 1, 'released once');
   t.equal(trafficSwitch.depooled, true, 'not repooled while the sidecar shuts down');
   t.equal(await remediator.restart('manual'), null, 'no restart after stop');
@@ -309,11 +316,14 @@ void t.test('stopping during a restart gives the lease back at once and leaves t
 
 void t.test('the lease is renewed while a restart holds it; one lost before the signal cancels the restart', async (t) => {
   const slow = await setUp(t, { lease_ttl_seconds: 1, healthy_timeout_ms: 3000 }, { healthy: false, pool: { '10.0.0.1': 2, '10.0.0.2': 2 } });
-  setTimeout(() => { slow.service.healthy = true; }, 1200).unref();
+  // The service answers again at the fourth renewal: the restart outlasts the TTL (1 s).
+  slow.lease.onRenew = () => { if (slow.lease.renewals >= 4) slow.service.healthy = true; };
+  const began = slow.clock.now();
   t.match(await slow.remediator.restart('manual'), { result: 'restarted' }, 'a service slow to come back: restarted');
-  t.ok(slow.lease.renewals >= 2, `renewed every third of the TTL while it ran (${slow.lease.renewals} renewals in about 1.2 s)`);
+  t.ok(slow.clock.now() - began > 1000, `the restart outlasted the TTL (${slow.clock.now() - began} ms)`);
+  t.ok(slow.lease.renewals >= 2, `renewed every third of the TTL while it ran (${slow.lease.renewals} renewals)`);
   const renewals = slow.lease.renewals;
-  await new Promise((resolve) => setTimeout(resolve, 700));
+  slow.clock.advance(700);
   t.equal(slow.lease.renewals, renewals, 'and no more once released');
 
   const lost = await setUp(t, { lease_ttl_seconds: 1, drain_timeout_ms: 1000 }, { healthy: true, pool: { '10.0.0.1': 2, '10.0.0.2': 2 }, inflight: 1 });
