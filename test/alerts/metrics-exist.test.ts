@@ -65,8 +65,9 @@ void t.test('the rules and the dashboard name only what a live sidecar exports',
   const sidecar = await startSidecar(t, service.url, service.pidFile, { cassandra: { contact_points: ['127.0.0.1', 'cassandra-sessionstore.invalid'] } });
   const traffic = sessionTraffic(t, sidecar.url, { perSecond: 20 });
   const scrape = async (): Promise<string> => (await request(`${sidecar.adminUrl}/metrics`)).body.text();
-  // Per-node series appear once the nodes are probed and the service's pool observed.
-  await until(async () => /service_pool_connections\{address="127\.0\.0\.3"/.test(await scrape()) && /broken_coordinator\{address="127\.0\.0\.3"/.test(await scrape()), 20_000, 'every series is there');
+  // Per-node series appear once the nodes are probed and the service's pool observed; LOCAL_QUORUM's once every node has answered.
+  const complete = (text: string): boolean => /service_pool_connections\{address="127\.0\.0\.3"/.test(text) && /broken_coordinator\{address="127\.0\.0\.3"/.test(text) && /^sessionstore_sidecar_local_quorum_available /m.test(text);
+  await until(async () => complete(await scrape()), 20_000, 'every series is there');
   await traffic.stop();
   const metrics = exported(await scrape());
   t.ok(metrics.size > 30, `${metrics.size} metrics exported`);
