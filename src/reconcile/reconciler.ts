@@ -27,6 +27,8 @@ export interface ReconcileStatus {
   memory: { since: Record<string, string>; faults: { kind: string; from: string; to: string | null }[]; poolMissingSince: Record<string, string> };
 }
 
+const minRequeueMs = 50;
+
 /** The verdict before the sidecar's own view of the cluster is in. */
 const notYet: PublishedVerdict = {
   action: 'none', rule: null, findings: [], suppressed: null, brokenCoordinators: [],
@@ -92,9 +94,10 @@ export class Reconciler {
     if (this.#stopped) return;
     this.#timer = setTimeout(() => {
       void this.tick().then((verdict) => {
-        // Sooner than the interval when what holds the action back ends sooner: the lease's retry, the backoff.
+        // Sooner than the interval when what holds the action back ends sooner: the lease's retry, the backoff
+        // (not in a tight loop at the boundary millisecond).
         const until = verdict.suppressed?.until ?? null;
-        this.#requeue(until === null ? this.#intervalMs : Math.max(0, Math.min(this.#intervalMs, until - this.#now())));
+        this.#requeue(until === null ? this.#intervalMs : Math.max(minRequeueMs, Math.min(this.#intervalMs, until - this.#now())));
       }, (error: unknown) => {
         this.#logger.error({ error: (error as Error).message }, 'a reconcile tick failed; trying again at the next');
         this.#requeue(this.#intervalMs);
