@@ -23,7 +23,7 @@ restoreClusterAfter(t);
 // (4) and the sidecar killed mid-restart (3.7) run in npm run matrix only: the suite's 40 minutes
 // have no room for them. The last is held here by its parts: the lease's takeover on the real
 // cluster (test/remediate/lease.test.ts) and its log (test/remediate/remediator.test.ts).
-t.setTimeout(9 * 60_000);
+t.setTimeout(13 * 60_000);
 
 const row = (name: string) => {
   const found = rows.find((r) => r.name === name);
