@@ -65,7 +65,8 @@ export async function startSidecar(t: Cleanup, upstreamUrl: string, pidFile: str
 /** The sidecar with the command line given (as a pod's container args), serving on these ports. */
 export async function spawnSidecar(t: Cleanup, cliArgs: string[], ports: { port: number; adminPort: number }, launch: Launch = {}): Promise<SidecarProcess> {
   // Every pod has a host name of its own (its UTS namespace): the fleet lease names its holder by it.
-  const ownHostName = ['unshare', '--uts', 'sh', '-c', 'hostname "$0" && exec "$@"', launch.podName ?? `lab-pod-${ports.port}`];
+  // And a lab sidecar ends with the test that started it, even one killed at its timeout (pdeathsig).
+  const ownHostName = ['unshare', '--uts', 'sh', '-c', 'hostname "$0" && exec setpriv --pdeathsig TERM "$@"', launch.podName ?? `lab-pod-${ports.port}`];
   const [command = process.execPath, ...args] = [...ownHostName, ...(launch.prefix ?? []), process.execPath, join(import.meta.dirname, '../src/cli.ts'), ...cliArgs];
   const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...launch.env } });
   let stderr = '';
