@@ -13,7 +13,7 @@ import type { RestartRecord, Shown } from '../../src/remediate/remediator.ts';
 import { temporaryDirectory, type Cleanup } from '../cleanup.ts';
 import { startFleet } from '../fleet/fleet.ts';
 import { healWithFlap, pauseNode, rebootIsolated, resumeNode, startNode, stopNode, type NodeNumber } from '../cluster/cluster.ts';
-import { startPrometheus } from '../prometheus.ts';
+import { startPrometheus, type AlertLife, type PrometheusServer } from '../prometheus.ts';
 import { bounceNode } from '../scenarios.ts';
 import { startService } from '../session-service/harness.ts';
 import { fleetLeaseHolder, loggedAt, metricOf, type SidecarProcess } from '../sidecar-process.ts';
@@ -89,6 +89,13 @@ const poolStory = (pod: Pod, address: string, from: number): string[] =>
   pod.poolChanges.filter((c) => c.address === address && c.at >= from)
     .map((c) => `${seconds(c.at - from)}: the service's pool ${c.connections === 0 ? 'dropped' : `holds ${c.connections} connections to`} ${address}`);
 
+/** A real Prometheus scraping the pod's sidecar with the shipped rules. */
+const prometheusOf = (owner: Cleanup, pod: Pod): Promise<PrometheusServer> => startPrometheus(owner, [new URL(pod.sidecar.adminUrl).host]);
+
+/** The pages production would have sent, each with its life relative to `from`. */
+const pagesSaid = (prometheus: PrometheusServer, pages: AlertLife[], from: number): string =>
+  `pages: ${pages.length === 0 ? 'none' : pages.map((life) => `${life.alert} (${prometheus.describe(life, from)})`).join('; ')}`;
+
 /** A pod under steady traffic through its sidecar, settled for 5 s before the row's fault. */
 async function podUnderTraffic(owner: Cleanup, rate: number): Promise<{ pod: Pod; traffic: ReturnType<typeof sessionTraffic> }> {
   const pod = await startPod(owner);
@@ -146,7 +153,7 @@ const flakyNode: Row = {
   expected: 'no node named a broken coordinator (one probe or canary is never evidence), no restart, no page',
   async run({ owner, rates: [rate = 30], log }) {
     const { pod, traffic } = await podUnderTraffic(owner, rate);
-    const prometheus = await startPrometheus(owner, [new URL(pod.sidecar.adminUrl).host]);
+    const prometheus = await prometheusOf(owner, pod);
     const startedAt = Date.now();
     // Probes run every 2 s with a 1.5 s timeout, and 2 failures open the breaker: 2 s fails about one probe, 5 s opens it.
     for (const stallMs of [2000, 5000, 5000]) {
@@ -170,7 +177,7 @@ const flakyNode: Row = {
       `node 2's probes: ${(await Promise.all(['timeout', 'failure', 'open', 'half_open', 'close'].map(async (event) => `${await metricOf(pod.sidecar, 'sessionstore_sidecar_coordinator_breaker_events_total', { address: '127.0.0.2', event })} ${event}`))).join(', ')}`,
       `named a broken coordinator: ${named.length === 0 ? 'none' : named.join('; ')}`,
       `${restarts} restarts and ${pod.depools().length} depools by the sidecar`,
-      `pages: ${pages.length === 0 ? 'none' : pages.map((life) => `${life.alert} (${prometheus.describe(life, startedAt)})`).join('; ')}`,
+      pagesSaid(prometheus, pages, startedAt),
       `${result.failed} of ${result.sent} requests failed (${JSON.stringify(result.failures)})`,
     ];
     return {
@@ -296,7 +303,7 @@ const slowStart: Row = {
   async run({ owner, rates: [rate = 30], log }) {
     const startedAt = Date.now();
     const pod = await startPod(owner, { service: { startDelayMs: slowStartMs } });
-    const prometheus = await startPrometheus(owner, [new URL(pod.sidecar.adminUrl).host]);
+    const prometheus = await prometheusOf(owner, pod);
     const answers = async (url: string): Promise<boolean> => request(url, { reset: true }).then(async (r) => { await r.body.dump(); return r.statusCode === 200; }, () => false);
     let readyEarly = 0;
     const service: { answeredAt: number | null } = { answeredAt: null };
@@ -322,7 +329,7 @@ const slowStart: Row = {
       answeredAt === null ? 'the service never answered' : `the service answered ${seconds(answeredAt - startedAt)} after the pod started; the sidecar was ready at ${seconds(readyAt - startedAt)}`,
       `readiness said ready ${readyEarly} times before the service answered`,
       `stale_pool findings logged: ${staleVerdicts}; ${restarts} restarts and ${pod.depools().length} depools by the sidecar`,
-      `pages: ${pages.length === 0 ? 'none' : pages.map((life) => `${life.alert} (${prometheus.describe(life, startedAt)})`).join('; ')}`,
+      pagesSaid(prometheus, pages, startedAt),
       `${result.failed} of ${result.sent} requests failed once ready (${JSON.stringify(result.failures)})`,
     ];
     return {
@@ -479,7 +486,7 @@ const clusterOutage: Row = {
   expected: "no restart, during the outage or after it (the service's driver takes the nodes back by itself); one page: SessionStoreLocalQuorumUnavailable",
   async run({ owner, rates: [rate = 30], log }) {
     const { pod, traffic } = await podUnderTraffic(owner, rate);
-    const prometheus = await startPrometheus(owner, [new URL(pod.sidecar.adminUrl).host]);
+    const prometheus = await prometheusOf(owner, pod);
     const nodes = [1, 2, 3] as const;
     log('stopping every node');
     const downAt = Date.now();
@@ -501,7 +508,7 @@ const clusterOutage: Row = {
       taken ? `${seconds(takenMs)} later the service's pool held every node again, by itself` : "the service's pool did not take every node back within 150 s",
       ...addresses.flatMap((address) => poolStory(pod, address, backAt)),
       `${restarts} restarts and ${pod.depools().length} depools by the sidecar`,
-      `pages: ${pages.length === 0 ? 'none' : pages.map((life) => `${life.alert} (${prometheus.describe(life, downAt)})`).join('; ')}`,
+      pagesSaid(prometheus, pages, downAt),
       `${result.failed} of ${result.sent} requests failed (${JSON.stringify(result.failures)})`,
     ];
     return {
@@ -573,7 +580,7 @@ const unresolvedContactPoint: Row = {
     const pod = await startPod(owner, { sidecar: { cassandra: { contact_points: [unresolvedName] } }, launch: { prefix: ownHosts } });
     const startedAt = Date.now();
     const traffic = sessionTraffic(owner, pod.sidecar.url, { perSecond: rate });
-    const prometheus = await startPrometheus(owner, [new URL(pod.sidecar.adminUrl).host]);
+    const prometheus = await prometheusOf(owner, pod);
     let unready = 0;
     const ready = async (): Promise<boolean> => (await (await request(`${pod.sidecar.adminUrl}/readyz`)).body.json() as { ready: boolean }).ready;
     await until(async () => { if (!await ready()) unready++; return Date.now() - startedAt >= blindMs; }, blindMs + 5000);
@@ -601,7 +608,7 @@ const unresolvedContactPoint: Row = {
       `ticket SessionStoreContactPointUnresolved: ${ticket ? prometheus.describe(ticket, startedAt) : 'never pending'}`,
       `page SessionStoreLocalQuorumUnavailable: ${quorumAlert ? prometheus.describe(quorumAlert, startedAt) : 'never pending'}`,
       `${restarts} restarts and ${pod.depools().length} depools by the sidecar`,
-      `pages: ${pages.length === 0 ? 'none' : pages.map((life) => `${life.alert} (${prometheus.describe(life, startedAt)})`).join('; ')}`,
+      pagesSaid(prometheus, pages, startedAt),
       `${result.failed} of ${result.sent} requests failed (${JSON.stringify(result.failures)})`,
     ];
     return {

@@ -6,8 +6,9 @@
 //   4. publish one verdict, the final word, with its evidence and memory;
 //   5. requeue: the next tick after the interval, or sooner when what held the action
 //      back ends sooner (controller-runtime's RequeueAfter).
-// Level-triggered: a missed tick changes nothing, and ticks never overlap. Each change
-// of verdict is logged once, with why.
+// Level-triggered: a missed tick changes nothing, and the loop's ticks never overlap
+// (the remediator's last-moment recheck asks for one more). Each change of verdict is
+// logged once, with why.
 import type { ClusterView } from '../cluster/view.ts';
 import type { Config } from '../config/schema.ts';
 import { showHeld, type ActionResult, type Held, type Shown } from '../remediate/remediator.ts';

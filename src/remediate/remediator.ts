@@ -66,6 +66,15 @@ export interface RestartRecord {
   addresses: string[];
 }
 
+/** A restart whose lease is taken: what the rest of it needs. */
+interface TakenRestart {
+  reason: RestartReason;
+  evidence: string[];
+  addresses: string[];
+  startedAt: number;
+  log: Logger;
+}
+
 interface LeaseRenewal {
   lost: () => boolean;
   stop: () => void;
@@ -89,7 +98,7 @@ export type ActionResult =
   | { outcome: 'dry_run'; record: RestartRecord };
 
 /** Held, RestartRecord and the like as /status shows them: times in ISO 8601. */
-export type Shown<T> = { [K in keyof T]: K extends 'until' | 'startedAt' | 'at' ? (null extends T[K] ? string | null : string) : T[K] };
+export type Shown<T> = { [K in keyof T]: K extends 'until' | 'startedAt' ? (null extends T[K] ? string | null : string) : T[K] };
 const iso = (ms: number): string => new Date(ms).toISOString();
 export const showHeld = (held: Held | null): Shown<Held> | null => (held === null ? null : { ...held, until: held.until === null ? null : iso(held.until) });
 const showRecord = (record: RestartRecord): Shown<RestartRecord> => ({ ...record, startedAt: iso(record.startedAt) });
@@ -346,8 +355,7 @@ export class Remediator {
    * another pod holds the lease, or it could not be asked (null: stopped meanwhile).
    */
   async #begin(reason: RestartReason, evidence: string[], addresses: string[]): Promise<
-    { kind: 'taken'; reason: RestartReason; evidence: string[]; addresses: string[]; startedAt: number; log: Logger }
-    | { kind: 'dry_run'; record: RestartRecord } | { kind: 'held'; held: Held | null }> {
+    ({ kind: 'taken' } & TakenRestart) | { kind: 'dry_run'; record: RestartRecord } | { kind: 'held'; held: Held | null }> {
     const { config, lease, trafficSwitch } = this.#deps;
     const startedAt = this.#clock.now();
     const log = this.#logger.child({ rule: reason });
@@ -391,7 +399,7 @@ export class Remediator {
   }
 
   /** 2 to 6, with the lease held: depool, drain, check again, restart, verify, repool, release, record. */
-  async #carryOut(taken: { reason: RestartReason; evidence: string[]; addresses: string[]; startedAt: number; log: Logger }): Promise<RestartRecord | null> {
+  async #carryOut(taken: TakenRestart): Promise<RestartRecord | null> {
     const { reason, evidence, addresses, startedAt, log } = taken;
     const { config, lease, trafficSwitch } = this.#deps;
     const renewal = this.#renewWhileHeld(log);
