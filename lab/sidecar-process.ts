@@ -87,7 +87,8 @@ export async function spawnSidecar(t: Cleanup, cliArgs: string[], ports: { port:
     for (const line of lines) logs.push(JSON.parse(line) as Record<string, unknown>);
   });
   const adminUrl = `http://127.0.0.1:${ports.adminPort}`;
-  for (let i = 0; i < 200 && !logs.some((l) => l.msg === 'sessionstore-sidecar started'); i++) await sleep(50);
+  // Up to 30 s: a dozen sidecars starting at once on two busy cores take more than 10.
+  for (let i = 0; i < 600 && !logs.some((l) => l.msg === 'sessionstore-sidecar started'); i++) await sleep(50);
   return {
     url: `http://127.0.0.1:${ports.port}`,
     pid: child.pid ?? 0,
