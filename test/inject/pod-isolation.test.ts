@@ -42,11 +42,26 @@ async function readAs(who: { uid: number; gid: number }, file: string): Promise<
   return (await run(command, args)).stdout;
 }
 
+/**
+ * Fails at once, and says why, where the pod's UIDs cannot reach node or this checkout:
+ * under a private directory (`mktemp -d` makes one, mode 0700) their processes would
+ * only fail to start, each after its start timeout.
+ */
+async function assertReachableAs(who: { uid: number; gid: number }): Promise<void> {
+  const script = join(import.meta.dirname, '../../src/cli.ts');
+  const [command, ...args] = [...as(who), 'sh', '-c', 'test -x "$0" && test -r "$1"', process.execPath, script];
+  await run(command, args).catch(() => {
+    throw new Error(`UID ${who.uid} (GID ${who.gid}) cannot run ${process.execPath} or read ${script}: every directory above them must be searchable by others; clone into one that is (mktemp -d makes 0700)`);
+  });
+}
+
 void t.test('the service cannot read the sidecar\'s Secret or environment; the sidecar can still signal the service and count its pool', async (t) => {
   if (process.getuid?.() !== 0) throw new Error('this test starts processes under the pod\'s UIDs and mounts a tmpfs: run it as root (.ci/run does)');
   const { sidecar: sidecarIds, service: serviceIds, secretMode } = injectedCredentials();
   t.not(sidecarIds.gid, serviceIds.gid, `inject gives the sidecar a GID of its own (${sidecarIds.gid}; the service ${serviceIds.gid})`);
   t.equal(sidecarIds.uid, serviceIds.uid, 'and the service\'s UID');
+  await assertReachableAs(sidecarIds);
+  await assertReachableAs(serviceIds);
 
   // The Secret as the kubelet writes it (owned by root, inject's mode), visible in the sidecar's mount namespace only.
   const root = temporaryDirectory(t, 'pod-isolation-');
