@@ -140,6 +140,7 @@ export async function runSidecar(config: Config): Promise<void> {
     logger,
     readiness: readinessOf(proxy, health),
     status: { version: () => version, config: () => ({ lacking: config.lacking }), proxy: () => proxy.status(), cluster: () => ({ ...cluster.view(), contactPoints: cluster.contactPoints() }), service: () => ({ ...service.view(), health: health.state(), traffic: traffic.snapshot() }), reconcile: () => reconciler.status(), remediation: () => remediator.status() },
+    documents: { '/reconcile/inputs': () => reconciler.inputs() },
     ...adminToken(config),
     actions: {
       '/remediation/restart': () => remediator.operatorRestart(),

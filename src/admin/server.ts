@@ -1,6 +1,7 @@
 // The admin port, never the proxy port: what Kubernetes and SREs ask the sidecar.
 //   /metrics  Prometheus text        /healthz  liveness: the event loop answers
 //   /readyz   readiness, with why    /status   JSON: every component's view, side by side
+//   /reconcile/inputs  JSON: the last ticks' inputs of the decision, to replay them offline
 // Reading is open (the kubelet and Prometheus must; nothing here is secret). The
 // operator actions (POST) can restart the service, so they need the admin token: a
 // bearer token from a Secret. Without one configured they are refused outright.
@@ -24,6 +25,8 @@ export interface AdminOptions {
   readiness: () => Promise<Readiness>;
   /** Each section of /status, computed when asked. */
   status: Record<string, () => unknown>;
+  /** Further JSON documents to read, by path, each computed when asked. */
+  documents?: Record<string, () => unknown>;
   /** POST endpoints (operator switches such as /remediation/pause); one that answers with a status says what happened (see ActionAnswer). */
   actions?: Record<string, () => unknown>;
   /** The bearer token the actions need, as it is now (a rotated Secret counts at once); absent: actions are refused. */
@@ -35,8 +38,9 @@ export interface AdminServer {
   close(): Promise<void>;
 }
 
-function sendJson(res: http.ServerResponse, status: number, value: unknown): void {
-  const body = JSON.stringify(value, null, 2);
+/** JSON for people to read, indented; `compact` for documents meant for tools (megabytes, where indenting doubles the size). */
+function sendJson(res: http.ServerResponse, status: number, value: unknown, compact = false): void {
+  const body = compact ? JSON.stringify(value) : JSON.stringify(value, null, 2);
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
   res.end(body);
 }
@@ -68,6 +72,10 @@ export async function startAdminServer(options: AdminOptions): Promise<AdminServ
       sendJson(res, 200, Object.fromEntries(Object.entries(options.status).map(([name, section]) => [name, section()])));
       return Promise.resolve();
     },
+    ...Object.fromEntries(Object.entries(options.documents ?? {}).map(([path, document]) => [path, (res: http.ServerResponse) => {
+      sendJson(res, 200, document(), true);
+      return Promise.resolve();
+    }])),
   };
 
   const actions = options.actions ?? {};

@@ -30,6 +30,32 @@ export interface ReconcileStatus {
 
 const minRequeueMs = 50;
 
+/** One tick's inputs of the decision: with the policy, enough to replay its verdict offline (test/reconcile/recorded-rows.test.ts does). */
+export interface TickInputs {
+  now: number;
+  cluster: ClusterView;
+  service: ServiceSnapshot;
+}
+
+/** What GET /reconcile/inputs serves: the policy and the last ticks' inputs, oldest first. */
+export interface RecordedInputs {
+  policy: DiagnosePolicy;
+  ticks: TickInputs[];
+}
+
+/** How far back the reconciler keeps its inputs: long enough to replay an incident's start, a few MB at most. */
+const keptInputsMs = 10 * 60_000;
+
+/**
+ * One judgment: the verdict the views call for and what to remember, or null while the
+ * sidecar's own view is not settled: at start-up, before every node has answered, "no
+ * quorum" only means "not known yet", so nothing is judged and nothing remembered.
+ */
+export function judge(inputs: TickInputs, policy: DiagnosePolicy, memory: Memory): { verdict: Verdict; memory: Memory } | null {
+  if (!inputs.cluster.settled) return null;
+  return diagnose(inputs.cluster, inputs.service, inputs.now, policy, memory);
+}
+
 /** The verdict before the sidecar's own view of the cluster is in. */
 const notYet: PublishedVerdict = {
   action: 'none', rule: null, findings: [], suppressed: null, brokenCoordinators: [],
@@ -53,6 +79,7 @@ export class Reconciler {
   #stopped = false;
   #verdict: PublishedVerdict | null = null;
   #memory: Memory = emptyMemory;
+  #inputs: TickInputs[] = [];
   #status: ReconcileStatus = { at: null, verdict: null, memory: { since: {}, faults: [], poolMissingSince: {} } };
   readonly #policy: DiagnosePolicy;
   readonly #intervalMs: number;
@@ -110,12 +137,18 @@ export class Reconciler {
     return this.#status;
   }
 
+  /** The last ticks' inputs, to replay their verdicts offline. */
+  inputs(): RecordedInputs {
+    return { policy: this.#policy, ticks: this.#inputs };
+  }
+
   async tick(): Promise<PublishedVerdict> {
-    const now = this.#now();
-    const cluster = this.#cluster();
-    // At start-up, before every node has answered, "no quorum" only means "not known yet": nothing is judged, and nothing remembered.
-    if (!cluster.settled) return this.#publish(now, notYet, this.#memory, cluster);
-    const { verdict: diagnosed, memory } = diagnose(cluster, this.#service(), now, this.#policy, this.#memory);
+    const inputs: TickInputs = { now: this.#now(), cluster: this.#cluster(), service: this.#service() };
+    const { now, cluster } = inputs;
+    this.#inputs = [...this.#inputs.filter((kept) => kept.now > now - keptInputsMs), inputs];
+    const judged = judge(inputs, this.#policy, this.#memory);
+    if (!judged) return this.#publish(now, notYet, this.#memory, cluster);
+    const { verdict: diagnosed, memory } = judged;
     this.#memory = memory;
     const result = await this.#act(diagnosed);
     const verdict: PublishedVerdict = result.outcome === 'held' ? { ...diagnosed, action: 'suppressed', suppressed: result.held } : { ...diagnosed, suppressed: null };

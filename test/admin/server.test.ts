@@ -5,12 +5,13 @@ import { startAdminServer } from '../../src/admin/server.ts';
 import { createRegistry } from '../../src/telemetry/metrics.ts';
 import { startTestProxy, startUpstream, testLogger } from '../support/http.ts';
 
-void t.test('/healthz, /metrics, /status, /readyz and unknown paths', async (t) => {
+void t.test('/healthz, /metrics, /status, /readyz, documents and unknown paths', async (t) => {
   let ready = true;
   const admin = await startAdminServer({
     address: '127.0.0.1', port: 0, registry: createRegistry('1.2.3'), logger: testLogger().logger,
     readiness: () => Promise.resolve({ ready, reasons: ready ? [] : ['depooled'] }),
     status: { section: () => ({ answer: 42 }) },
+    documents: { '/reconcile/inputs': () => ({ ticks: [1, 2] }) },
   });
   t.teardown(() => admin.close());
   const url = `http://127.0.0.1:${admin.address().port}`;
@@ -24,6 +25,8 @@ void t.test('/healthz, /metrics, /status, /readyz and unknown paths', async (t) 
   t.match(metrics.type, /^text\/plain/);
   t.match(metrics.body, /sessionstore_sidecar_build_info\{version="1.2.3"\} 1/);
   t.match(await get('/status'), { status: 200, body: /"answer": 42/ });
+  t.same(JSON.parse((await get('/reconcile/inputs')).body), { ticks: [1, 2] }, 'a document, computed when asked');
+  t.equal((await get('/reconcile/inputs', 'POST')).status, 405);
   t.equal((await get('/readyz')).status, 200);
   ready = false;
   t.match(await get('/readyz'), { status: 503, body: /depooled/ });
