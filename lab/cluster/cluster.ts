@@ -9,9 +9,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { connectToCoordinator, consistencies } from '../../src/cluster/coordinator-client.ts';
 import { activeRules, healAll, isolateNode, resetFailureDetectors, type IsolationOptions } from './faults.ts';
 import { checkJava, ensureCassandra } from './install.ts';
-import { createCertificateAuthority } from '../certs.ts';
-import { allNodes, dataCenter, layoutVersion, localNode, paths, type LocalNode, type NodeNumber } from './layout.ts';
-import { java17Options, javaArguments, writeNodeFiles } from './node-files.ts';
+import { certificateAuthorityIn, createCertificateAuthority } from '../certs.ts';
+import { allNodes, dataCenter, layoutVersion, localNode, paths, spareNode, type LocalNode, type NodePlace, type NodeNumber } from './layout.ts';
+import { java17Options, javaArguments, writeNodeFiles, type StartAs } from './node-files.ts';
 import { sidecarTables } from './sidecar-schema.ts';
 
 export type ProcessState = 'running' | 'paused' | 'stopped';
@@ -30,10 +30,10 @@ const quiet: Log = () => {};
 export const sessionsKeyspace = 'sessions';
 const startTimeoutMs = 180_000;
 
-const pidFile = (node: LocalNode): string => join(node.dir, 'pid');
+const pidFile = (node: NodePlace): string => join(node.dir, 'pid');
 
 /** The node's JVM pid, or null when it does not run (a stale pid file or a reused pid do not count). */
-export function nodePid(node: LocalNode): number | null {
+export function nodePid(node: NodePlace): number | null {
   if (!existsSync(pidFile(node))) return null;
   const pid = Number(readFileSync(pidFile(node), 'utf8'));
   try {
@@ -45,14 +45,14 @@ export function nodePid(node: LocalNode): number | null {
   }
 }
 
-function processState(node: LocalNode): ProcessState {
+function processState(node: NodePlace): ProcessState {
   const pid = nodePid(node);
   if (pid === null) return 'stopped';
   const state = /\) (\S)/.exec(readFileSync(`/proc/${pid}/stat`, 'utf8'))?.[1];
   return state === 'T' ? 'paused' : 'running';
 }
 
-function logTail(node: LocalNode, lines = 15): string {
+function logTail(node: NodePlace, lines = 15): string {
   const file = join(node.dir, 'logs', 'system.log');
   if (!existsSync(file)) return '(no log yet)';
   return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
@@ -160,7 +160,7 @@ export const authProvider = (credentials: Credentials = adminCredentials()): cas
 
 /** Runs one query coordinated by the node itself; rejects when the node does not answer. */
 export async function queryNode(
-  node: LocalNode,
+  node: NodePlace,
   query: string,
   params: unknown[] = [],
   consistency: number = consistencies.localOne,
@@ -176,7 +176,7 @@ export async function queryNode(
     await client.shutdown();
   }
 }
-export async function answersCql(node: LocalNode): Promise<boolean> {
+export async function answersCql(node: NodePlace): Promise<boolean> {
   try {
     await queryNode(node, 'SELECT release_version FROM system.local', [], consistencies.localOne, 2000);
     return true;
@@ -197,7 +197,7 @@ export async function status(): Promise<NodeStatus[]> {
   );
 }
 
-async function waitFor(what: string, node: LocalNode, check: () => Promise<boolean>, timeoutMs = startTimeoutMs): Promise<void> {
+async function waitFor(what: string, node: NodePlace, check: () => Promise<boolean>, timeoutMs = startTimeoutMs): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (nodePid(node) === null) throw new Error(`node ${node.number} (${node.address}) exited while waiting until ${what}. Its log:\n${logTail(node)}`);
@@ -207,10 +207,10 @@ async function waitFor(what: string, node: LocalNode, check: () => Promise<boole
   }
 }
 
-function spawnNode(node: LocalNode, lib: string): void {
-  writeNodeFiles(node);
+function spawnNode(node: NodePlace, lib: string, startAs: StartAs = {}): void {
+  writeNodeFiles(node, startAs);
   const out = openSync(join(node.dir, 'logs', 'stdout.log'), 'a');
-  const child = spawn('java', javaArguments(node, lib), { detached: true, stdio: ['ignore', out, out] });
+  const child = spawn('java', javaArguments(node, lib, startAs), { detached: true, stdio: ['ignore', out, out] });
   closeSync(out);
   if (child.pid === undefined) throw new Error(`node ${node.number}: java did not start`);
   writeFileSync(pidFile(node), String(child.pid));
@@ -265,7 +265,9 @@ export async function up(log: Log = quiet): Promise<void> {
   const lib = ensureCassandra(log);
   if (allNodes().every((node) => processState(node) === 'stopped')) ensureLayout(log);
   const begin = Date.now();
-  for (const node of allNodes()) {
+  // A replacement cut short (the matrix's replaced-node row): the member's place is the spare's until it is put back.
+  const replaced = replacedMember();
+  for (const node of allNodes().filter((n) => n.number !== replaced)) {
     const state = processState(node);
     if (state === 'paused') resumeNode(node.number);
     if (state === 'stopped') {
@@ -277,7 +279,8 @@ export async function up(log: Log = quiet): Promise<void> {
       spawnNode(node, lib);
     }
   }
-  for (const node of allNodes()) await waitFor('it answers CQL', node, () => answersCql(node));
+  for (const node of allNodes().filter((n) => n.number !== replaced)) await waitFor('it answers CQL', node, () => answersCql(node));
+  await putBack(log);
   for (const node of allNodes()) await waitFor('it lists the other nodes as peers', node, () => listsOtherNodesAsPeers(node));
   await ensureAdminRole(log, lib);
   await createSchema(log);
@@ -334,7 +337,7 @@ export async function startNode(number: NodeNumber, log: Log = quiet, options: {
   return timing;
 }
 
-async function waitForExit(node: LocalNode, timeoutMs: number): Promise<boolean> {
+async function waitForExit(node: NodePlace, timeoutMs: number): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   while (nodePid(node) !== null) {
     if (Date.now() > deadline) return false;
@@ -345,16 +348,88 @@ async function waitForExit(node: LocalNode, timeoutMs: number): Promise<boolean>
 
 /** Clean shutdown (SIGTERM: Cassandra drains and stops); SIGKILL if it has not exited within a minute. */
 export async function stopNode(number: NodeNumber, log: Log = quiet): Promise<void> {
-  const node = localNode(number);
+  await stopPlace(localNode(number), log);
+}
+
+async function stopPlace(node: NodePlace, log: Log): Promise<void> {
   const pid = nodePid(node);
   if (pid === null) return;
   process.kill(pid, 'SIGTERM');
   process.kill(pid, 'SIGCONT'); // a paused JVM cannot run its shutdown hook
   if (!(await waitForExit(node, 60_000))) {
-    log(`node ${number} did not stop within 60 s; killing it`);
-    await killNode(number);
+    log(`node ${node.number} did not stop within 60 s; killing it`);
+    process.kill(pid, 'SIGKILL');
+    await waitForExit(node, 10_000);
   }
-  log(`node ${number} stopped`);
+  log(`node ${node.number} stopped`);
+}
+
+/** Which member the spare stands in for, while it does (its number, in a file of the spare's directory), or null. */
+const spareRecord = join(paths.spare, 'replaces');
+function replacedMember(): NodeNumber | null {
+  if (!existsSync(spareRecord)) return null;
+  const recorded = Number(readFileSync(spareRecord, 'utf8'));
+  return allNodes().find((node) => node.number === recorded)?.number ?? null;
+}
+
+/**
+ * Starts `node` empty, as a new machine taking over the place of the node at
+ * `replaced` (which must be down): Cassandra's replace_address_first_boot. It streams
+ * the place's data from the others and takes its token; returns once it answers CQL
+ * and every other running member lists it in place of the old address.
+ */
+async function startReplacing(node: NodePlace, replaced: string, log: Log): Promise<void> {
+  if (processState(node) !== 'stopped') throw new Error(`${node.address} is running: only a stopped node's place is taken anew`);
+  rmSync(node.dir, { recursive: true, force: true });
+  const begin = Date.now();
+  spawnNode(node, ensureCassandra(log), { replacing: replaced });
+  await waitFor('it has streamed its data and answers CQL', node, () => answersCql(node), 300_000);
+  for (const other of allNodes()) {
+    if (other.address === node.address || processState(other) !== 'running') continue;
+    await waitFor(`node ${other.number} lists it in place of ${replaced}`, node, async () => {
+      const peers = await queryNode(other, 'SELECT peer FROM system.peers_v2').then((result) => result.rows.map((row) => String(row.get('peer'))), (): string[] => []);
+      return peers.includes(node.address) && !peers.includes(replaced);
+    });
+  }
+  log(`${node.address} replaced ${replaced} in ${((Date.now() - begin) / 1000).toFixed(1)} s`);
+}
+
+/**
+ * Member `number` replaced by a new machine at a new address, as after a reimage that
+ * changes the address: the member stops for good and the spare (127.0.0.4, spareNode)
+ * takes its place. `putBack` reverses it. Returns the spare's address.
+ */
+export async function replaceNode(number: NodeNumber, log: Log = quiet): Promise<string> {
+  const member = localNode(number);
+  const spare = spareNode(member);
+  await stopNode(number, log);
+  // The spare's certificate, from the lab's CA, as the new machine's would be.
+  const keystore = join(paths.tls, `node${spare.number}.pem`);
+  if (!existsSync(keystore)) {
+    const issued = certificateAuthorityIn(paths.tls).issue(`node${spare.number}`, { ipAddresses: [spare.address], days: 3650 });
+    writeFileSync(keystore, issued.key + issued.cert);
+  }
+  try {
+    await startReplacing(spare, member.address, log);
+  } catch (error) {
+    // Never half replaced: the member, with its data, is still the place's owner, and restore() starts it.
+    await stopPlace(spare, log);
+    rmSync(spare.dir, { recursive: true, force: true });
+    throw error;
+  }
+  writeFileSync(spareRecord, String(number));
+  return spare.address;
+}
+
+/** The member the spare replaced, back at its own address: a new, empty machine replacing the spare in turn. */
+export async function putBack(log: Log = quiet): Promise<void> {
+  const number = replacedMember();
+  if (number === null) return;
+  const member = localNode(number);
+  const spare = spareNode(member);
+  await stopPlace(spare, log);
+  await startReplacing(member, spare.address, log);
+  rmSync(spare.dir, { recursive: true, force: true });
 }
 
 /** SIGKILL: the node vanishes without telling anyone, like a power cut. */
@@ -430,6 +505,7 @@ export async function healWithFlap(log: Log = quiet, convictMs = 3000): Promise<
  */
 export async function restore(log: Log = quiet): Promise<void> {
   heal(log);
+  await putBack(log);
   const nodes = await status();
   for (const node of nodes) if (node.process === 'paused') resumeNode(node.number, log);
   await Promise.all(nodes.map(async (node) => {
@@ -441,9 +517,13 @@ export async function restore(log: Log = quiet): Promise<void> {
 /** Stops every node; with `wipe`, also deletes their data, so the next `up` starts a new cluster. */
 export async function down(log: Log = quiet, options: { wipe?: boolean } = {}): Promise<void> {
   heal();
+  const replaced = replacedMember();
+  if (replaced !== null) await stopPlace(spareNode(localNode(replaced)), log);
   await Promise.all(allNodes().map((node) => stopNode(node.number, log)));
   if (options.wipe) {
     for (const node of allNodes()) rmSync(node.dir, { recursive: true, force: true });
+    // The superuser lives in the data: a new cluster needs it made anew.
+    rmSync(paths.credentials, { force: true });
     log('cluster data deleted');
   }
 }

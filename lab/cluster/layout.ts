@@ -11,14 +11,19 @@ export const layoutVersion = '3: password auth, optional client TLS, node 3 with
 export const nodeNumbers = [1, 2, 3] as const;
 export type NodeNumber = (typeof nodeNumbers)[number];
 
-export interface LocalNode {
-  number: NodeNumber;
+/** Where one Cassandra process of the lab lives: a member of the cluster, or the spare that replaces one. */
+export interface NodePlace {
+  number: number;
   address: string;
   rack: string;
   /** Evenly spaced Murmur3 tokens: no token allocation work at start and a stable ring. */
   initialToken: string;
   jmxPort: number;
   dir: string;
+}
+
+export interface LocalNode extends NodePlace {
+  number: NodeNumber;
 }
 
 const tokens = ['-9223372036854775808', '-3074457345618258603', '3074457345618258602'];
@@ -36,9 +41,20 @@ export function localNode(number: NodeNumber): LocalNode {
 
 export const allNodes = (): LocalNode[] => nodeNumbers.map(localNode);
 
+/**
+ * A new machine for a member's place (the matrix's replaced-node row): an address the
+ * cluster never had, 127.0.0.4, in the replaced member's rack, with its own directory.
+ * It takes the member's token over by streaming, as `replace_address_first_boot` does.
+ */
+export function spareNode(replacing: LocalNode): NodePlace {
+  return { number: 4, address: '127.0.0.4', rack: replacing.rack, initialToken: replacing.initialToken, jmxPort: 7194, dir: paths.spare };
+}
+
 export const paths = {
   cache,
   cluster: join(cache, 'cluster'),
+  /** The spare machine's directory (spareNode), while it stands in for a member. */
+  spare: join(cache, 'cluster', 'spare'),
   /** The throwaway CA and the nodes' certificates, made when the cluster is created. */
   tls: join(cache, 'cluster', 'tls'),
   /** The superuser the project creates on a new cluster (the default one is not used after that). */

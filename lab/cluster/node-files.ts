@@ -3,20 +3,30 @@
 // conf/jvm-server.options and conf/jvm17-server.options).
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { allNodes, dataCenter, paths, type LocalNode } from './layout.ts';
+import { allNodes, dataCenter, paths, type NodePlace } from './layout.ts';
 
 const heap = process.env.SIDECAR_CASSANDRA_HEAP ?? '512M';
 
-function cassandraYaml(node: LocalNode): string {
+/** How a node starts: as the member it is, or as a new machine taking over the place of the node at `replacing`. */
+export interface StartAs {
+  replacing?: string;
+}
+
+function cassandraYaml(node: NodePlace, { replacing }: StartAs): string {
   const dir = (name: string): string => join(node.dir, name);
-  const seeds = allNodes().map((n) => `${n.address}:7000`).join(',');
+  // A replacing node must bootstrap, and a seed never does: it lists only the others.
+  const seeds = allNodes().filter((n) => replacing === undefined || (n.address !== node.address && n.address !== replacing)).map((n) => `${n.address}:7000`).join(',');
+  const ring = replacing === undefined
+    ? `initial_token: ${node.initialToken}
+# Every node is a seed and the ring is new: nothing to stream, so no bootstrap wait.
+auto_bootstrap: false`
+    : `# Replacing ${replacing}: its token and its data are streamed from the others.
+auto_bootstrap: true`;
   return `# Written by lab/cluster for the local test cluster; rewritten at every start.
 cluster_name: sessionstore-local
 num_tokens: 1
-initial_token: ${node.initialToken}
+${ring}
 partitioner: org.apache.cassandra.dht.Murmur3Partitioner
-# Every node is a seed and the ring is new: nothing to stream, so no bootstrap wait.
-auto_bootstrap: false
 seed_provider:
   - class_name: org.apache.cassandra.locator.SimpleSeedProvider
     parameters:
@@ -62,7 +72,7 @@ memtable_offheap_space: 64MiB
 `;
 }
 
-function logbackXml(node: LocalNode): string {
+function logbackXml(node: NodePlace): string {
   return `<configuration scan="false">
   <appender name="FILE" class="ch.qos.logback.core.FileAppender">
     <file>${join(node.dir, 'logs', 'system.log')}</file>
@@ -73,11 +83,11 @@ function logbackXml(node: LocalNode): string {
 `;
 }
 
-export function writeNodeFiles(node: LocalNode): void {
+export function writeNodeFiles(node: NodePlace, startAs: StartAs = {}): void {
   for (const sub of ['conf', 'data', 'commitlog', 'saved_caches', 'hints', 'cdc_raw', 'logs', 'tmp']) {
     mkdirSync(join(node.dir, sub), { recursive: true });
   }
-  writeFileSync(join(node.dir, 'conf', 'cassandra.yaml'), cassandraYaml(node));
+  writeFileSync(join(node.dir, 'conf', 'cassandra.yaml'), cassandraYaml(node, startAs));
   writeFileSync(join(node.dir, 'conf', 'cassandra-rackdc.properties'), `dc=${dataCenter}\nrack=${node.rack}\n`);
   writeFileSync(join(node.dir, 'conf', 'logback.xml'), logbackXml(node));
 }
@@ -116,7 +126,7 @@ export const java17Options = [
 ];
 
 /** The java command line for one node (without the `java` itself). */
-export function javaArguments(node: LocalNode, lib: string): string[] {
+export function javaArguments(node: NodePlace, lib: string, { replacing }: StartAs = {}): string[] {
   const jars = readdirSync(lib).filter((f) => f.endsWith('.jar'));
   const jamm = jars.find((f) => f.startsWith('jamm-'));
   if (!jamm) throw new Error(`${lib}: jamm jar missing; delete the folder to fetch Cassandra again`);
@@ -142,6 +152,7 @@ export function javaArguments(node: LocalNode, lib: string): string[] {
     '-Dcassandra.skip_wait_for_gossip_to_settle=0',
     '-Dcassandra.ring_delay_ms=1000',
     '-Dcassandra.superuser_setup_delay_ms=0',
+    ...(replacing === undefined ? [] : [`-Dcassandra.replace_address_first_boot=${replacing}`]),
     '-cp', [conf, ...jars.map((f) => join(lib, f))].join(':'),
     'org.apache.cassandra.service.CassandraDaemon',
   ];
