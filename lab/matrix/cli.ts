@@ -1,15 +1,18 @@
 // npm run matrix: replays production situations on the real cluster, with the gocql
 // session service and acting sidecars at their defaults, and prints one table: what
 // must happen, and what did. Exits 1 when any row's outcome is wrong.
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Cleanup } from '../cleanup.ts';
 import { restore, status, up, warmUp } from '../cluster/cluster.ts';
 import { Progress } from '../progress.ts';
 import { ensureServiceBinary } from '../session-service/build.ts';
+import type { SidecarProcess } from '../sidecar-process.ts';
+import { recordedInputsOf, writeRecording } from './recording.ts';
 import { rows, type RowResult } from './rows.ts';
 
-const usage = `usage: npm run matrix -- [--row NAME]... [--rate N]... [--json FILE]
+const usage = `usage: npm run matrix -- [--row NAME]... [--rate N]... [--json FILE] [--record DIR]
 
 Replays each production situation on the local Cassandra cluster (started if it is
 not running) with the lab's gocql session service and an acting sidecar at its
@@ -19,10 +22,13 @@ defaults, under steady session traffic, and prints what must happen and what did
   --rate N      requests per second of session traffic (default 30); repeated, the
                 T327954 row measures each rate in turn in one fault window, and the
                 other rows use the first
-  --json FILE   also write the results to FILE`;
+  --json FILE   also write the results to FILE
+  --record DIR  also keep, for each row, its sidecar's decision inputs (GET
+                /reconcile/inputs) in DIR/ROW.json.gz: the suite replays those in
+                test/reconcile/recorded/ through the decision core`;
 
 const { values: args } = parseArgs({
-  options: { row: { type: 'string', multiple: true }, rate: { type: 'string', multiple: true, default: ['30'] }, json: { type: 'string' }, help: { type: 'boolean' } },
+  options: { row: { type: 'string', multiple: true }, rate: { type: 'string', multiple: true, default: ['30'] }, json: { type: 'string' }, record: { type: 'string' }, help: { type: 'boolean' } },
 });
 if (args.help) {
   console.log(usage);
@@ -58,8 +64,17 @@ try {
     await progress.phase('start the local Cassandra cluster', 'three nodes to answer CQL', async () => { await up(); await warmUp(); });
   }
   for (const row of rows.filter((r) => !args.row || args.row.includes(r.name))) {
-    const result = await progress.phase(`row ${row.name}`, row.situation, () => row.run({ owner, rates, log: (line) => { progress.line(`${row.name}: ${line}`); } }));
+    const recorded: { sidecar?: SidecarProcess } = {};
+    const result = await progress.phase(`row ${row.name}`, row.situation, () => row.run({
+      owner, rates, log: (line) => { progress.line(`${row.name}: ${line}`); }, record: (sidecar) => { recorded.sidecar = sidecar; },
+    }));
     results.push(result);
+    if (args.record !== undefined && recorded.sidecar) {
+      mkdirSync(args.record, { recursive: true });
+      const file = join(args.record, `${row.name}.json.gz`);
+      writeRecording(file, { row: row.name, right: result.right, inputs: await recordedInputsOf(recorded.sidecar) });
+      progress.line(`${row.name}: decision inputs kept in ${file}`);
+    }
     for (const line of result.happened) progress.line(`${row.name}: ${line}`);
     for (const fn of cleanups.splice(0)) await fn();
     await restore();

@@ -12,7 +12,7 @@ import { parseConfig } from '../../src/config/load.ts';
 import type { RestartRecord, Shown } from '../../src/remediate/remediator.ts';
 import { temporaryDirectory, type Cleanup } from '../cleanup.ts';
 import { startFleet } from '../fleet/fleet.ts';
-import { healWithFlap, pauseNode, rebootIsolated, resumeNode, startNode, stopNode, type NodeNumber } from '../cluster/cluster.ts';
+import { healWithFlap, pauseNode, putBack, rebootIsolated, replaceNode, resumeNode, startNode, stopNode, type NodeNumber } from '../cluster/cluster.ts';
 import { startPrometheus, type AlertLife, type PrometheusServer } from '../prometheus.ts';
 import { bounceNode } from '../scenarios.ts';
 import { startService } from '../session-service/harness.ts';
@@ -49,6 +49,8 @@ export interface RowContext {
   /** Steady rates of session traffic, requests per second: rows that measure one rate use the first. */
   rates: number[];
   log: (line: string) => void;
+  /** The sidecar whose decision inputs stand for the row (the last one named): npm run matrix -- --record keeps them. */
+  record: (sidecar: SidecarProcess) => void;
 }
 
 export interface Row {
@@ -97,8 +99,9 @@ const pagesSaid = (prometheus: PrometheusServer, pages: AlertLife[], from: numbe
   `pages: ${pages.length === 0 ? 'none' : pages.map((life) => `${life.alert} (${prometheus.describe(life, from)})`).join('; ')}`;
 
 /** A pod under steady traffic through its sidecar, settled for 5 s before the row's fault. */
-async function podUnderTraffic(owner: Cleanup, rate: number): Promise<{ pod: Pod; traffic: ReturnType<typeof sessionTraffic> }> {
+async function podUnderTraffic({ owner, record }: RowContext, rate: number): Promise<{ pod: Pod; traffic: ReturnType<typeof sessionTraffic> }> {
   const pod = await startPod(owner);
+  record(pod.sidecar);
   const traffic = sessionTraffic(owner, pod.sidecar.url, { perSecond: rate });
   await sleep(5000);
   return { pod, traffic };
@@ -108,8 +111,9 @@ const nodeRestarts: Row = {
   name: 'node-restarts',
   situation: 'three normal node restarts (stop, start), one node after another',
   expected: 'no restart; the service takes each node back by itself (gocql: about 10 s after it answers)',
-  async run({ owner, rates: [rate = 30], log }) {
-    const { pod, traffic } = await podUnderTraffic(owner, rate);
+  async run(context) {
+    const { rates: [rate = 30], log } = context;
+    const { pod, traffic } = await podUnderTraffic(context, rate);
     const happened: string[] = [];
     let right = true;
     for (const n of [2, 3, 1] as NodeNumber[]) {
@@ -151,8 +155,9 @@ const flakyNode: Row = {
   name: 'flaky-node',
   situation: 'node 2 stalls (SIGSTOP, as a long GC pause or a stalled disk does) for 2 s, then twice for 5 s, 8 s apart: a probe fails and the next succeeds, then its breaker opens and half-opens; then node 3 restarts, its breaker half-opening while it settles into gossip',
   expected: 'no node named a broken coordinator (one probe or canary is never evidence), no restart, no page',
-  async run({ owner, rates: [rate = 30], log }) {
-    const { pod, traffic } = await podUnderTraffic(owner, rate);
+  async run(context) {
+    const { owner, rates: [rate = 30], log } = context;
+    const { pod, traffic } = await podUnderTraffic(context, rate);
     const prometheus = await prometheusOf(owner, pod);
     const startedAt = Date.now();
     // Probes run every 2 s with a 1.5 s timeout, and 2 failures open the breaker: 2 s fails about one probe, 5 s opens it.
@@ -192,8 +197,9 @@ const splitView: Row = {
   name: 't327954',
   situation: "T327954 as it happened: node 1 rebooted deaf to its peers' gossip, kept UP by them; traffic at each rate in turn; then it heals, the cluster flapping it DOWN and UP",
   expected: 'no restart, during the fault or after the heal; node 1 named; fewer than 1% of requests fail through the sidecar at every rate',
-  async run({ owner, rates, log }) {
+  async run({ owner, rates, log, record }) {
     const pod = await startPod(owner);
+    record(pod.sidecar);
     const bare = await startService(owner, {});
     const steady = (rate: number) => ({ through: sessionTraffic(owner, pod.sidecar.url, { perSecond: rate }), direct: sessionTraffic(owner, bare.url, { perSecond: rate }) });
     const [firstRate = 30, ...laterRates] = rates;
@@ -266,8 +272,9 @@ const crashLoop: Row = {
   name: 'crash-loop',
   situation: 'a rollout with a broken config: the service exits at start, and the kubelet restarts it with its CrashLoopBackOff (10 s, 20 s, 40 s, ...)',
   expected: "no restart by the sidecar (the kubelet's business); not ready; /status says the service does not answer",
-  async run({ owner, rates: [rate = 10], log }) {
+  async run({ owner, rates: [rate = 10], log, record }) {
     const pod = await startPod(owner, { service: { crashLoopBackOff: true } });
+    record(pod.sidecar);
     const traffic = sessionTraffic(owner, pod.sidecar.url, { perSecond: rate });
     await sleep(5000);
     log('rolling out a config the service refuses, and stopping the running one');
@@ -300,9 +307,10 @@ const slowStart: Row = {
   name: 'slow-start',
   situation: `a deployment: the pod starts, and its service takes ${slowStartMs / 1000} s before it connects to Cassandra or answers; the balancer sends traffic once the pod is ready`,
   expected: 'not ready until the service answers, then ready; its empty pool is never judged stale; no restart, no page, no request fails',
-  async run({ owner, rates: [rate = 30], log }) {
+  async run({ owner, rates: [rate = 30], log, record }) {
     const startedAt = Date.now();
     const pod = await startPod(owner, { service: { startDelayMs: slowStartMs } });
+    record(pod.sidecar);
     const prometheus = await prometheusOf(owner, pod);
     const answers = async (url: string): Promise<boolean> => request(url, { reset: true }).then(async (r) => { await r.body.dump(); return r.statusCode === 200; }, () => false);
     let readyEarly = 0;
@@ -354,8 +362,9 @@ const clusterWide: Row = {
   name: 'cluster-wide',
   situation: 'a cluster-wide failure: two of three nodes stopped (no LOCAL_QUORUM anywhere), then, all back, one node paused with SIGSTOP so that what it coordinates times out',
   expected: 'no restart; retries within the ordinary budget (nothing explains the failures), never beyond the ceiling',
-  async run({ owner, rates: [rate = 30], log }) {
-    const { pod, traffic } = await podUnderTraffic(owner, rate);
+  async run(context) {
+    const { rates: [rate = 30], log } = context;
+    const { pod, traffic } = await podUnderTraffic(context, rate);
     const { retries } = parseConfig({ cassandra: { contact_points: ['127.0.0.1'] } });
     const windows: CeilingWindow[] = [];
     const measure = async (fault: string, act: () => Promise<void>, undo: () => Promise<void>): Promise<void> => {
@@ -412,8 +421,10 @@ const staleFleet: Row = {
   name: 'stale-fleet',
   situation: `the 2022 shape at production's size: ${staleFleetPods} pods of one data center behind a Service, node 2 bounced, and no service's driver takes it back: every pool stale at once`,
   expected: 'every pod healed by graceful restarts, each for a pool that lacked a healthy node for the grace, one pod at a time (never two out of rotation); none cancelled (a useless depool); the lease under one Paxos round a second; no page; no request fails',
-  async run({ owner, rates: [rate = 30], log }) {
+  async run({ owner, rates: [rate = 30], log, record }) {
     const fleet = await startFleet(owner, { name: 'matrix-stale-fleet', mode: 'acting', pods: staleFleetPods, service: { fault: 'stale-pool' }, sidecar: {} });
+    const [first] = fleet.pods;
+    if (first) record(first.sidecar);
     const traffic = sessionTraffic(owner, fleet.balancer.url, { perSecond: rate });
     await sleep(5000);
     let mostDepooled = 0;
@@ -484,8 +495,9 @@ const clusterOutage: Row = {
   name: 'cluster-outage',
   situation: 'the whole data center down: every Cassandra node stopped for a minute under traffic, then all started again',
   expected: "no restart, during the outage or after it (the service's driver takes the nodes back by itself); one page: SessionStoreLocalQuorumUnavailable",
-  async run({ owner, rates: [rate = 30], log }) {
-    const { pod, traffic } = await podUnderTraffic(owner, rate);
+  async run(context) {
+    const { owner, rates: [rate = 30], log } = context;
+    const { pod, traffic } = await podUnderTraffic(context, rate);
     const prometheus = await prometheusOf(owner, pod);
     const nodes = [1, 2, 3] as const;
     log('stopping every node');
@@ -523,8 +535,9 @@ const sidecarRestart: Row = {
   name: 'sidecar-restart',
   situation: "the 2022 stale pool, and the sidecar killed (SIGKILL, as the OOM killer does) the moment it has taken the fleet lease and depooled, before its signal; the kubelet starts it again",
   expected: "the new sidecar rebuilds its verdict from the world (the pool, the cluster), takes its own pod's lease over instead of waiting out the TTL, and restarts the service once: one restart in all, the pool whole again, the lease free at the end",
-  async run({ owner, rates: [rate = 30], log }) {
+  async run({ owner, rates: [rate = 30], log, record }) {
     const pod = await startPod(owner, { service: { fault: 'stale-pool' }, launch: { podName: 'matrix-sidecar-restart' } });
+    record(pod.sidecar);
     const traffic = sessionTraffic(owner, pod.sidecar.url, { perSecond: rate });
     await sleep(5000);
     log('bouncing node 2: the service\'s driver never takes it back');
@@ -537,6 +550,7 @@ const sidecarRestart: Row = {
     const holderAtKill = await fleetLeaseHolder();
     log(`killed the sidecar ${seconds(killedAt - faultAt)} after the fault, holding the lease (${holderAtKill ?? 'nobody'}); starting it again`);
     const next = await pod.sidecar.again();
+    record(next);
     const before = traffic.snapshot();
     const cured = await until(() => pod.holds('127.0.0.2'), 240_000);
     const curedAt = Date.now();
@@ -571,13 +585,14 @@ const unresolvedContactPoint: Row = {
   name: 'unresolved-contact-point',
   situation: `a pod starts while DNS does not know the sidecar's only contact point (a name, as production's headless Service); ${blindMs / 1000} s later the name resolves`,
   expected: 'the pod serves throughout; no restart, no page, and not even a pending LOCAL_QUORUM alert (a sidecar that sees no node says nothing about LOCAL_QUORUM); the ticket SessionStoreContactPointUnresolved names the name; the cluster found soon after the name resolves',
-  async run({ owner, rates: [rate = 30], log }) {
+  async run({ owner, rates: [rate = 30], log, record }) {
     // The pod's own /etc/hosts, as the kubelet gives each pod one, bind-mounted in the sidecar's
     // mount namespace: appending to it (same inode) is the name's record appearing in DNS.
     const hosts = join(temporaryDirectory(owner, 'pod-hosts-'), 'hosts');
     writeFileSync(hosts, '127.0.0.1 localhost\n');
     const ownHosts = ['unshare', '--mount', '--propagation', 'private', 'sh', '-c', 'mount --bind "$0" /etc/hosts && exec "$@"', hosts];
     const pod = await startPod(owner, { sidecar: { cassandra: { contact_points: [unresolvedName] } }, launch: { prefix: ownHosts } });
+    record(pod.sidecar);
     const startedAt = Date.now();
     const traffic = sessionTraffic(owner, pod.sidecar.url, { perSecond: rate });
     const prometheus = await prometheusOf(owner, pod);
@@ -620,4 +635,67 @@ const unresolvedContactPoint: Row = {
   },
 };
 
-export const rows: Row[] = [nodeRestarts, flakyNode, splitView, crashLoop, slowStart, clusterWide, staleFleet, clusterOutage, sidecarRestart, unresolvedContactPoint];
+const { forget_after_ms: forgetAfterMs } = parseConfig({ cassandra: { contact_points: ['127.0.0.1'] } }).cassandra.probe;
+
+const replacedNode: Row = {
+  name: 'replaced-node',
+  situation: "node 2 replaced by a new machine at a new address, as after a reimage (127.0.0.4 starts empty with replace_address_first_boot, streams node 2's data and takes its token); then the reverse, a new machine at 127.0.0.2 replacing 127.0.0.4",
+  expected: "the new node probed, the old address forgotten (after forget_after_ms, 5 minutes); no restart unless the service's driver never takes the new node (then one, which cures it); no page",
+  async run(context) {
+    const { owner, rates: [rate = 30], log } = context;
+    const { pod, traffic } = await podUnderTraffic(context, rate);
+    const prometheus = await prometheusOf(owner, pod);
+    const startedAt = Date.now();
+    const known = async (address: string): Promise<{ reachable: boolean } | undefined> =>
+      ((await pod.sidecar.status()).cluster as { nodes: { address: string; reachable: boolean }[] }).nodes.find((node) => node.address === address);
+    /** One replacement: when the sidecar probed the new node, and whether the service's pool took it before any restart. */
+    const replacement = async (replace: () => Promise<string>, old: string): Promise<{ address: string; probed: boolean; taken: boolean; takenBeforeRestart: boolean; lines: string[] }> => {
+      const begin = Date.now();
+      const address = await replace();
+      const joinedAt = Date.now();
+      const probed = await until(async () => (await known(address))?.reachable === true, 60_000);
+      const probedMs = Date.now() - joinedAt;
+      // Up to the stale grace, its sustain and a restart: a driver that never takes the node is restarted within it.
+      const taken = await until(() => pod.holds(address), 150_000);
+      const takenAt = Date.now();
+      const firstDepool = pod.depools().find((at) => at >= begin);
+      const takenBeforeRestart = taken && (firstDepool === undefined || pod.poolChanges.some((c) => c.address === address && c.connections > 0 && c.at < firstDepool));
+      return {
+        address, probed, taken, takenBeforeRestart,
+        lines: [
+          `${address} replaced ${old} in ${seconds(joinedAt - begin)} (${old} stopped, ${address} streamed its data and answered CQL)`,
+          probed ? `the sidecar probed ${address} ${seconds(probedMs)} after it joined` : `the sidecar did not probe ${address} within 60 s`,
+          taken ? `the service's pool took ${address} ${seconds(takenAt - joinedAt)} after it joined${takenBeforeRestart ? ', by itself' : ', after a restart'}` : `the service's pool did not take ${address} within 150 s`,
+        ],
+      };
+    };
+    log('replacing node 2 by a new machine at 127.0.0.4');
+    const forward = await replacement(() => replaceNode(2), '127.0.0.2');
+    const forgotten = await until(async () => (await known('127.0.0.2')) === undefined, forgetAfterMs + 60_000);
+    const forgottenAt = Date.now();
+    log('putting a new machine back at 127.0.0.2, replacing 127.0.0.4');
+    const back = await replacement(async () => { await putBack(); return '127.0.0.2'; }, forward.address);
+    // Long enough for a verdict to be reached and acted on, if one were.
+    await sleep(20_000);
+    const result = await traffic.stop();
+    const restarts = await pod.restarts();
+    const pages = prometheus.productionPages();
+    const happened = [
+      ...forward.lines,
+      forgotten ? `the sidecar forgot 127.0.0.2 ${seconds(forgottenAt - startedAt)} after the row began` : `the sidecar still knew 127.0.0.2 ${seconds(forgetAfterMs + 60_000)} after no node listed it`,
+      ...back.lines,
+      `${restarts} restarts and ${pod.depools().length} depools by the sidecar`,
+      pagesSaid(prometheus, pages, startedAt),
+      `${result.failed} of ${result.sent} requests failed (${JSON.stringify(result.failures)})`,
+    ];
+    // A restart is right only for a node the pool never took by itself.
+    const needed = [forward, back].filter((act) => !act.takenBeforeRestart).length;
+    return {
+      row: this.name, situation: this.situation, expected: this.expected, happened, restarts,
+      failedWithSidecar: { sent: result.sent, failed: result.failed }, failedWithout: null, retries: await retriesOf(pod.sidecar),
+      right: forward.probed && back.probed && forward.taken && back.taken && forgotten && restarts === needed && pages.length === 0,
+    };
+  },
+};
+
+export const rows: Row[] = [nodeRestarts, flakyNode, splitView, crashLoop, slowStart, clusterWide, staleFleet, clusterOutage, sidecarRestart, unresolvedContactPoint, replacedNode];

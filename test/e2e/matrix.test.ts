@@ -9,20 +9,23 @@
 //   unresolved-contact-point  the pod starts while DNS does not know the sidecar's only
 //               contact point: it serves, has no LOCAL_QUORUM alert even pending, files its
 //               ticket, and finds the cluster once the name resolves.
-import t from 'tap';
-import { rows } from '../../lab/matrix/rows.ts';
+import t, { type Test } from 'tap';
+import { recordedInputsOf, replay } from '../../lab/matrix/recording.ts';
+import { rows, type RowContext } from '../../lab/matrix/rows.ts';
+import type { SidecarProcess } from '../../lab/sidecar-process.ts';
 import { restoreClusterAfter } from '../support/restore-cluster.ts';
 
 restoreClusterAfter(t);
 // The first two rows wait out the stale grace (75 s) after their fault: about 3.5 and 1.7 minutes;
 // the third takes under a minute. The rest run in npm run matrix only, the suite's 40 minutes having
-// no room for them, each held here by its parts: the stale fleet (5 minutes) and the sidecar killed
-// mid-restart (3.7) by the lease's tests on the real cluster (test/remediate/lease.test.ts,
-// test/e2e/fleet-lease.test.ts) and the remediator's; the whole data center's outage (4) by
-// test/e2e/outage.test.ts; the stalling node (1.5) by the canary's thresholds (test/cluster/view.test.ts)
-// and the monitor's breaker bounds (test/cluster/cluster-monitor.test.ts); the slow start (0.9) by the
-// rule that a service not answering is never judged (test/reconcile/diagnose.test.ts) and the crash
-// loop here.
+// no room for them (35 minutes together). Each is held here by what its sidecar saw on the real
+// cluster, replayed through the decision core (test/reconcile/recorded-rows.test.ts), and by its
+// parts: the stale fleet and the sidecar killed mid-restart by the lease's tests on the real cluster
+// (test/remediate/lease.test.ts, test/e2e/fleet-lease.test.ts) and the remediator's; the whole data
+// center's outage by test/e2e/outage.test.ts; the stalling node by the canary's thresholds
+// (test/cluster/view.test.ts) and the monitor's breaker bounds (test/cluster/cluster-monitor.test.ts);
+// the slow start by the rule that a service not answering is never judged (test/reconcile/diagnose.test.ts)
+// and the crash loop here; the replaced node by the monitor's membership tests.
 t.setTimeout(10 * 60_000);
 
 const row = (name: string) => {
@@ -31,8 +34,15 @@ const row = (name: string) => {
   return found;
 };
 
+/** A row's context in a test: its lines as comments, and the sidecar it records. */
+function contextOf(t: Test, rates: number[]): RowContext & { recorded: { sidecar?: SidecarProcess } } {
+  const recorded: { sidecar?: SidecarProcess } = {};
+  return { owner: t, rates, log: (line) => { t.comment(line); }, record: (sidecar) => { recorded.sidecar = sidecar; }, recorded };
+}
+
 void t.test('T327954 at 30 and 300 requests a second, and its flapping heal: named, shielded, never a restart', async (t) => {
-  const result = await row('t327954').run({ owner: t, rates: [30, 300], log: (line) => { t.comment(line); } });
+  const context = contextOf(t, [30, 300]);
+  const result = await row('t327954').run(context);
   for (const line of result.happened) t.comment(line);
   t.equal(result.restarts, 0, 'no restart, during the fault or after the heal');
   t.ok(result.happened.some((line) => /the sidecar named node 1/.test(line)), 'node 1 named');
@@ -45,10 +55,16 @@ void t.test('T327954 at 30 and 300 requests a second, and its flapping heal: nam
     t.ok(phase.retries.extraLoad <= 1, `${phase.rate}/s: retries within the ceiling (${(phase.retries.extraLoad * 100).toFixed(1)}% extra load)`);
   }
   t.ok(result.right, 'the row\'s outcome is right');
+  // The sidecar's own inputs, replayed through the decision core, reach what it published: what the recorded rows rely on.
+  if (!context.recorded.sidecar) throw new Error('the row recorded no sidecar');
+  const replayed = replay(await recordedInputsOf(context.recorded.sidecar));
+  t.ok(replayed.length > 60, `the replay has every tick of the row (${replayed.length})`);
+  t.ok(replayed.some((tick) => tick.verdict?.brokenCoordinators.includes('127.0.0.1')), 'the replay names node 1, as the sidecar did');
+  t.notOk(replayed.some((tick) => tick.verdict?.action === 'restart'), 'and never calls for a restart');
 });
 
 void t.test('a crash-looping service under the kubelet\'s backoff: no restart by the sidecar, not ready', async (t) => {
-  const result = await row('crash-loop').run({ owner: t, rates: [10], log: (line) => { t.comment(line); } });
+  const result = await row('crash-loop').run(contextOf(t, [10]));
   for (const line of result.happened) t.comment(line);
   t.equal(result.restarts, 0, 'no restart by the sidecar');
   t.ok(result.happened.some((line) => /readiness: not ready; \/status service\.health\.answering: false/.test(line)), 'not ready, and /status says the service does not answer');
@@ -58,7 +74,7 @@ void t.test('a crash-looping service under the kubelet\'s backoff: no restart by
 
 
 void t.test('the sidecar\'s only contact point does not resolve while the pod starts: it serves, pages nothing, and finds the cluster once it does', async (t) => {
-  const result = await row('unresolved-contact-point').run({ owner: t, rates: [30], log: (line) => { t.comment(line); } });
+  const result = await row('unresolved-contact-point').run(contextOf(t, [30]));
   for (const line of result.happened) t.comment(line);
   t.ok(result.happened.some((line) => /knew 0 nodes; \/status said of cassandra-sessionstore\.lab\.test: getaddrinfo ENOTFOUND/.test(line)), 'blind, and /status says why');
   t.ok(result.happened.includes('pages: none'), 'no page');
