@@ -160,6 +160,13 @@ export async function metricOf(sidecar: SidecarProcess, name: string, labels: Re
   return sumOf(await samplesOf(sidecar), name, labels);
 }
 
+/** Restarts of the service the sidecar carried out, whatever their result (dry runs are not restarts), by its own counter. */
+export async function restartsBy(sidecar: SidecarProcess): Promise<number> {
+  let total = 0;
+  for (const result of ['restarted', 'not_cured', 'unhealthy', 'failed']) total += await metricOf(sidecar, 'sessionstore_sidecar_pool_restarts_total', { result });
+  return total;
+}
+
 /** When the sidecar first logged a line whose message starts with `prefix` (epoch ms), or null. */
 export function loggedAt(sidecar: SidecarProcess, prefix: string): number | null {
   const line = sidecar.logs.find((l) => String(l.msg).startsWith(prefix));

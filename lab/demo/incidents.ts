@@ -14,7 +14,7 @@ import { heal, rebootIsolated, startNode, stopNode, type NodeNumber } from '../c
 import type { Cleanup } from '../cleanup.ts';
 import { startFleet, type Fleet, type FleetMode } from '../fleet/fleet.ts';
 import type { ServiceOptions } from '../session-service/harness.ts';
-import { lostWrites, metricOf } from '../sidecar-process.ts';
+import { lostWrites, metricOf, restartsBy } from '../sidecar-process.ts';
 import { sessionTraffic, type SecondOfTraffic, type TrafficResult } from '../traffic.ts';
 import type { Progress } from '../progress.ts';
 import { Timeline, type TimelineEvent } from './timeline.ts';
@@ -53,7 +53,10 @@ export interface RunResult {
   detectMs: number | null;
   /** From the fault until clients saw their last failure; null: still failing at the end. */
   healMs: number | null;
+  /** Restarts of the services the sidecars carried out (their own counters). */
   restarts: number;
+  /** Every exit of a service process, the sidecars' restarts among them: more than `restarts` is the service crashing on its own (a start that found no Cassandra node in time). */
+  serviceExits: number;
   retries: number;
   alerts: (AlertLife & { productionFiringAt: number | null })[];
   view: DetectionView | null;
@@ -250,7 +253,11 @@ async function runResult(
   const stillFailing = last !== undefined && last >= times.endedAt - 3000;
   const detected = timeline.first(fleet.name, detectedBy[id], times.faultAt);
   let retries = 0;
-  for (const pod of fleet.pods) retries += await metricOf(pod.sidecar, 'sessionstore_sidecar_retries_total');
+  let restarts = 0;
+  for (const pod of fleet.pods) {
+    retries += await metricOf(pod.sidecar, 'sessionstore_sidecar_retries_total');
+    restarts += await restartsBy(pod.sidecar);
+  }
   const lost = await lostWrites(traffic.acked);
   return {
     fleet: fleet.name,
@@ -264,7 +271,8 @@ async function runResult(
     okPerSecond: { before: rate(times.startedAt, times.faultAt), during: rate(times.faultAt, times.faultEndAt), after: rate(times.faultEndAt, times.endedAt) },
     detectMs: detected ? detected.at - times.faultAt : null,
     healMs: stillFailing ? null : last === undefined ? 0 : last - times.faultAt,
-    restarts: fleet.pods.reduce((sum, pod) => sum + pod.service.supervisor.restarts(), 0),
+    restarts,
+    serviceExits: fleet.pods.reduce((sum, pod) => sum + pod.service.supervisor.restarts(), 0),
     retries,
     alerts: fleet.prometheus.alertLives().filter((l) => l.firedAt !== null).map((l) => ({ ...l, productionFiringAt: fleet.prometheus.productionFiring(l) })),
     view,

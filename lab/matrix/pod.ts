@@ -5,7 +5,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Cleanup } from '../cleanup.ts';
 import { startService, type RunningService, type ServiceOptions } from '../session-service/harness.ts';
-import { metricOf, startSidecar, type Launch, type SidecarProcess } from '../sidecar-process.ts';
+import { restartsBy, startSidecar, type Launch, type SidecarProcess } from '../sidecar-process.ts';
 import { observePool } from '../../src/service/pool-sockets.ts';
 
 export interface PoolChange {
@@ -52,11 +52,7 @@ export async function startPod(owner: Cleanup, options: { service?: ServiceOptio
     sidecar,
     poolChanges,
     holds: (address) => (current.get(address) ?? 0) > 0,
-    restarts: async () => {
-      let total = 0;
-      for (const result of ['restarted', 'not_cured', 'unhealthy', 'failed']) total += await metricOf(sidecar, 'sessionstore_sidecar_pool_restarts_total', { result });
-      return total;
-    },
+    restarts: () => restartsBy(sidecar),
     depools: () => sidecar.logs.filter((l) => String(l.msg).startsWith("restarting the service's pool gracefully")).map((l) => Date.parse(String(l.time))),
   };
 }

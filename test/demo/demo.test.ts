@@ -68,7 +68,7 @@ void t.test('npm run demo -- --quick: both incidents, dry run against acting, a 
     t.ok(acting.failed < dry.failed, `${scenario.id}: acting failed fewer requests (${share(acting)}) than the dry run (${share(dry)})`);
     t.equal(acting.causedBySidecar, 0, `${scenario.id}: no request failed because of the sidecars' own restarts (the balancer had somewhere else to go)`, { failures: acting.failures });
     t.ok(dry.detectMs !== null && acting.detectMs !== null, `${scenario.id}: both fleets diagnosed the fault (${dry.detectMs} ms, ${acting.detectMs} ms)`);
-    t.equal(dry.restarts, 0, `${scenario.id}: the dry run restarted nothing`);
+    t.equal(dry.restarts, 0, `${scenario.id}: the dry run restarted nothing`, { serviceExits: dry.serviceExits });
     t.same([dry.lostWrites, acting.lostWrites], [0, 0], `${scenario.id}: every acknowledged write reads back`);
     const fired = (run: RunResult, alert: string, address?: string): boolean => run.alerts.some((a) => a.alert === alert && (address === undefined || a.labels.address === address));
     // What the acting fleet's sidecars saw and did, for whoever reads a failure.
