@@ -14,6 +14,7 @@ import { heal, rebootIsolated, startNode, stopNode, type NodeNumber } from '../c
 import type { Cleanup } from '../cleanup.ts';
 import { startFleet, type Fleet, type FleetMode } from '../fleet/fleet.ts';
 import type { ServiceOptions } from '../session-service/harness.ts';
+import type { ServiceExit } from '../session-service/supervisor.ts';
 import { lostWrites, metricOf, restartsBy } from '../sidecar-process.ts';
 import { sessionTraffic, type SecondOfTraffic, type TrafficResult } from '../traffic.ts';
 import type { Progress } from '../progress.ts';
@@ -55,8 +56,8 @@ export interface RunResult {
   healMs: number | null;
   /** Restarts of the services the sidecars carried out (their own counters). */
   restarts: number;
-  /** Every exit of a service process, the sidecars' restarts among them: more than `restarts` is the service crashing on its own (a start that found no Cassandra node in time). */
-  serviceExits: number;
+  /** Every exit of a service process, relative to the fault (ms), the sidecars' restarts among them (SIGTERM): others are the service's own. */
+  serviceExits: (Omit<ServiceExit, 'at'> & { afterFaultMs: number })[];
   retries: number;
   alerts: (AlertLife & { productionFiringAt: number | null })[];
   view: DetectionView | null;
@@ -272,7 +273,7 @@ async function runResult(
     detectMs: detected ? detected.at - times.faultAt : null,
     healMs: stillFailing ? null : last === undefined ? 0 : last - times.faultAt,
     restarts,
-    serviceExits: fleet.pods.reduce((sum, pod) => sum + pod.service.supervisor.restarts(), 0),
+    serviceExits: fleet.pods.flatMap((pod) => pod.service.supervisor.exits().map(({ at, ...exit }) => ({ ...exit, afterFaultMs: at - times.faultAt }))),
     retries,
     alerts: fleet.prometheus.alertLives().filter((l) => l.firedAt !== null).map((l) => ({ ...l, productionFiringAt: fleet.prometheus.productionFiring(l) })),
     view,

@@ -20,7 +20,7 @@ export interface SummaryRow {
   detected: string;
   'users healed': string;
   restarts: number;
-  'service exits': number;
+  'service exits': string;
   retries: number;
   'alerts fired': string;
 }
@@ -31,7 +31,7 @@ export const summaryLegend = [
   'by the sidecar: failures the sidecars caused themselves (their own 503s while depooled, connections the balancer could not place).',
   'detected: from the fault (2022: node 2 back; 2023: node 1 back) to the sidecars\' diagnosis (stale_pool; the node named).',
   'users healed: from the fault until clients saw their last failure; "still failing" when they failed to the end. In 2023 the dry run heals only when the node is fixed.',
-  'restarts: the services the sidecars restarted; service exits: every exit of a service process, those restarts included (more: the service crashed by itself, as at a start that found no Cassandra node in time).',
+  'restarts: the services the sidecars restarted; service exits: how each service process ended, those restarts included (SIGTERM), and any the service made by itself (exit N).',
   'alerts fired: with the rules\' for: scaled by the lab (see the report for when production would page).',
 ];
 
@@ -47,7 +47,7 @@ export function summaryRows(results: ScenarioResult[]): SummaryRow[] {
     detected: seconds(run.detectMs),
     'users healed': run.healMs === null ? 'still failing' : run.failed === 0 ? 'no failure' : seconds(run.healMs),
     restarts: run.restarts,
-    'service exits': run.serviceExits,
+    'service exits': run.serviceExits.map((exit) => exit.signal ?? `exit ${exit.code ?? '?'}`).join(', ') || 'none',
     retries: run.retries,
     'alerts fired': [...new Set(run.alerts.map((a) => a.alert))].join(', ') || 'none',
   })));

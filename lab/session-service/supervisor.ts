@@ -5,10 +5,18 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 
+/** One exit of the service's process: a signal's name when one ended it (a restart by the sidecar: SIGTERM), else its exit code. */
+export interface ServiceExit {
+  at: number;
+  code: number | null;
+  signal: string | null;
+}
+
 export interface Supervisor {
   /** The pid of the running service, changing with each restart. */
   pid(): number | undefined;
   restarts(): number;
+  exits(): ServiceExit[];
   stop(): Promise<void>;
 }
 
@@ -39,7 +47,7 @@ export interface SupervisorOptions {
 
 export function superviseService(options: SupervisorOptions): Supervisor {
   let child: ChildProcess | undefined;
-  let restarts = 0;
+  const exits: ServiceExit[] = [];
   let stopping = false;
   const start = (): void => {
     // Piped, not inherited: a service left behind by a killed test must not hold the test runner's output open.
@@ -61,17 +69,18 @@ export function superviseService(options: SupervisorOptions): Supervisor {
       buffered = lines.pop() ?? '';
       for (const line of lines) options.onLine?.(line);
     });
-    child.once('exit', () => {
+    child.once('exit', (code, signal) => {
       if (stopping) return;
-      restarts++;
-      const delay = options.restartDelayMs === 'crashLoopBackOff' ? Math.min(10_000 * 2 ** (restarts - 1), 300_000) : options.restartDelayMs ?? 100;
+      exits.push({ at: Date.now(), code, signal });
+      const delay = options.restartDelayMs === 'crashLoopBackOff' ? Math.min(10_000 * 2 ** (exits.length - 1), 300_000) : options.restartDelayMs ?? 100;
       void sleep(delay).then(() => { if (!stopping) start(); });
     });
   };
   start();
   return {
     pid: () => child?.pid,
-    restarts: () => restarts,
+    restarts: () => exits.length,
+    exits: () => exits,
     stop: async () => {
       stopping = true;
       if (child && child.exitCode === null) {
