@@ -1,7 +1,7 @@
 // Each node's configuration: cassandra.yaml, the rack/dc file the snitch reads,
 // logging, and the JVM command line (Java 17 options from Cassandra's own
 // conf/jvm-server.options and conf/jvm17-server.options).
-import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, statfsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { allNodes, dataCenter, paths, type NodePlace } from './layout.ts';
 
@@ -10,6 +10,12 @@ const heap = process.env.SIDECAR_CASSANDRA_HEAP ?? '512M';
 /** How a node starts: as the member it is, or as a new machine taking over the place of the node at `replacing`. */
 export interface StartAs {
   replacing?: string;
+}
+
+/** The size of the filesystem that holds the node's data directory. */
+function dataDiskMebibytes(node: NodePlace): number {
+  const { blocks, bsize } = statfsSync(join(node.dir, 'data'));
+  return Math.floor((blocks * bsize) / (1024 * 1024));
 }
 
 function cassandraYaml(node: NodePlace, { replacing }: StartAs): string {
@@ -63,6 +69,11 @@ commitlog_sync: periodic
 commitlog_sync_period: 10000ms
 disk_failure_policy: stop
 commit_failure_policy: stop
+# The disk usage guardrail on, as production should run it: each node gossips SPACIOUS,
+# STUFFED or FULL, which the sidecar reads; the disk is this machine's own.
+data_disk_usage_max_disk_size: ${dataDiskMebibytes(node)}MiB
+data_disk_usage_percentage_warn_threshold: 90
+data_disk_usage_percentage_fail_threshold: 98
 concurrent_compactors: 1
 # Small machine, three JVMs: keep background work and caches small.
 key_cache_size: 8MiB

@@ -12,7 +12,7 @@ import type { CassandraError } from './cassandra-errors.ts';
 import { cassandraSecurity } from './connection-options.ts';
 import { createClusterMetrics, type ClusterMetrics } from './metrics.ts';
 import { NodeProber, type ProbeOutcome } from './node-prober.ts';
-import type { GossipHeartbeats, Member } from './probe.ts';
+import { diskUsageStates, type GossipHeartbeats, type Member } from './probe.ts';
 import { judgeCanary, localQuorum, membershipAgrees, membershipChanges, schemaAgrees, summarizeCluster, type BreakerState, type ClusterView, type CoordinatorHealth, type NodeState } from './view.ts';
 
 const unknown = 'unknown';
@@ -39,6 +39,7 @@ function newNode(address: string, now: number, identity: Partial<Member> = {}): 
     lists: null,
     lastListedAt: now,
     replication: null,
+    storage: null,
   };
 }
 
@@ -200,8 +201,10 @@ export class ClusterMonitor {
         probeLatencyMs: Math.round(report.latencyMs * 10) / 10,
         lists: [address, ...report.peers.map((peer) => peer.address)],
         replication: report.replication,
+        storage: report.storage,
         lastListedAt: now,
       });
+      this.#updateStorage(node);
       this.#updateMembership(report.peers, now);
     } else {
       // Unreachable says nothing about coordinating: not known again until its next canaries.
@@ -243,6 +246,23 @@ export class ClusterMonitor {
       state === 'open' ? `breaker open after ${this.#config.probe.failure_threshold} failed probes; probing again with a fresh connection every ${this.#config.probe.reset_timeout_ms} ms`
       : state === 'half-open' ? 'breaker half-open: next probe uses a fresh connection'
       : 'breaker closed: the node answers again');
+  }
+
+  /** The node's storage series: set from what it said, removed where it said nothing. */
+  #updateStorage(node: NodeState): void {
+    const { address, storage } = node;
+    const set = (gauge: Gauge<'address'>, value: number | null | undefined): void => {
+      if (value === null || value === undefined) gauge.remove({ address });
+      else gauge.set({ address }, value);
+    };
+    set(this.#metrics.keyspaceBytes, storage?.keyspaceBytes);
+    set(this.#metrics.loadBytes, storage?.loadBytes);
+    set(this.#metrics.diskCapacityBytes, storage?.maxDiskSizeBytes ?? this.#config.data_disk_bytes);
+    for (const state of diskUsageStates) {
+      const labels = { address, state: state.toLowerCase() };
+      if (storage?.diskUsage) this.#metrics.diskUsageState.set(labels, storage.diskUsage === state ? 1 : 0);
+      else this.#metrics.diskUsageState.remove(labels);
+    }
   }
 
   #updateCoordinatorQuorum(node: NodeState): void {

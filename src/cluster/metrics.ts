@@ -11,6 +11,10 @@ export interface ClusterMetrics {
   schemaAgreement: Gauge;
   membershipAgreement: Gauge;
   contactPointResolved: Gauge<'contact_point'>;
+  keyspaceBytes: Gauge<'address'>;
+  loadBytes: Gauge<'address'>;
+  diskCapacityBytes: Gauge<'address'>;
+  diskUsageState: Gauge<'address' | 'state'>;
 }
 
 export function createClusterMetrics(registry: Registry): ClusterMetrics {
@@ -21,7 +25,7 @@ export function createClusterMetrics(registry: Registry): ClusterMetrics {
     breakerEvents: new Counter({ name: `${metricPrefix}coordinator_breaker_events_total`, help: 'Circuit breaker events per node: success, failure, timeout, reject, open, half_open, close.', labelNames: ['address', 'event'], registers }),
     probeDuration: new Histogram({
       name: `${metricPrefix}probe_duration_seconds`,
-      help: 'Duration of each probe query per node: local, peers, schema, canary_write, canary_read.',
+      help: 'Duration of each probe query per node: local, peers, schema, storage, canary_write, canary_read.',
       labelNames: ['address', 'probe'],
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
       registers,
@@ -36,6 +40,10 @@ export function createClusterMetrics(registry: Registry): ClusterMetrics {
     }),
     schemaAgreement: new Gauge({ name: `${metricPrefix}schema_agreement`, help: '1 when every reachable node reports the same schema version.', registers }),
     membershipAgreement: new Gauge({ name: `${metricPrefix}membership_agreement`, help: '1 when every reachable node lists the same members.', registers }),
+    keyspaceBytes: new Gauge({ name: `${metricPrefix}cassandra_node_keyspace_bytes`, help: "Bytes the session keyspace's tables take on the node's data disks, as the node says (system_views.disk_usage, to the MiB; read once a minute).", labelNames: ['address'], registers }),
+    loadBytes: new Gauge({ name: `${metricPrefix}cassandra_node_load_bytes`, help: "The node's live data in every keyspace, as its gossip says (system_views.gossip_info load; read once a minute).", labelNames: ['address'], registers }),
+    diskCapacityBytes: new Gauge({ name: `${metricPrefix}cassandra_node_disk_capacity_bytes`, help: "The size of the node's data disk: Cassandra's data_disk_usage_max_disk_size, else the sidecar's cassandra.data_disk_bytes; absent when neither is set (no client can read a node's disk size).", labelNames: ['address'], registers }),
+    diskUsageState: new Gauge({ name: `${metricPrefix}cassandra_node_disk_usage_state`, help: "1 for the state Cassandra's disk usage guardrail gossips for the node (not_available, spacious, stuffed: over the warn threshold, full: over the fail threshold, writes refused), 0 for the others; absent while the guardrail is off.", labelNames: ['address', 'state'], registers }),
     contactPointResolved: new Gauge({ name: `${metricPrefix}contact_point_resolved`, help: "1 when the contact point's last lookup succeeded, 0 when it failed (the addresses found before are still probed). Addresses configured as contact points are not looked up.", labelNames: ['contact_point'], registers }),
   };
 }

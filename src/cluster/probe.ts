@@ -1,21 +1,46 @@
 // The queries that probe one coordinator: whether it answers and what it says about
-// itself, its peers and the keyspace's replication; and, separately, a LOCAL_QUORUM
-// canary of a row the sidecar owns, coordinated by that node. Cheap enough to run
-// every two seconds on every node: `system.local` every time; the peers (membership
-// changes take minutes) every 10 s and the replication (it changes only with an
-// ALTER KEYSPACE) every 30 s; and the canary is one query, a write (or a read, for a
-// role that may only read): either fails alike when the coordinator counts too few
-// replicas alive.
+// itself, its peers, the keyspace's replication and its own storage; and, separately,
+// a LOCAL_QUORUM canary of a row the sidecar owns, coordinated by that node. Cheap
+// enough to run every two seconds on every node: `system.local` every time; the peers
+// (membership changes take minutes) every 10 s, the replication (it changes only with
+// an ALTER KEYSPACE) every 30 s and the storage (disks fill over days) every minute;
+// and the canary is one query, a write (or a read, for a role that may only read):
+// either fails alike when the coordinator counts too few replicas alive.
 import type cassandra from 'cassandra-driver';
 import { performance } from 'node:perf_hooks';
 import { consistencies } from './coordinator-client.ts';
 import { describeCassandraError, type CassandraError } from './cassandra-errors.ts';
 import type { NodeIdentity } from './view.ts';
 
-export type ProbeStep = 'local' | 'peers' | 'schema' | 'canary_write' | 'canary_read';
+export type ProbeStep = 'local' | 'peers' | 'schema' | 'storage' | 'canary_write' | 'canary_read';
 
 export interface Member extends NodeIdentity {
   address: string;
+}
+
+/** The disk usage guardrail's states, as a node gossips its own (Cassandra 5.0). */
+export const diskUsageStates = ['NOT_AVAILABLE', 'SPACIOUS', 'STUFFED', 'FULL'] as const;
+export type DiskUsageState = (typeof diskUsageStates)[number];
+
+/**
+ * What a node tells a client about its own storage, over CQL, from its virtual tables
+ * (Cassandra 4.1 and later). Null where it does not say: the free space of its disks it
+ * never tells a client; only the guardrail's verdict on them, when the guardrail is on.
+ */
+export interface NodeStorage {
+  /** Bytes the session keyspace's tables take on the node's data disks (system_views.disk_usage, to the MiB). */
+  keyspaceBytes: number | null;
+  /** Every keyspace's live data on the node, as its gossip says (system_views.gossip_info `load`). */
+  loadBytes: number | null;
+  /** The disk usage guardrail's state of the node (gossip_info `disk_usage`); null while it has published none (the guardrail off). */
+  diskUsage: DiskUsageState | null;
+  /** The disk size the guardrail counts from (`data_disk_usage_max_disk_size`); null: the data disks' own size, which no client can read. */
+  maxDiskSizeBytes: number | null;
+  /** The guardrail's thresholds, percent of the disk (`data_disk_usage_percentage_warn_threshold`, `..._fail_threshold`); null: off. */
+  warnPercent: number | null;
+  failPercent: number | null;
+  /** What the node does when a data disk fails or fills (`disk_failure_policy`: stop, die, best_effort, ignore...). */
+  diskFailurePolicy: string | null;
 }
 
 export interface ProbeReport {
@@ -23,6 +48,7 @@ export interface ProbeReport {
   peers: Member[];
   /** The keyspace's replication factor per data center (NetworkTopologyStrategy), as this node reports it. */
   replication: Record<string, number>;
+  storage: NodeStorage;
   latencyMs: number;
 }
 
@@ -54,8 +80,25 @@ const identity = (row: cassandra.types.Row): NodeIdentity => ({
   schemaVersion: text(row, 'schema_version'),
 });
 
+const storageSettings = ['data_disk_usage_max_disk_size', 'data_disk_usage_percentage_warn_threshold', 'data_disk_usage_percentage_fail_threshold', 'disk_failure_policy'] as const;
+
 /** How long a node's answers that rarely change are reused. */
-const reuseMs = { peers: 10_000, schema: 30_000 } as const;
+const reuseMs = { peers: 10_000, schema: 30_000, storage: 60_000 } as const;
+
+const mebibyte = 1024 * 1024;
+const storageUnits: Record<string, number> = { B: 1, KiB: 1024, MiB: mebibyte, GiB: 1024 * mebibyte, TiB: 1024 * 1024 * mebibyte };
+
+/** A data storage setting as system_views.settings shows it ("500GiB"), in bytes; null when unset or not understood. */
+export function storageSettingBytes(value: string | null | undefined): number | null {
+  const match = /^(\d+)\s*(B|KiB|MiB|GiB|TiB)$/.exec(value ?? '');
+  return match ? Number(match[1]) * (storageUnits[match[2] ?? ''] ?? Number.NaN) : null;
+}
+
+/** A guardrail's percentage threshold; -1 (or anything not a percentage) means off. */
+const threshold = (value: string | null | undefined): number | null => {
+  const n = Number(value);
+  return value !== null && value !== undefined && Number.isFinite(n) && n > 0 && n <= 100 ? n : null;
+};
 
 export class CoordinatorProbe {
   #peersTable: 'system.peers_v2' | 'system.peers' = 'system.peers_v2';
@@ -95,7 +138,33 @@ export class CoordinatorProbe {
     const self: Member = { address: text(localRow, 'rpc_address') ?? '', ...identity(localRow) };
     const peers = await this.#reuse('peers', () => this.#peers(client));
     const replication = await this.#reuse('schema', () => this.#replication(client));
-    return { self, peers, replication, latencyMs: performance.now() - started };
+    const storage = await this.#reuse('storage', () => this.#storage(client, self.hostId));
+    return { self, peers, replication, storage, latencyMs: performance.now() - started };
+  }
+
+  /**
+   * The node's own storage, from three virtual tables. Never fails the probe: a node
+   * too old for a table, or a role refused one, gives nulls for what that table says.
+   */
+  async #storage(client: cassandra.Client, hostId: string | null): Promise<NodeStorage> {
+    const rows = async (query: string, params: unknown[] = []): Promise<cassandra.types.Row[]> =>
+      (await client.execute(query, params, { prepare: params.length > 0, consistency: consistencies.localOne }).catch(() => null))?.rows ?? [];
+    const number = (value: string | null): number | null => (value === null || !Number.isFinite(Number(value)) ? null : Number(value));
+    const tables = await rows('SELECT mebibytes FROM system_views.disk_usage WHERE keyspace_name = ?', [this.#settings.keyspace]);
+    // Every member's gossip is there: the node's own row is the one with its host ID.
+    const own = (await rows('SELECT host_id, load, disk_usage FROM system_views.gossip_info')).find((row) => text(row, 'host_id') === hostId);
+    const settings = new Map((await rows(`SELECT name, value FROM system_views.settings WHERE name IN (${storageSettings.map(() => '?').join(', ')})`, [...storageSettings]))
+      .map((row) => [text(row, 'name'), text(row, 'value')]));
+    const diskUsage = own ? text(own, 'disk_usage') : null;
+    return {
+      keyspaceBytes: tables.length === 0 ? null : tables.reduce((sum, row) => sum + (number(text(row, 'mebibytes')) ?? 0), 0) * mebibyte,
+      loadBytes: own ? number(text(own, 'load')) : null,
+      diskUsage: diskUsageStates.find((state) => state === diskUsage) ?? null,
+      maxDiskSizeBytes: storageSettingBytes(settings.get('data_disk_usage_max_disk_size')),
+      warnPercent: threshold(settings.get('data_disk_usage_percentage_warn_threshold')),
+      failPercent: threshold(settings.get('data_disk_usage_percentage_fail_threshold')),
+      diskFailurePolicy: settings.get('disk_failure_policy') ?? null,
+    };
   }
 
   /**

@@ -3,6 +3,7 @@
 // reach quorum (LOCAL_QUORUM in the local one; every one of them for Kask's
 // EACH_QUORUM deletes), and which peers each coordinator no longer hears. No I/O here.
 import type { CassandraError } from './cassandra-errors.ts';
+import type { NodeStorage } from './probe.ts';
 
 export type BreakerState = 'closed' | 'half-open' | 'open';
 
@@ -54,6 +55,8 @@ export interface NodeState extends NodeIdentity {
   lastListedAt: number;
   /** The keyspace's replication factor per data center, as this node reported it. */
   replication: Record<string, number> | null;
+  /** What the node last said of its storage (read once a minute); kept while it does not answer: the last word before a full disk stopped it. */
+  storage: NodeStorage | null;
 }
 
 export interface LocalQuorum {

@@ -126,6 +126,12 @@ const cassandra = z.strictObject({
     /** Verify the node's certificate names its address; off when certificates name hosts, not IPs. */
     verify_hostname: z.boolean().default(true),
   }).optional(),
+  /**
+   * The size of each node's data disk (bytes), where Cassandra's own
+   * data_disk_usage_max_disk_size is not set: Cassandra tells no client the size or free
+   * space of its disks, and the disk alerts need one or the other.
+   */
+  data_disk_bytes: z.number().int().positive().optional(),
   probe: z.strictObject({
     interval_ms: milliseconds.default(2000),
     timeout_ms: milliseconds.default(1500),

@@ -1,11 +1,13 @@
 // The sidecar's cluster view against the real three-node cluster: discovery, and
 // detection and recovery bounds (in probe intervals) for stopped, paused and
 // restarted nodes. Every test leaves the cluster as it found it.
+import { statfsSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import t, { type Test } from 'tap';
 import type { ClusterMonitor } from '../../src/cluster/cluster-monitor.ts';
 import type { ClusterView } from '../../src/cluster/view.ts';
 import type { Registry } from '../../src/telemetry/metrics.ts';
+import { paths } from '../../lab/cluster/layout.ts';
 import { adminCredentials, killNode, pauseNode, resumeNode, startNode, stopNode, type NodeNumber } from '../../lab/cluster/cluster.ts';
 import { restoreClusterAfter } from '../support/restore-cluster.ts';
 import { metric, startTestMonitor, waitFor } from '../support/monitor.ts';
@@ -76,6 +78,23 @@ void t.test('one contact point: all three nodes discovered with their identity',
   t.equal(view.localQuorum.replicationFactor, 3);
   t.equal(await metric(registry, 'sessionstore_sidecar_cassandra_node_up', { address: '127.0.0.2', dc: 'dc1', rack: 'r2' }), 1);
   t.equal(await metric(registry, 'sessionstore_sidecar_local_quorum_available'), 1);
+});
+
+void t.test('each node\'s storage, as the node itself says: its load, the session keyspace\'s bytes, the disk usage guardrail', async (t) => {
+  const { monitor, registry } = await startMonitor(t);
+  // The lab runs the guardrail as production should (lab/cluster/node-files.ts): its disk is this machine's.
+  const { blocks, bsize } = statfsSync(paths.cluster);
+  const disk = Math.floor((blocks * bsize) / 2 ** 20) * 2 ** 20;
+  for (const node of monitor.view().nodes) {
+    const { storage } = node;
+    t.ok(storage && storage.loadBytes !== null && storage.loadBytes > 0, `${node.address}: its load (${storage?.loadBytes ?? 'none'} bytes)`);
+    t.ok(storage && storage.keyspaceBytes !== null && storage.keyspaceBytes >= 0, `${node.address}: the session keyspace's bytes (${storage?.keyspaceBytes ?? 'none'})`);
+    t.match(storage, { diskUsage: 'SPACIOUS', maxDiskSizeBytes: disk, warnPercent: 90, failPercent: 98, diskFailurePolicy: 'stop' }, `${node.address}: the guardrail's state and settings`);
+    t.equal(await metric(registry, 'sessionstore_sidecar_cassandra_node_load_bytes', { address: node.address }), storage?.loadBytes, 'exported');
+    t.equal(await metric(registry, 'sessionstore_sidecar_cassandra_node_disk_capacity_bytes', { address: node.address }), disk);
+    t.equal(await metric(registry, 'sessionstore_sidecar_cassandra_node_disk_usage_state', { address: node.address, state: 'spacious' }), 1);
+    t.equal(await metric(registry, 'sessionstore_sidecar_cassandra_node_disk_usage_state', { address: node.address, state: 'full' }), 0);
+  }
 });
 
 void t.test('contact point names: one that does not resolve is reported and looked up again; the rest discover the cluster', async (t) => {

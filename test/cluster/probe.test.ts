@@ -1,9 +1,10 @@
-// The probe's fallback to system.peers, with a fake client. The real cluster cannot
-// produce it: Cassandra 4.0 and later always have system.peers_v2, and every role may
-// read the system tables; only a 3.x node answers "unconfigured table peers_v2".
+// The probe with fake clients, for what the lab's cluster cannot produce: a 3.x node's
+// answer to system.peers_v2 ("unconfigured table"; 4.0 and later always have it, and every
+// role may read the system tables), a node without the virtual tables (before 4.1), and
+// a guardrail's state and settings (the lab runs with the guardrail off).
 import cassandra from 'cassandra-driver';
 import t from 'tap';
-import { CoordinatorProbe } from '../../src/cluster/probe.ts';
+import { CoordinatorProbe, storageSettingBytes } from '../../src/cluster/probe.ts';
 
 const row = (values: Record<string, string>): { get(column: string): string | undefined } => ({ get: (column) => values[column] });
 
@@ -31,4 +32,65 @@ void t.test('a node without system.peers_v2 (Cassandra 3.x): the peers come from
   await probe.run(client);
   t.equal(queries.filter((q) => q.includes('peers_v2')).length, 1, 'peers_v2 was asked once only');
   t.equal(peersQueries(), 2, 'after 10 s, system.peers is asked again');
+});
+
+/** A fake node answering the probe's queries; `storage` false: a node before Cassandra 4.1, without the virtual tables. */
+function fakeNode(options: { storage: boolean; queries: string[] }): cassandra.Client {
+  const unconfigured = (): Promise<never> => Promise.reject(new cassandra.errors.ResponseError(cassandra.types.responseErrorCodes.invalid, 'unconfigured table'));
+  return {
+    execute: (query: string, params: unknown[] = []) => {
+      options.queries.push(query);
+      if (query.includes('system.local')) return Promise.resolve({ first: () => row({ rpc_address: '10.0.0.1', data_center: 'dc1', rack: 'r1', host_id: 'h1', release_version: '5.0.9' }) });
+      if (query.includes('system_views.') && !options.storage) return unconfigured();
+      if (query.includes('system_views.disk_usage')) {
+        return Promise.resolve({ rows: params[0] === 'sessions' ? [row({ mebibytes: '104' }), row({ mebibytes: '1' }), row({ mebibytes: '1' })] : [] });
+      }
+      if (query.includes('system_views.gossip_info')) {
+        return Promise.resolve({ rows: [row({ host_id: 'h2', load: '9.9E9', disk_usage: 'FULL' }), row({ host_id: 'h1', load: '1.09211387E8', disk_usage: 'STUFFED' })] });
+      }
+      if (query.includes('system_views.settings')) {
+        return Promise.resolve({ rows: [
+          row({ name: 'data_disk_usage_max_disk_size', value: '500GiB' }), row({ name: 'data_disk_usage_percentage_warn_threshold', value: '70' }),
+          row({ name: 'data_disk_usage_percentage_fail_threshold', value: '-1' }), row({ name: 'disk_failure_policy', value: 'stop' }),
+        ] });
+      }
+      return Promise.resolve({ rows: [], first: () => row({}) });
+    },
+  } as unknown as cassandra.Client;
+}
+
+void t.test('the node\'s own storage: its keyspace\'s bytes, its load and guardrail state from its own gossip row, the guardrail\'s settings; read once a minute', async (t) => {
+  const queries: string[] = [];
+  const clock = { ms: 0 };
+  const probe = new CoordinatorProbe({ keyspace: 'sessions', localDataCenter: 'dc1', canaryWrites: true, canaryKey: 'k', onStep: () => undefined, now: () => clock.ms });
+  const { storage } = await probe.run(fakeNode({ storage: true, queries }));
+  t.same(storage, {
+    keyspaceBytes: 106 * 1024 * 1024, loadBytes: 109_211_387, diskUsage: 'STUFFED',
+    maxDiskSizeBytes: 500 * 1024 ** 3, warnPercent: 70, failPercent: null, diskFailurePolicy: 'stop',
+  }, 'the sum of the keyspace\'s tables; the row of its own host ID, not another member\'s; -1 is a threshold switched off');
+  const storageQueries = (): number => queries.filter((q) => q.includes('system_views.')).length;
+  t.equal(storageQueries(), 3, 'three queries');
+  clock.ms += 59_000;
+  await probe.run(fakeNode({ storage: true, queries }));
+  t.equal(storageQueries(), 3, 'reused within the minute');
+  clock.ms += 2_000;
+  await probe.run(fakeNode({ storage: true, queries }));
+  t.equal(storageQueries(), 6, 'and read again after it');
+});
+
+void t.test('a node without the virtual tables (before Cassandra 4.1): nothing known of its storage, and the probe still succeeds', async (t) => {
+  const probe = new CoordinatorProbe({ keyspace: 'sessions', localDataCenter: 'dc1', canaryWrites: true, canaryKey: 'k', onStep: () => undefined });
+  const report = await probe.run(fakeNode({ storage: false, queries: [] }));
+  t.equal(report.self.address, '10.0.0.1', 'the probe succeeded');
+  t.same(report.storage, { keyspaceBytes: null, loadBytes: null, diskUsage: null, maxDiskSizeBytes: null, warnPercent: null, failPercent: null, diskFailurePolicy: null });
+});
+
+void t.test('data storage settings as system_views.settings shows them', (t) => {
+  t.equal(storageSettingBytes('500GiB'), 500 * 1024 ** 3);
+  t.equal(storageSettingBytes('2TiB'), 2 * 1024 ** 4);
+  t.equal(storageSettingBytes('1024MiB'), 1024 ** 3);
+  t.equal(storageSettingBytes('10B'), 10);
+  t.equal(storageSettingBytes(null), null, 'unset');
+  t.equal(storageSettingBytes('lots'), null, 'not understood');
+  t.end();
 });

@@ -5,7 +5,7 @@ import { dataCenterQuorums, judgeCanary, localQuorum, membershipAgrees, membersh
 const node = (address: string, overrides: Partial<NodeState> = {}): NodeState => ({
   address, hostId: `id-${address}`, dataCenter: 'dc1', rack: 'r1', releaseVersion: '5.0.9', schemaVersion: 'v1',
   reachable: true, breaker: 'closed', lastSuccessAt: 0, reachableSince: 0, coordinatingSince: 0, lastError: null, probeLatencyMs: 1, canCoordinateLocalQuorum: true, canaryStreak: 1,
-  lists: ['a', 'b', 'c'], lastListedAt: 0, replication: { dc1: 3 }, canaryError: null, gossip: null, ...overrides,
+  lists: ['a', 'b', 'c'], lastListedAt: 0, replication: { dc1: 3 }, canaryError: null, gossip: null, storage: null, ...overrides,
 });
 
 void t.test('quorum arithmetic', (t) => {

@@ -34,7 +34,7 @@ function cluster(shape: ClusterShape = {}): ClusterView {
       const broken = shape.brokenCanary?.includes(address) ?? false;
       return {
         address, hostId: address, dataCenter: shape.remote?.includes(address) ? 'dc2' : 'dc1', rack: 'r', releaseVersion: '5.0', schemaVersion: 'v',
-        reachable: !down, breaker: down ? 'open' : 'closed', probeLatencyMs: 1, canCoordinateLocalQuorum: canaryOk(address), canaryStreak: canaryOk(address) ? 5 : -5, lists: addresses, replication: { dc1: 3 },
+        reachable: !down, breaker: down ? 'open' : 'closed', probeLatencyMs: 1, canCoordinateLocalQuorum: canaryOk(address), canaryStreak: canaryOk(address) ? 5 : -5, lists: addresses, replication: { dc1: 3 }, storage: null,
         local: !shape.remote?.includes(address), lastSuccess: iso(t0), lastError: null,
         canaryError: broken ? { code: 'Unavailable', message: 'Cannot achieve consistency level LOCAL_QUORUM (2 required but only 1 alive)', at: iso(t0) } : null,
         unheardPeers: broken ? [{ address: '10.0.0.2', silentForSeconds: 12 }, { address: '10.0.0.3', silentForSeconds: 12 }] : null,
