@@ -1,6 +1,6 @@
 // The role production gives the sidecar (k8s/cassandra/sidecar-role.cql), applied to
-// the real cluster as an operator would: the sidecar works with it (every canary, the
-// fleet lease), and it can neither read nor write a session.
+// the real cluster as an operator would: the sidecar works with it (every canary, each
+// node's storage, the fleet lease), and it can neither read nor write a session.
 import { randomBytes } from 'node:crypto';
 import cassandra from 'cassandra-driver';
 import t from 'tap';
@@ -24,6 +24,8 @@ void t.test('with exactly the shipped grants, every node is probed and every can
   await waitFor(monitor, (v) => v.nodes.length === 3 && v.nodes.every((n) => n.reachable && n.canCoordinateLocalQuorum === true), 20_000);
   t.same(monitor.view().nodes.map((n) => n.canaryError), [null, null, null], 'no canary was refused');
   t.ok(monitor.view().localQuorum.available);
+  // The virtual tables need no grant: every node's storage is read with the role as it is.
+  t.ok(monitor.view().nodes.every((n) => n.storage?.loadBytes && n.storage.keyspaceBytes !== null && n.storage.diskUsage === 'SPACIOUS'), 'each node\'s storage is read');
 });
 
 void t.test('the fleet lease works with the role', async (t) => {
