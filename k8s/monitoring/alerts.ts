@@ -37,6 +37,29 @@ const quorumLost = `avg by (job) (${credentialed(`sessionstore_sidecar_local_quo
 // any one sample of the gauge: a canary that timed out once must not hide a page.
 const quorumAlertFiredRecently = `max by (job) (max_over_time(ALERTS{alertname="SessionStoreLocalQuorumUnavailable", alertstate="firing", job="${sidecarJob}"}[5m]))`;
 
+// A node's disk (the 2025-03-31 outage: three weeks of growth nobody saw, then full
+// disks, nodes down in both data centers, and every session wiped to recover). Cassandra
+// tells a client its load, not its free space: the load, extrapolated, against the disk's
+// size. A node counts as full at 90%: compaction writes a table's new files before it
+// deletes the old ones, and needs the room. The horizons are SREs' choice: the page
+// leaves days to add disk or shed data, the ticket weeks.
+export const disk = { fullFraction: 0.9, pageHorizonDays: 3, pageWindow: '1d', ticketHorizonDays: 14, ticketWindow: '3d' } as const;
+const perNode = (metric: string, matchers = ''): string => `max by (job, address) (${metric}{job="${sidecarJob}"${matchers}})`;
+const fullAt = `${perNode('sessionstore_sidecar_cassandra_node_disk_capacity_bytes')} * ${disk.fullFraction}`;
+// The trend is taken from one recorded series per node across its sidecars, so that a
+// rollout, which starts every pod's series anew, leaves it whole; and only once that
+// series is as old as its window: a regression over an hour says nothing about a fortnight.
+const nodeLoad = 'address:sessionstore_sidecar_cassandra_node_load_bytes:max';
+export const recordingRules: { record: string; expr: string }[] = [
+  { record: nodeLoad, expr: perNode('sessionstore_sidecar_cassandra_node_load_bytes') },
+];
+const predictedLoad = (window: string, days: number): string =>
+  `(predict_linear(${nodeLoad}{job="${sidecarJob}"}[${window}], ${days * 86400})
+and on (job, address) (${nodeLoad}{job="${sidecarJob}"} offset ${window}))`;
+const guardrailSays = (state: string): string => `${perNode('sessionstore_sidecar_cassandra_node_disk_usage_state', `, state="${state}"`)} == 1`;
+const diskFull = `${perNode('sessionstore_sidecar_cassandra_node_load_bytes')} >= ${fullAt}
+or ${guardrailSays('full')}`;
+
 export const alerts: AlertRule[] = [
   {
     alert: 'SessionStoreErrorRateHigh',
@@ -107,6 +130,32 @@ unless on (job, instance) (
     description: 'Most sidecars cannot reach Cassandra node {{ $labels.address }} as a coordinator. LOCAL_QUORUM still holds with the other replicas, but one more node lost would stop the session store. Longer than a planned reboot takes.',
   },
   {
+    alert: 'SessionStoreCassandraDiskFull',
+    expr: diskFull,
+    forSeconds: 120,
+    severity: 'page',
+    summary: 'Cassandra node {{ $labels.address }} has a full disk',
+    description: `Cassandra node {{ $labels.address }} holds live data past ${disk.fullFraction * 100}% of its data disk, or its disk usage guardrail says FULL and Cassandra refuses the writes it is a replica for. A node whose disk fills stops (disk_failure_policy), and with two of a data center's three down the session store is down: on 2025-03-31 storage was wiped to recover, and every session with it. Make room on the node (snapshots, compaction, TTL: see the runbook); never wipe its data.`,
+  },
+  {
+    alert: 'SessionStoreCassandraDiskFillingUp',
+    expr: `${predictedLoad(disk.pageWindow, disk.pageHorizonDays)} >= ${fullAt}
+unless on (job, address) (${diskFull})`,
+    forSeconds: 1800,
+    severity: 'page',
+    summary: `Cassandra node {{ $labels.address }} will have a full disk within ${disk.pageHorizonDays} days`,
+    description: `At the rate its data grew over the last ${disk.pageWindow}, Cassandra node {{ $labels.address }} passes ${disk.fullFraction * 100}% of its data disk within ${disk.pageHorizonDays} days (its load, as its gossip says, extrapolated against sessionstore_sidecar_cassandra_node_disk_capacity_bytes). Find what grows before the disk fills: on 2025-03-31 three weeks of growth ended with full disks and every session wiped.`,
+  },
+  {
+    alert: 'SessionStoreCassandraDiskGrowing',
+    expr: `${predictedLoad(disk.ticketWindow, disk.ticketHorizonDays)} >= ${fullAt}
+or ${guardrailSays('stuffed')}`,
+    forSeconds: 3600,
+    severity: 'ticket',
+    summary: `Cassandra node {{ $labels.address }} will have a full disk within ${disk.ticketHorizonDays} days`,
+    description: `At the rate its data grew over the last ${disk.ticketWindow}, Cassandra node {{ $labels.address }} passes ${disk.fullFraction * 100}% of its data disk within ${disk.ticketHorizonDays} days, or its disk usage guardrail says STUFFED (past its warn threshold). Nothing fails yet; find what grows (a TTL not applied, a compaction behind, snapshots kept) while there is time.`,
+  },
+  {
     alert: 'SessionStoreSidecarLacksSecret',
     expr: `max by (job, instance, setting) (sessionstore_sidecar_config_lacking{job="${sidecarJob}", setting!="config"}) == 1`,
     forSeconds: 600,
@@ -173,5 +222,9 @@ export function ruleGroups(forScale = 1): { name: string; rules: Record<string, 
       labels: { severity: a.severity },
       annotations: { summary: a.summary, description: a.description, runbook_url: `${runbookUrl}#${runbookAnchor(a.alert)}` },
     })),
+  }, {
+    // What the alerts extrapolate, recorded; a group of its own, so that the alerts' group holds alerts only.
+    name: 'sessionstore-sidecar-records',
+    rules: recordingRules.map((r) => ({ ...r })),
   }];
 }

@@ -5,7 +5,7 @@
 import { DashboardCursorSync, SortOrder, TooltipDisplayMode, VariableRefresh, VisibilityMode, type Dashboard, type Panel, type RowPanel, type VizLegendOptions } from '@grafana/schema';
 import type { FieldConfig as StateTimelineFieldConfig, Options as StateTimelineOptions } from '@grafana/schema/dist/esm/raw/composable/statetimeline/panelcfg/x/StateTimelinePanelCfg_types.gen';
 import type { FieldConfig as TimeSeriesFieldConfig, Options as TimeSeriesOptions } from '@grafana/schema/dist/esm/raw/composable/timeseries/panelcfg/x/TimeSeriesPanelCfg_types.gen';
-import { alerts, sidecarJob } from './alerts.ts';
+import { alerts, disk, sidecarJob } from './alerts.ts';
 
 const datasource = { type: 'prometheus', uid: '${datasource}' };
 const job = 'job="$job"';
@@ -83,6 +83,15 @@ export function dashboard(): Dashboard {
         [{ expr: `histogram_quantile(0.99, sum by (le, address) (${rate('sessionstore_sidecar_probe_duration_seconds_bucket')}))`, legend: '{{address}}' }], x),
       (x) => panel('state-timeline', 'LOCAL_QUORUM available', 'The share of sidecars that see enough local replicas and a successful canary. Below 50%: SessionStoreLocalQuorumUnavailable.', 'percentunit',
         [{ expr: `avg(sessionstore_sidecar_local_quorum_available{${job}})`, legend: 'local quorum' }], x),
+    ]],
+    ['Cassandra storage: each node\'s disk (2025-03-31: three weeks of growth, then full disks)', [
+      (x) => panel('timeseries', 'Load against the disk', `Each node's live data, as its gossip says, and ${disk.fullFraction * 100}% of its data disk. SessionStoreCassandraDiskFillingUp pages when the last day's trend crosses the line within ${disk.pageHorizonDays} days.`, 'bytes',
+        [{ expr: `max by (address) (sessionstore_sidecar_cassandra_node_load_bytes{${job}})`, legend: '{{address}}' },
+          { expr: `max by (address) (sessionstore_sidecar_cassandra_node_disk_capacity_bytes{${job}}) * ${disk.fullFraction}`, legend: `{{address}}: ${disk.fullFraction * 100}% of its disk` }], x),
+      (x) => panel('timeseries', 'The session keyspace, node by node', 'Bytes the session keyspace\'s tables take on each node (system_views.disk_usage). Sessions expire: a steady day is a sawtooth, a climb is data outliving its TTL.', 'bytes',
+        [{ expr: `max by (address) (sessionstore_sidecar_cassandra_node_keyspace_bytes{${job}})`, legend: '{{address}}' }], x),
+      (x) => panel('state-timeline', 'Disk usage guardrail: STUFFED or FULL', 'Cassandra\'s own word on each node\'s disk: STUFFED past its warn threshold (a ticket), FULL past its fail threshold (writes refused; a page).', 'short',
+        [{ expr: `max by (address, state) (sessionstore_sidecar_cassandra_node_disk_usage_state{${job}, state=~"stuffed|full"})`, legend: '{{address}} {{state}}' }], x),
     ]],
     ['The verdict and what the sidecars did', [
       (x) => panel('state-timeline', 'Divergence (service-side)', 'Pods on which a service-side rule holds: the service\'s view of Cassandra differs from reality.', 'short',

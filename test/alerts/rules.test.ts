@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import t from 'tap';
 import { parse, stringify } from 'yaml';
-import { alerts, ruleGroups, runbookAnchor, runbookUrl, sidecarJob } from '../../k8s/monitoring/alerts.ts';
+import { alerts, recordingRules, ruleGroups, runbookAnchor, runbookUrl, sidecarJob } from '../../k8s/monitoring/alerts.ts';
 import { temporaryDirectory } from '../../lab/cleanup.ts';
 import { validateObject } from '../support/kubernetes.ts';
 import { promtoolTest, scenarios, type Scenario } from './scenarios.ts';
@@ -53,7 +53,7 @@ const scenario = (prefix: string): Scenario => {
 void t.test('promtool check rules: the shipped file is valid', async (t) => {
   const { code, output } = await promtool('check', 'rules', rulesFile);
   t.equal(code, 0, output);
-  t.match(output, `SUCCESS: ${alerts.length} rules found`);
+  t.match(output, `SUCCESS: ${alerts.length + recordingRules.length} rules found`);
 });
 
 void t.test('the same groups, from one source, in both shipped files; the PrometheusRule is a valid object', (t) => {

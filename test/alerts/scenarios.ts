@@ -59,7 +59,8 @@ function valuesOf(selector: string, points: Timeline | Increments, minutes: numb
 /** Prometheus's humanizePercentage, as far as these scenarios need it (%.4g of v*100). */
 const percentage = (value: number): string => `${Number((value * 100).toPrecision(4))}%`;
 
-function annotations(alert: (typeof alerts)[number], labels: Record<string, string>, value: number | undefined): Record<string, string> {
+/** The annotations Prometheus renders for an alert, as promtool expects them (the templates these scenarios need). */
+export function annotations(alert: (typeof alerts)[number], labels: Record<string, string>, value: number | undefined): Record<string, string> {
   const render = (template: string): string => template
     .replace(/\{\{ \$labels\.(\w+) \}\}/g, (_, name: string) => labels[name] ?? '')
     .replace(/\{\{ \$value \| humanizePercentage \}\}/g, () => {
