@@ -8,7 +8,7 @@ import { once } from 'node:events';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { chromium } from 'playwright-core';
+import { chromium, type Page } from 'playwright-core';
 import t, { type Test } from 'tap';
 import { status } from '../../lab/cluster/cluster.ts';
 import { activeRules } from '../../lab/cluster/faults.ts';
@@ -96,8 +96,17 @@ void t.test('npm run demo -- --quick: both incidents, dry run against acting, a 
     executablePath, headless: true,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--no-first-run'],
   });
-  t.teardown(() => browser.close());
-  const page = await browser.newPage();
+  // Closed before the test ends: tap removes the test's directory first among its
+  // teardowns, and a browser still writing its profile there fails that removal.
+  try {
+    await checkReport(t, await browser.newPage(), dir, report);
+  } finally {
+    await browser.close();
+  }
+});
+
+/** The report, opened offline: charts painted, no console error, nothing fetched. */
+async function checkReport(t: Test, page: Page, dir: string, report: string): Promise<void> {
   const problems: string[] = [];
   const fetched: string[] = [];
   page.on('console', (message) => { if (message.type() === 'error') problems.push(message.text()); });
@@ -119,7 +128,7 @@ void t.test('npm run demo -- --quick: both incidents, dry run against acting, a 
   const screenshot = join(dir, 'demo-report.png');
   await page.screenshot({ path: screenshot, fullPage: true });
   t.ok(existsSync(screenshot) && statSync(screenshot).size > 10_000, 'a screenshot beside the report');
-});
+}
 
 void t.test('SIGTERM in the middle of a fault, node 1 half rebooted: the demo stops at once, everything it started stops, and the cluster is left as it was found', async (t) => {
   const processes = (): string => spawnSync('pgrep', ['-fc', 'session-service --config|src/cli.ts --config|prometheus --config.file'], { encoding: 'utf8' }).stdout.trim();
