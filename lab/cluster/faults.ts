@@ -31,9 +31,17 @@
 // lab service runs with a group of its own) to node n, while the sidecar still reaches
 // it: a service that cannot reach a node the sidecar can (a firewall rule, a broken
 // route), which no restart of the service cures.
-import { execFileSync, spawnSync } from 'node:child_process';
+//
+// And one fault of a node's disk as Cassandra's disk usage guardrail sees it:
+// overfillDisk(n) makes node n count its disk as 1 MiB (the guardrail's
+// `data_disk_usage_max_disk_size`, changed at runtime over JMX as an operator would),
+// which its data already exceeds. Within a minute the node gossips FULL, and every
+// coordinator refuses ordinary roles' writes to the replicas it holds: what a disk past
+// the failure threshold does, without filling this machine's disk.
+import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { mbeanAttribute } from './jmx.ts';
 import { allNodes, localNode, paths, type NodeNumber } from './layout.ts';
 
 const chain = 'SESSIONSTORE-LAB';
@@ -81,9 +89,9 @@ const groupRule = (gid: number, n: NodeNumber): string[] =>
 const raisedFile = join(paths.cluster, 'phi-raised.json');
 const raised = (): NodeNumber[] => (existsSync(raisedFile) ? JSON.parse(readFileSync(raisedFile, 'utf8')) as NodeNumber[] : []);
 
-/** Sets a node's failure detector threshold over its local JMX port (see jmx/FailureDetector.java). */
+/** Sets a node's failure detector threshold over its local JMX port. */
 export function setPhiConvictThreshold(n: NodeNumber, phi: number): void {
-  execFileSync('java', [join(import.meta.dirname, 'jmx', 'FailureDetector.java'), String(localNode(n).jmxPort), String(phi)], { stdio: ['ignore', 'ignore', 'pipe'] });
+  mbeanAttribute(n, 'org.apache.cassandra.net:type=FailureDetector', 'PhiConvictThreshold', String(phi));
   const others = raised().filter((r) => r !== n);
   writeFileSync(raisedFile, JSON.stringify(phi === defaultPhi ? others : [...others, n]));
 }
@@ -107,6 +115,27 @@ export function blockGroupFrom(gid: number, n: NodeNumber): void {
   addRule(groupRule(gid, n));
 }
 
+const guardrails = 'org.apache.cassandra.db:type=Guardrails';
+/** The disk sizes the guardrail counted from before overfillDisk, per node, so that healing puts exactly those back. */
+const overfilledFile = join(paths.cluster, 'guardrail-overfilled.json');
+const overfilled = (): Record<string, string> => (existsSync(overfilledFile) ? JSON.parse(readFileSync(overfilledFile, 'utf8')) as Record<string, string> : {});
+
+/** Node n's disk counts as full for the disk usage guardrail (see the header). */
+export function overfillDisk(n: NodeNumber): void {
+  const before = overfilled();
+  const original = before[String(n)] ?? mbeanAttribute(n, guardrails, 'DataDiskUsageMaxDiskSize');
+  writeFileSync(overfilledFile, JSON.stringify({ ...before, [n]: original }));
+  mbeanAttribute(n, guardrails, 'DataDiskUsageMaxDiskSize', '1MiB');
+}
+
+/** Puts back the disk size the guardrail counted from on the nodes overfillDisk changed; a restarted node reads its cassandra.yaml anyway. */
+function restoreDisks(running: (n: NodeNumber) => boolean): void {
+  for (const [n, size] of Object.entries(overfilled())) {
+    if (running(Number(n) as NodeNumber)) mbeanAttribute(Number(n) as NodeNumber, guardrails, 'DataDiskUsageMaxDiskSize', size);
+  }
+  rmSync(overfilledFile, { force: true });
+}
+
 /** The lab's rules in place now, one line each (`iptables -S` form); none when the chain does not exist. */
 export function activeRules(): string[] {
   const result = spawnSync('iptables', ['-w', '-S', chain], { encoding: 'utf8' });
@@ -123,7 +152,7 @@ export function resetFailureDetectors(running: (n: NodeNumber) => boolean): void
 
 /**
  * Removes every lab rule and the chain itself, and puts the failure detectors the lab
- * raised back to Cassandra's default. Safe to call when nothing was changed.
+ * raised and the disk sizes it shrank back. Safe to call when nothing was changed.
  * `running` says which nodes answer JMX (a restarted node starts at the default anyway).
  */
 export function healAll(running: (n: NodeNumber) => boolean): void {
@@ -133,4 +162,5 @@ export function healAll(running: (n: NodeNumber) => boolean): void {
     iptables(['-X', chain]);
   }
   resetFailureDetectors(running);
+  restoreDisks(running);
 }

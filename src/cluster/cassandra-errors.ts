@@ -37,3 +37,12 @@ export function describeCassandraError(error: unknown): CassandraError {
   if (code === 'ETIMEDOUT') return { code: 'ProbeTimeout', message: message ?? 'timed out' };
   return { code: code ?? 'Error', message: message ?? String(error) };
 }
+
+/**
+ * A write the coordinator refused because a replica's disk is over the disk usage
+ * guardrail's failure threshold (Cassandra 4.1+, `data_disk_usage_percentage_fail_threshold`).
+ * The coordinator itself works: it refuses every ordinary role's writes to those
+ * replicas, and still reads.
+ */
+export const refusedForDiskUsage = (error: CassandraError): boolean =>
+  error.code === 'Invalid' && error.message.includes('Guardrail replica_disk_usage violated');

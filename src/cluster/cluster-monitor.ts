@@ -8,12 +8,11 @@ import { isIP } from 'node:net';
 import type { Config } from '../config/schema.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import { removeSeriesWith, type Counter, type Gauge, type Histogram, type Registry } from '../telemetry/metrics.ts';
-import type { CassandraError } from './cassandra-errors.ts';
 import { cassandraSecurity } from './connection-options.ts';
 import { createClusterMetrics, type ClusterMetrics } from './metrics.ts';
 import { NodeProber, type ProbeOutcome } from './node-prober.ts';
-import { diskUsageStates, type GossipHeartbeats, type Member } from './probe.ts';
-import { judgeCanary, localQuorum, membershipAgrees, membershipChanges, schemaAgrees, summarizeCluster, type BreakerState, type ClusterView, type CoordinatorHealth, type NodeState } from './view.ts';
+import { diskUsageStates, type CanaryResult, type GossipHeartbeats, type Member, type NodeStorage } from './probe.ts';
+import { coordinatorHealth, judgeCanary, localQuorum, membershipAgrees, membershipChanges, schemaAgrees, summarizeCluster, type BreakerState, type ClusterView, type CoordinatorHealth, type NodeState } from './view.ts';
 
 const unknown = 'unknown';
 
@@ -35,6 +34,7 @@ function newNode(address: string, now: number, identity: Partial<Member> = {}): 
     canaryStreak: 0,
     coordinatingSince: null,
     canaryError: null,
+    writesRefused: null,
     gossip: null,
     lists: null,
     lastListedAt: now,
@@ -166,7 +166,8 @@ export class ClusterMonitor {
       security: cassandraSecurity(this.#config),
       metrics: this.#metrics,
       onOutcome: (node, outcome) => { this.#record(node, outcome); },
-      onCanary: (node, error, heartbeats) => { this.#recordCanary(node, error, heartbeats); },
+      onCanary: (node, result, heartbeats) => { this.#recordCanary(node, result, heartbeats); },
+      onStorage: (node, storage) => { this.#recordStorage(node, storage); },
       onBreakerState: (node, state) => { this.#recordBreaker(node, state); },
     });
     this.#probers.set(address, prober);
@@ -201,10 +202,8 @@ export class ClusterMonitor {
         probeLatencyMs: Math.round(report.latencyMs * 10) / 10,
         lists: [address, ...report.peers.map((peer) => peer.address)],
         replication: report.replication,
-        storage: report.storage,
         lastListedAt: now,
       });
-      this.#updateStorage(node);
       this.#updateMembership(report.peers, now);
     } else {
       // Unreachable says nothing about coordinating: not known again until its next canaries.
@@ -217,7 +216,7 @@ export class ClusterMonitor {
     this.#updateSummary();
   }
 
-  #recordCanary(address: string, error: CassandraError | null, heartbeats: GossipHeartbeats | null): void {
+  #recordCanary(address: string, { error, writesRefused }: CanaryResult, heartbeats: GossipHeartbeats | null): void {
     const node = this.#nodes.get(address);
     if (!node) return;
     const before = { ...node };
@@ -225,6 +224,7 @@ export class ClusterMonitor {
     const { healthy_threshold: healthy, unhealthy_threshold: unhealthy } = this.#config.probe;
     Object.assign(node, judgeCanary(node, error === null, now, { healthy, unhealthy }));
     node.canaryError = error === null ? null : { ...error, at: now };
+    node.writesRefused = writesRefused === null ? null : { ...writesRefused, at: now };
     // A heartbeat that has not changed since the last read is a peer the node does not hear.
     node.gossip = heartbeats === null ? null : Object.fromEntries(Object.entries(heartbeats).map(([peer, heartbeat]) => {
       const previous = before.gossip?.[peer];
@@ -248,19 +248,21 @@ export class ClusterMonitor {
       : 'breaker closed: the node answers again');
   }
 
-  /** The node's storage series: set from what it said, removed where it said nothing. */
-  #updateStorage(node: NodeState): void {
-    const { address, storage } = node;
+  /** The node's storage, and its series: set from what it said, removed where it said nothing. */
+  #recordStorage(address: string, storage: NodeStorage): void {
+    const node = this.#nodes.get(address);
+    if (!node) return;
+    node.storage = storage;
     const set = (gauge: Gauge<'address'>, value: number | null | undefined): void => {
       if (value === null || value === undefined) gauge.remove({ address });
       else gauge.set({ address }, value);
     };
-    set(this.#metrics.keyspaceBytes, storage?.keyspaceBytes);
-    set(this.#metrics.loadBytes, storage?.loadBytes);
-    set(this.#metrics.diskCapacityBytes, storage?.maxDiskSizeBytes ?? this.#config.data_disk_bytes);
+    set(this.#metrics.keyspaceBytes, storage.keyspaceBytes);
+    set(this.#metrics.loadBytes, storage.loadBytes);
+    set(this.#metrics.diskCapacityBytes, storage.maxDiskSizeBytes ?? this.#config.data_disk_bytes);
     for (const state of diskUsageStates) {
       const labels = { address, state: state.toLowerCase() };
-      if (storage?.diskUsage) this.#metrics.diskUsageState.set(labels, storage.diskUsage === state ? 1 : 0);
+      if (storage.diskUsage) this.#metrics.diskUsageState.set(labels, storage.diskUsage === state ? 1 : 0);
       else this.#metrics.diskUsageState.remove(labels);
     }
   }
@@ -325,8 +327,7 @@ export class ClusterMonitor {
     const settled = this.#summary.quorum !== null || (nodes.length > 0
       && nodes.every((n) => (n.lastSuccessAt !== null || n.lastError !== null) && (!n.reachable || n.canCoordinateLocalQuorum !== null)));
     const summary = { membership: membershipAgrees(nodes), schema: schemaAgrees(nodes), quorum: settled ? quorum.available : null };
-    const brokenCoordinators = nodes.filter((n) => n.dataCenter === this.#config.local_data_center && n.reachable && n.canCoordinateLocalQuorum === false).length;
-    this.#coordinatorHealth = { localQuorum: summary.quorum === true, healthy: quorum.coordinators.length, broken: brokenCoordinators };
+    this.#coordinatorHealth = coordinatorHealth(nodes, this.#config.local_data_center, summary.quorum === true);
     this.#metrics.membershipAgreement.set(summary.membership ? 1 : 0);
     this.#metrics.schemaAgreement.set(summary.schema ? 1 : 0);
     if (settled) this.#metrics.localQuorumAvailable.set(quorum.available ? 1 : 0);

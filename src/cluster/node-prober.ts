@@ -8,7 +8,7 @@ import { describeCassandraError, type CassandraError } from './cassandra-errors.
 import { connectToCoordinator, shutDownClient } from './coordinator-client.ts';
 import type { CassandraSecurity } from './connection-options.ts';
 import type { ClusterMetrics } from './metrics.ts';
-import { CoordinatorProbe, type GossipHeartbeats, type ProbeReport } from './probe.ts';
+import { CoordinatorProbe, type CanaryResult, type GossipHeartbeats, type NodeStorage, type ProbeReport } from './probe.ts';
 import type { BreakerState } from './view.ts';
 
 export type ProbeOutcome = { ok: true; report: ProbeReport } | { ok: false; error: CassandraError; rejectedByOpenBreaker: boolean };
@@ -26,8 +26,10 @@ export interface NodeProberOptions {
   security: CassandraSecurity;
   metrics: ClusterMetrics;
   onOutcome(address: string, outcome: ProbeOutcome): void;
-  /** The canary's result: null when LOCAL_QUORUM through this node worked; when it failed, what the node's gossip hears. */
-  onCanary(address: string, error: CassandraError | null, heartbeats: GossipHeartbeats | null): void;
+  /** The canary's result; when it failed, what the node's gossip hears. */
+  onCanary(address: string, result: CanaryResult, heartbeats: GossipHeartbeats | null): void;
+  /** What the node says of its storage: a new reading once a minute, the last one in between. */
+  onStorage(address: string, storage: NodeStorage): void;
   onBreakerState(address: string, state: BreakerState): void;
 }
 
@@ -39,6 +41,7 @@ export class NodeProber {
   #consecutiveFailures = 0;
   #running = false;
   #canaryRunning = false;
+  #storageRunning = false;
   #stopped = false;
   #timer: NodeJS.Timeout | undefined;
   readonly #breaker: CircuitBreaker<[], ProbeReport>;
@@ -108,6 +111,7 @@ export class NodeProber {
       if (!this.#active()) return;
       this.#options.onOutcome(this.address, { ok: true, report });
       void this.#runCanary();
+      void this.#readStorage(report.self.hostId);
     } catch (error) {
       const rejectedByOpenBreaker = (error as { code?: string }).code === 'EOPENBREAKER';
       if (!rejectedByOpenBreaker && ++this.#consecutiveFailures >= this.#options.failureThreshold && this.#breaker.closed) this.#breaker.open();
@@ -127,12 +131,27 @@ export class NodeProber {
     this.#canaryRunning = true;
     try {
       const client = this.#client;
-      const error = await this.#probe.canary(client);
+      const result = await this.#probe.canary(client);
       // A coordinator that cannot reach quorum: ask it whom it still hears.
-      const heartbeats = error === null ? null : await this.#probe.gossipHeartbeats(client);
-      if (this.#active()) this.#options.onCanary(this.address, error, heartbeats);
+      const heartbeats = result.error === null ? null : await this.#probe.gossipHeartbeats(client);
+      if (this.#active()) this.#options.onCanary(this.address, result, heartbeats);
     } finally {
       this.#canaryRunning = false;
+    }
+  }
+
+  /**
+   * The storage, beside the probe too: three virtual tables on a node busy compacting a
+   * full disk may answer slowly, which must not count as the node not answering.
+   */
+  async #readStorage(hostId: string | null): Promise<void> {
+    if (this.#storageRunning || this.#stopped || !this.#client) return;
+    this.#storageRunning = true;
+    try {
+      const storage = await this.#probe.storage(this.#client, hostId);
+      if (this.#active()) this.#options.onStorage(this.address, storage);
+    } finally {
+      this.#storageRunning = false;
     }
   }
 

@@ -1,6 +1,6 @@
 // The queries that probe one coordinator: whether it answers and what it says about
-// itself, its peers, the keyspace's replication and its own storage; and, separately,
-// a LOCAL_QUORUM canary of a row the sidecar owns, coordinated by that node. Cheap
+// itself, its peers and the keyspace's replication; and, separately, its own storage
+// and a LOCAL_QUORUM canary of a row the sidecar owns, coordinated by that node. Cheap
 // enough to run every two seconds on every node: `system.local` every time; the peers
 // (membership changes take minutes) every 10 s, the replication (it changes only with
 // an ALTER KEYSPACE) every 30 s and the storage (disks fill over days) every minute;
@@ -9,7 +9,7 @@
 import type cassandra from 'cassandra-driver';
 import { performance } from 'node:perf_hooks';
 import { consistencies } from './coordinator-client.ts';
-import { describeCassandraError, type CassandraError } from './cassandra-errors.ts';
+import { describeCassandraError, refusedForDiskUsage, type CassandraError } from './cassandra-errors.ts';
 import type { NodeIdentity } from './view.ts';
 
 export type ProbeStep = 'local' | 'peers' | 'schema' | 'storage' | 'canary_write' | 'canary_read';
@@ -48,8 +48,13 @@ export interface ProbeReport {
   peers: Member[];
   /** The keyspace's replication factor per data center (NetworkTopologyStrategy), as this node reports it. */
   replication: Record<string, number>;
-  storage: NodeStorage;
   latencyMs: number;
+}
+
+/** The canary's outcome: `error` null when LOCAL_QUORUM through the node worked; `writesRefused` when its write was refused for a full disk and a read proved it instead. */
+export interface CanaryResult {
+  error: CassandraError | null;
+  writesRefused: CassandraError | null;
 }
 
 /** What a node's own gossip state says of each member: the generation and heartbeat it last heard. */
@@ -138,14 +143,18 @@ export class CoordinatorProbe {
     const self: Member = { address: text(localRow, 'rpc_address') ?? '', ...identity(localRow) };
     const peers = await this.#reuse('peers', () => this.#peers(client));
     const replication = await this.#reuse('schema', () => this.#replication(client));
-    const storage = await this.#reuse('storage', () => this.#storage(client, self.hostId));
-    return { self, peers, replication, storage, latencyMs: performance.now() - started };
+    return { self, peers, replication, latencyMs: performance.now() - started };
   }
 
   /**
-   * The node's own storage, from three virtual tables. Never fails the probe: a node
-   * too old for a table, or a role refused one, gives nulls for what that table says.
+   * The node's own storage (`hostId` names its own gossip row), read at most once a
+   * minute and otherwise the last reading. Never fails: a node too old for a virtual
+   * table, or a role refused one, gives nulls for what that table says.
    */
+  storage(client: cassandra.Client, hostId: string | null): Promise<NodeStorage> {
+    return this.#reuse('storage', () => this.#storage(client, hostId));
+  }
+
   async #storage(client: cassandra.Client, hostId: string | null): Promise<NodeStorage> {
     const rows = async (query: string, params: unknown[] = []): Promise<cassandra.types.Row[]> =>
       (await client.execute(query, params, { prepare: params.length > 0, consistency: consistencies.localOne }).catch(() => null))?.rows ?? [];
@@ -173,18 +182,26 @@ export class CoordinatorProbe {
    * own table of the session keyspace: the same replication as the sessions, and a
    * role that needs no grant on session data (k8s/cassandra/sidecar-role.cql). Any failure, an error Cassandra
    * answered (Unavailable, WriteTimeout, Unauthorized…) or no answer in time, means
-   * this node cannot coordinate LOCAL_QUORUM right now. Returns null on success.
+   * this node cannot coordinate LOCAL_QUORUM right now. But a write refused because a
+   * replica's disk is full says nothing of coordination, and every coordinator refuses
+   * it alike: a read then proves the node, and the refusal is reported apart.
    */
-  async canary(client: cassandra.Client): Promise<CassandraError | null> {
+  async canary(client: cassandra.Client): Promise<CanaryResult> {
     const { keyspace, canaryKey, canaryWrites } = this.#settings;
     const options = { prepare: true, consistency: consistencies.localQuorum };
+    const read = (): Promise<CassandraError | null> => this.#attempt('canary_read', () =>
+      client.execute(`SELECT value FROM ${keyspace}.sidecar_canary WHERE key = ?`, [canaryKey], options));
+    if (!canaryWrites) return { error: await read(), writesRefused: null };
+    const error = await this.#attempt('canary_write', () => client.execute(`INSERT INTO ${keyspace}.sidecar_canary (key, value) VALUES (?, ?) USING TTL 3600`,
+      [canaryKey, Buffer.from(new Date().toISOString())], options));
+    if (error === null || !refusedForDiskUsage(error)) return { error, writesRefused: null };
+    return { error: await read(), writesRefused: error };
+  }
+
+  /** One timed canary query: null when it succeeded, else Cassandra's error. */
+  async #attempt(step: ProbeStep, query: () => Promise<unknown>): Promise<CassandraError | null> {
     try {
-      if (canaryWrites) {
-        await this.#timed('canary_write', () => client.execute(`INSERT INTO ${keyspace}.sidecar_canary (key, value) VALUES (?, ?) USING TTL 3600`,
-          [canaryKey, Buffer.from(new Date().toISOString())], options));
-      } else {
-        await this.#timed('canary_read', () => client.execute(`SELECT value FROM ${keyspace}.sidecar_canary WHERE key = ?`, [canaryKey], options));
-      }
+      await this.#timed(step, query);
       return null;
     } catch (error) {
       return describeCassandraError(error);

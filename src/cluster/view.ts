@@ -43,6 +43,8 @@ export interface NodeState extends NodeIdentity {
   coordinatingSince: number | null;
   /** Why the last canary failed (Cassandra's error), kept apart from reachability errors. */
   canaryError: (CassandraError & { at: number }) | null;
+  /** Why the last canary's write was refused while its read proved the node coordinates: a replica's disk is full (the disk usage guardrail). */
+  writesRefused: (CassandraError & { at: number }) | null;
   /**
    * While its canary fails: the members in this node's own gossip state, with the
    * generation:heartbeat it last heard from each and since when that has not changed
@@ -75,8 +77,20 @@ export interface CoordinatorHealth {
   localQuorum: boolean;
   /** Reachable local nodes whose LOCAL_QUORUM canary succeeds. */
   healthy: number;
-  /** Reachable local nodes whose canary fails while others succeed: named broken coordinators. */
+  /**
+   * Local nodes not proven able to coordinate while others are: their canary fails (named
+   * broken coordinators), or their last probe failed, or their canary has not been judged
+   * since. The service's driver may still send to each of them; a node that stops answering
+   * the sidecar under load fails the service's queries as surely, and a retry goes elsewhere.
+   */
   broken: number;
+}
+
+/** What the retry rule needs to know of the local coordinators, from the sidecar's own probes. */
+export function coordinatorHealth(nodes: readonly NodeState[], localDataCenter: string, localQuorumAvailable: boolean): CoordinatorHealth {
+  const local = nodes.filter((n) => n.dataCenter === localDataCenter);
+  const healthy = local.filter((n) => n.reachable && n.canCoordinateLocalQuorum === true).length;
+  return { localQuorum: localQuorumAvailable, healthy, broken: local.length - healthy };
 }
 
 /** Quorum in one data center, proven by canaries its own coordinators ran. */
@@ -98,13 +112,14 @@ export interface ClusterView {
   /** False until every node it knows has answered its first probe, and every reachable one its first canary: until then the view proves nothing either way. */
   settled: boolean;
   localDataCenter: string;
-  nodes: (Omit<NodeState, 'lastSuccessAt' | 'lastError' | 'canaryError' | 'lastListedAt' | 'reachableSince' | 'coordinatingSince' | 'gossip'> & {
+  nodes: (Omit<NodeState, 'lastSuccessAt' | 'lastError' | 'canaryError' | 'writesRefused' | 'lastListedAt' | 'reachableSince' | 'coordinatingSince' | 'gossip'> & {
     local: boolean;
     lastSuccess: string | null;
     reachableSince: string | null;
     coordinatingSince: string | null;
     lastError: (CassandraError & { at: string }) | null;
     canaryError: (CassandraError & { at: string }) | null;
+    writesRefused: (CassandraError & { at: string }) | null;
     /** While its canary fails: the peers this node's own gossip no longer hears (null: not known). */
     unheardPeers: UnheardPeer[] | null;
   })[];
@@ -206,7 +221,7 @@ export function summarizeCluster(nodes: readonly NodeState[], localDataCenter: s
     localDataCenter,
     nodes: [...nodes]
       .sort((a, b) => a.address.localeCompare(b.address))
-      .map(({ lastSuccessAt, lastError, canaryError, reachableSince, coordinatingSince, gossip, ...node }) => ({
+      .map(({ lastSuccessAt, lastError, canaryError, writesRefused, reachableSince, coordinatingSince, gossip, ...node }) => ({
         ...omitLastListed(node),
         local: node.dataCenter === localDataCenter,
         lastSuccess: iso(lastSuccessAt),
@@ -214,7 +229,8 @@ export function summarizeCluster(nodes: readonly NodeState[], localDataCenter: s
         coordinatingSince: iso(coordinatingSince),
         lastError: withIso(lastError),
         canaryError: withIso(canaryError),
-        unheardPeers: unheardPeers({ ...node, lastSuccessAt, lastError, canaryError, reachableSince, coordinatingSince, gossip }, now),
+        writesRefused: withIso(writesRefused),
+        unheardPeers: unheardPeers({ ...node, lastSuccessAt, lastError, canaryError, writesRefused, reachableSince, coordinatingSince, gossip }, now),
       })),
     membershipAgreement: membershipAgrees(nodes),
     schemaAgreement: schemaAgrees(nodes),

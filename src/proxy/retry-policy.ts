@@ -7,9 +7,10 @@
 // healthy one.
 //
 // How much retrying is allowed depends on whether the failures are explained:
-//   - An explained fault: the sidecar's canaries name broken coordinators, LOCAL_QUORUM
-//     succeeds through the others, and the share of first attempts that fail is no more
-//     than the broken coordinators' share of the local ones would make it. Retries then go
+//   - An explained fault: some local coordinators are not proven (their canaries fail, or
+//     their probes do, as a broken node's may under load), LOCAL_QUORUM succeeds through
+//     the others, and the share of first attempts that fail is no more than the unproven
+//     coordinators' share of the local ones would make it. Retries then go
 //     to coordinators that work, and each one turns a failed request into a served one:
 //     they may use the whole ceiling (`ceiling_ratio`, default 1: never more than double
 //     the requests over 10 s).

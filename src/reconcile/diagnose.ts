@@ -2,9 +2,9 @@
 // and tell the two failure classes apart.
 //   - The service's view diverged from the cluster's (its driver holds a stale pool, or
 //     fails while Cassandra is fine): a restart of the service cures it.
-//   - Cassandra itself is at fault (no quorum; or a coordinator that answers but cannot
-//     reach its peers, T327954): a restart cannot cure it, so it never calls for one;
-//     it names the node, for a human.
+//   - Cassandra itself is at fault (no quorum; a coordinator that answers but cannot
+//     reach its peers, T327954; a node's full disk, 2025-03-31): a restart cannot cure
+//     it, so it never calls for one; it names the node, for a human.
 // A pure function of its inputs (no I/O, no clock), so every verdict can be replayed
 // and unit-tested. Level-triggered: the same views give the same verdict, except for
 // `memory`, which records since when each rule has held, when Cassandra was at fault,
@@ -15,13 +15,15 @@ import type { TrafficSecond } from '../service/storage-errors.ts';
 /** Divergences of the service's view: a restart cures them. */
 export type ServiceRule = 'stale_pool' | 'false_unavailability';
 /** Cassandra's own faults: a restart cannot cure them. */
-export type CassandraRule = 'broken_coordinator';
+export type CassandraRule = 'broken_coordinator' | 'disk_full';
 export type Rule = ServiceRule | CassandraRule;
 export const serviceRules: readonly ServiceRule[] = ['stale_pool', 'false_unavailability'];
-export const rules: readonly Rule[] = [...serviceRules, 'broken_coordinator'];
+const cassandraRules: readonly CassandraRule[] = ['broken_coordinator', 'disk_full'];
+export const rules: readonly Rule[] = [...serviceRules, ...cassandraRules];
+export const isServiceRule = (rule: Rule): rule is ServiceRule => (serviceRules as readonly Rule[]).includes(rule);
 
 /** Why a needed restart is not done, as far as the views tell (the remediator adds its own reasons). */
-export type ViewSuppression = 'no_local_quorum' | 'broken_coordinator';
+export type ViewSuppression = 'no_local_quorum' | CassandraRule;
 
 export interface DiagnosePolicy {
   /**
@@ -84,7 +86,7 @@ export interface Verdict {
 /** A time when the sidecar's own view showed Cassandra at fault; the service's storage errors around it are Cassandra's. */
 export interface FaultPeriod {
   /** node_change: a local node went down or came back; requests in flight on it fail, and a driver takes seconds to route around it. */
-  kind: 'no_local_quorum' | 'broken_coordinator' | 'no_each_quorum' | 'node_change';
+  kind: 'no_local_quorum' | 'broken_coordinator' | 'disk_full' | 'no_each_quorum' | 'node_change';
   /** Epoch ms; `to` is null while it lasts. */
   from: number;
   to: number | null;
@@ -123,6 +125,33 @@ function describeBroken(node: ClusterView['nodes'][number], cluster: ClusterView
   return `${node.address} answers the sidecar's probes but cannot coordinate LOCAL_QUORUM (${error})${unheard}; ` +
     `LOCAL_QUORUM succeeds through ${cluster.localQuorum.coordinators.join(', ')}. A restart of the service cannot cure this: ` +
     `take ${node.address} out of client rotation (nodetool disablebinary) or restart its Cassandra`;
+}
+
+/**
+ * Nodes whose disk is full, as Cassandra itself says: a node that gossips the disk
+ * usage guardrail's FULL, whose replicas every coordinator then refuses writes to; a
+ * node that stopped answering after it said its disk was past the warning threshold
+ * (its `disk_failure_policy` stops or kills a node whose disk fills); and writes the
+ * canaries saw refused for a full disk, wherever it is. With the guardrail off,
+ * Cassandra says nothing of its disks over CQL, and only the alerts on the climb speak.
+ */
+function fullDisks(cluster: ClusterView): { evidence: string; addresses: string[] } | null {
+  const full = cluster.nodes.filter((node) => node.reachable && node.storage?.diskUsage === 'FULL');
+  const stopped = cluster.nodes.filter((node) => !node.reachable && (node.storage?.diskUsage === 'FULL' || node.storage?.diskUsage === 'STUFFED'));
+  // Truthy, not null: views recorded before the field existed lack it.
+  const refused = cluster.nodes.filter((node) => node.reachable && node.writesRefused);
+  if (full.length + stopped.length + refused.length === 0) return null;
+  const evidence = [
+    ...full.map((node) => `${node.address} gossips its disk usage as FULL (over the guardrail's failure threshold${node.storage?.failPercent ? ` of ${node.storage.failPercent}%` : ''}): every coordinator refuses writes to the replicas it holds`),
+    ...stopped.map((node) => `${node.address} stopped answering (${node.lastError?.code ?? 'no answer'}) after it said its disk usage was ${node.storage?.diskUsage ?? ''}; ` +
+      `its disk_failure_policy (${node.storage?.diskFailurePolicy ?? 'unknown'}) stops a node whose disk fills`),
+    ...(refused.length === 0 ? [] : [`writes refused through ${refused.map((node) => node.address).join(', ')}: ${refused[0]?.writesRefused?.message ?? ''}`]),
+  ];
+  return {
+    addresses: [...full, ...stopped].map((node) => node.address),
+    evidence: `${evidence.join('; ')}. A restart of the service cannot cure this: free space on the node (nodetool clearsnapshot, compaction, ` +
+      'shorter TTLs) or add capacity; never wipe its data directory, every session stored there goes with it',
+  };
 }
 
 /** Since when the pool has lacked each node it holds nothing to, carried over from the last tick. */
@@ -171,7 +200,7 @@ function countErrors(service: ServiceSnapshot, faults: readonly FaultPeriod[], n
   for (const s of service.traffic.seconds) {
     count.requests += s.requests + s.deletes;
     count.errors += s.storageErrors + s.deleteStorageErrors;
-    if (explained(s.second, faults, ['no_local_quorum', 'broken_coordinator', 'node_change'], now, policy)) count.explainedErrors += s.storageErrors + s.deleteStorageErrors;
+    if (explained(s.second, faults, ['no_local_quorum', 'broken_coordinator', 'disk_full', 'node_change'], now, policy)) count.explainedErrors += s.storageErrors + s.deleteStorageErrors;
     else if (explained(s.second, faults, ['no_each_quorum'], now, policy)) count.explainedErrors += s.deleteStorageErrors;
   }
   return count;
@@ -216,7 +245,7 @@ function trackFaults(previous: readonly FaultPeriod[], holding: Record<FaultPeri
   const faults = previous.map((p) => (p.to === null && !holding[p.kind] ? { ...p, to: now } : p));
   // A node's change is a moment, not a state: its period closes at once and only settles.
   if (holding.node_change) faults.push({ kind: 'node_change', from: now, to: now });
-  for (const kind of ['no_local_quorum', 'broken_coordinator', 'no_each_quorum'] as const) {
+  for (const kind of ['no_local_quorum', 'broken_coordinator', 'disk_full', 'no_each_quorum'] as const) {
     if (holding[kind] && !faults.some((p) => p.kind === kind && p.to === null)) faults.push({ kind, from: now, to: null });
   }
   return faults.filter((p) => p.to === null || p.to + settleAfter(p, now, policy) + windowMs >= now);
@@ -226,10 +255,12 @@ export function diagnose(cluster: ClusterView, service: ServiceSnapshot, now: nu
   // 1. Cassandra's own faults, from the sidecar's own view.
   const broken = brokenCoordinators(cluster);
   const brokenAddresses = new Set(broken.map((node) => node.address));
+  const disk = fullDisks(cluster);
   const localReachable = Object.fromEntries(cluster.nodes.filter((node) => node.local).map((node) => [node.address, node.reachable]));
   const faults = trackFaults(memory.faults, {
     no_local_quorum: !cluster.localQuorum.available,
     broken_coordinator: broken.length > 0,
+    disk_full: disk !== null,
     no_each_quorum: !cluster.eachQuorumAvailable,
     node_change: Object.entries(localReachable).some(([address, reachable]) => address in memory.localReachable && memory.localReachable[address] !== reachable),
   }, now, service.traffic.windowSeconds * 1000, policy);
@@ -247,6 +278,7 @@ export function diagnose(cluster: ClusterView, service: ServiceSnapshot, now: nu
     stale_pool: stale,
     false_unavailability: unavailability === null || heldBack ? null : { evidence: unavailability.evidence, addresses: [] },
     broken_coordinator: broken.length === 0 ? null : { evidence: broken.map((node) => describeBroken(node, cluster)).join('; '), addresses: [...brokenAddresses] },
+    disk_full: disk,
   };
 
   // 3. Hysteresis: since when each condition has held without a break.
@@ -258,7 +290,7 @@ export function diagnose(cluster: ClusterView, service: ServiceSnapshot, now: nu
     since[rule] = memory.since[rule] ?? now;
     findings.push({ rule, since: since[rule], ...condition });
   }
-  const evidence = findings.map((f) => `${f.rule}: ${f.evidence}` + (f.rule === 'broken_coordinator' ? '' : ` (holding for ${seconds(now - f.since)} s of ${seconds(policy.sustainMs)} s)`));
+  const evidence = findings.map((f) => `${f.rule}: ${f.evidence}` + (isServiceRule(f.rule) ? ` (holding for ${seconds(now - f.since)} s of ${seconds(policy.sustainMs)} s)` : ''));
   if (heldBack) {
     evidence.push(`not yet false unavailability: ${unavailability.evidence}; but the service holds connections to ${unavailability.heldBack.join(', ')}, ` +
       'which the sidecar cannot judge yet (its probes do not reach it, or its canary has not run): the errors may be that node\'s, and a restart would not cure them');
@@ -277,14 +309,16 @@ export function diagnose(cluster: ClusterView, service: ServiceSnapshot, now: nu
     return verdict('suppressed', null, { reason: 'no_local_quorum', why: `the sidecar itself cannot reach LOCAL_QUORUM: ${cluster.localQuorum.why}` });
   }
   // 5. A service divergence held long enough: restart.
-  const due = findings.find((f): f is Finding & { rule: ServiceRule } => f.rule !== 'broken_coordinator' && now - f.since >= policy.sustainMs);
+  const due = findings.find((f): f is Finding & { rule: ServiceRule } => isServiceRule(f.rule) && now - f.since >= policy.sustainMs);
   if (due) return verdict('restart', due.rule, null);
-  // 6. Errors a restart would once have been tried for, that a broken coordinator explains: say so, and do nothing.
+  // 6. Errors a restart would once have been tried for, that Cassandra's own fault explains: say which, and do nothing.
   const rawRate = count.requests === 0 ? 0 : count.errors / count.requests;
-  if (broken.length > 0 && count.requests >= policy.minRequests && rawRate >= policy.errorRateThreshold) {
+  const cause = findings.find((f): f is Finding & { rule: CassandraRule } => !isServiceRule(f.rule));
+  if (cause && count.requests >= policy.minRequests && rawRate >= policy.errorRateThreshold) {
+    const what = cause.rule === 'broken_coordinator' ? `the coordinator ${cause.addresses.join(', ')}` : `a full disk${cause.addresses.length > 0 ? ` on ${cause.addresses.join(', ')}` : ''}`;
     return verdict('suppressed', null, {
-      reason: 'broken_coordinator',
-      why: `${count.errors} of ${count.requests} requests failed, and the coordinator ${[...brokenAddresses].join(', ')} explains them: a restart of the service cannot help`,
+      reason: cause.rule,
+      why: `${count.errors} of ${count.requests} requests failed, and ${what} explains them: a restart of the service cannot help`,
     });
   }
   return verdict('none', null, null);

@@ -14,7 +14,7 @@ import type { Config } from '../config/schema.ts';
 import { showHeld, type ActionResult, type Held, type Shown } from '../remediate/remediator.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import { Gauge, metricPrefix, type Registry } from '../telemetry/metrics.ts';
-import { diagnose, emptyMemory, serviceRules, type DiagnosePolicy, type Memory, type ServiceSnapshot, type Verdict } from './diagnose.ts';
+import { diagnose, emptyMemory, isServiceRule, serviceRules, type DiagnosePolicy, type Memory, type ServiceSnapshot, type Verdict } from './diagnose.ts';
 
 /** The verdict as published: what the sidecar does, and if it does nothing, why (from the views or from the remediator). */
 export interface PublishedVerdict extends Omit<Verdict, 'suppressed'> {
@@ -180,13 +180,17 @@ export class Reconciler {
     const shape = (v: PublishedVerdict | null): string => `${v?.action ?? 'none'}|${v?.rule ?? ''}|${v?.suppressed?.reason ?? ''}|${v?.findings.map((f) => `${f.rule}:${f.addresses.join('+')}`).join(',') ?? ''}`;
     if (shape(previous) === shape(verdict)) return;
     const fields = { action: verdict.action, rule: verdict.rule ?? undefined, reason: verdict.suppressed?.reason, address: verdict.brokenCoordinators.join(', ') || undefined, evidence: verdict.evidence };
-    const broken = verdict.findings.find((f) => f.rule === 'broken_coordinator');
-    if (broken && !previous?.findings.some((f) => f.rule === 'broken_coordinator' && f.addresses.join() === broken.addresses.join())) {
-      this.#logger.error({ ...fields, evidence: [broken.evidence] }, `Cassandra node ${broken.addresses.join(', ')} cannot coordinate LOCAL_QUORUM while others can; not restarting the service (it cannot help); a human must act on the node`);
+    // Cassandra's own faults, once each as they begin or change nodes: a human must act on the node.
+    for (const finding of verdict.findings) {
+      if (isServiceRule(finding.rule) || previous?.findings.some((f) => f.rule === finding.rule && f.addresses.join() === finding.addresses.join())) continue;
+      const nodes = finding.addresses.join(', ');
+      this.#logger.error({ ...fields, address: nodes || undefined, evidence: [finding.evidence] }, finding.rule === 'broken_coordinator'
+        ? `Cassandra node ${nodes} cannot coordinate LOCAL_QUORUM while others can; not restarting the service (it cannot help); a human must act on the node`
+        : `Cassandra ${nodes ? `node ${nodes}: its disk is full` : 'refuses writes for a full disk'}; not restarting the service (it cannot help); a human must free space on the node`);
     }
     if (verdict.action === 'restart') this.#logger.error(fields, `divergence: ${verdict.rule ?? ''} held for ${this.#policy.sustainMs / 1000} s; the service's pool needs a restart`);
     else if (verdict.action === 'suppressed') this.#logger.warn(fields, `no action: ${verdict.suppressed?.why ?? ''}`);
-    else if (verdict.findings.some((f) => f.rule !== 'broken_coordinator')) this.#logger.warn(fields, `possible divergence (${verdict.findings.map((f) => f.rule).join(', ')}); watching it for ${this.#policy.sustainMs / 1000} s`);
+    else if (verdict.findings.some((f) => isServiceRule(f.rule))) this.#logger.warn(fields, `possible divergence (${verdict.findings.map((f) => f.rule).join(', ')}); watching it for ${this.#policy.sustainMs / 1000} s`);
     else if (verdict.findings.length === 0) this.#logger.info(fields, "the service's view agrees with the cluster's");
   }
 }

@@ -48,7 +48,7 @@ export interface OperatorAnswer {
  */
 export type RestartOutcome = 'restarted' | 'not_cured' | 'unhealthy' | 'failed' | 'cancelled' | 'dry_run';
 export type Suppression = ViewSuppression | 'no_credentials' | 'paused' | 'disabled' | 'budget_exhausted' | 'backoff' | 'lease_held' | 'not_cured';
-export const suppressions: readonly Suppression[] = ['no_local_quorum', 'broken_coordinator', 'no_credentials', 'paused', 'disabled', 'budget_exhausted', 'backoff', 'lease_held', 'not_cured'];
+export const suppressions: readonly Suppression[] = ['no_local_quorum', 'broken_coordinator', 'disk_full', 'no_credentials', 'paused', 'disabled', 'budget_exhausted', 'backoff', 'lease_held', 'not_cured'];
 const outcomes: readonly RestartOutcome[] = ['restarted', 'not_cured', 'unhealthy', 'failed', 'cancelled', 'dry_run'];
 
 /** Suppressions that need a human: the sidecar will not act again by itself. */
@@ -174,7 +174,7 @@ export class Remediator {
       lastRestart: new Gauge({ name: `${metricPrefix}last_restart_timestamp_seconds`, help: 'When the last restart finished (Unix seconds).', registers }),
       suppressed: new Gauge({
         name: `${metricPrefix}remediation_suppressed`,
-        help: 'What holds a needed restart back: no_local_quorum, broken_coordinator, no_credentials, paused, disabled, budget_exhausted and not_cured (a human is needed), backoff, lease_held.',
+        help: 'What holds a needed restart back: no_local_quorum, broken_coordinator, disk_full, no_credentials, paused, disabled, budget_exhausted and not_cured (a human is needed), backoff, lease_held.',
         labelNames: ['reason'], registers,
       }),
       leaseRounds: new Counter({

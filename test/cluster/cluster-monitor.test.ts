@@ -82,6 +82,8 @@ void t.test('one contact point: all three nodes discovered with their identity',
 
 void t.test('each node\'s storage, as the node itself says: its load, the session keyspace\'s bytes, the disk usage guardrail', async (t) => {
   const { monitor, registry } = await startMonitor(t);
+  // Read beside each node's first probe.
+  await waitFor(monitor, (v) => v.nodes.every((n) => n.storage !== null), 5_000);
   // The lab runs the guardrail as production should (lab/cluster/node-files.ts): its disk is this machine's.
   const { blocks, bsize } = statfsSync(paths.cluster);
   const disk = Math.floor((blocks * bsize) / 2 ** 20) * 2 ** 20;

@@ -1,11 +1,22 @@
 // The pure rules of the cluster view, with made-up nodes.
 import t from 'tap';
-import { dataCenterQuorums, judgeCanary, localQuorum, membershipAgrees, membershipChanges, quorumOf, schemaAgrees, summarizeCluster, unheardPeers, type NodeState } from '../../src/cluster/view.ts';
+import { coordinatorHealth, dataCenterQuorums, judgeCanary, localQuorum, membershipAgrees, membershipChanges, quorumOf, schemaAgrees, summarizeCluster, unheardPeers, type NodeState } from '../../src/cluster/view.ts';
 
 const node = (address: string, overrides: Partial<NodeState> = {}): NodeState => ({
   address, hostId: `id-${address}`, dataCenter: 'dc1', rack: 'r1', releaseVersion: '5.0.9', schemaVersion: 'v1',
   reachable: true, breaker: 'closed', lastSuccessAt: 0, reachableSince: 0, coordinatingSince: 0, lastError: null, probeLatencyMs: 1, canCoordinateLocalQuorum: true, canaryStreak: 1,
-  lists: ['a', 'b', 'c'], lastListedAt: 0, replication: { dc1: 3 }, canaryError: null, gossip: null, storage: null, ...overrides,
+  lists: ['a', 'b', 'c'], lastListedAt: 0, replication: { dc1: 3 }, canaryError: null, writesRefused: null, gossip: null, storage: null, ...overrides,
+});
+
+void t.test('coordinator health for the retry rule: every local node not proven to coordinate counts against the healthy ones', (t) => {
+  const broken = node('b', { canCoordinateLocalQuorum: false });
+  t.same(coordinatorHealth([node('a'), broken, node('c')], 'dc1', true), { localQuorum: true, healthy: 2, broken: 1 }, 'a named broken coordinator');
+  // T327954 under load: the broken node's probe timed out once. The service still sends it a third of its queries.
+  const timedOut = node('b', { reachable: false, canCoordinateLocalQuorum: null });
+  t.same(coordinatorHealth([node('a'), timedOut, node('c')], 'dc1', true), { localQuorum: true, healthy: 2, broken: 1 }, 'one whose last probe failed');
+  t.same(coordinatorHealth([node('a'), node('b', { canCoordinateLocalQuorum: null }), node('c')], 'dc1', true).broken, 1, 'one answering again, its canary not judged since');
+  t.same(coordinatorHealth([node('a'), node('b'), node('c'), node('r', { dataCenter: 'dc2', reachable: false })], 'dc1', true), { localQuorum: true, healthy: 3, broken: 0 }, 'other data centers do not count');
+  t.end();
 });
 
 void t.test('quorum arithmetic', (t) => {

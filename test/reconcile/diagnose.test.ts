@@ -2,6 +2,7 @@
 // (a coordinator that cannot reach its peers), EACH_QUORUM deletes across data
 // centers, and the errors a Cassandra outage leaves behind.
 import t from 'tap';
+import type { NodeStorage } from '../../src/cluster/probe.ts';
 import type { ClusterView } from '../../src/cluster/view.ts';
 import { diagnose, emptyMemory, type DiagnosePolicy, type Memory, type ServiceSnapshot, type Verdict } from '../../src/reconcile/diagnose.ts';
 import type { TrafficSecond } from '../../src/service/storage-errors.ts';
@@ -20,7 +21,13 @@ interface ClusterShape {
   remote?: string[];
   quorum?: boolean;
   eachQuorum?: boolean;
+  /** What each node last said of its disk usage (the guardrail's state). */
+  diskUsage?: Record<string, NodeStorage['diskUsage']>;
+  /** Reachable, and their canary's write was refused for a full disk (their read proved them). */
+  writesRefused?: string[];
 }
+
+const guardrailRefusal = 'Guardrail replica_disk_usage violated: Write request failed because disk usage exceeds failure threshold';
 
 function cluster(shape: ClusterShape = {}): ClusterView {
   const addresses = ['10.0.0.1', '10.0.0.2', '10.0.0.3', ...(shape.remote ?? [])];
@@ -34,8 +41,11 @@ function cluster(shape: ClusterShape = {}): ClusterView {
       const broken = shape.brokenCanary?.includes(address) ?? false;
       return {
         address, hostId: address, dataCenter: shape.remote?.includes(address) ? 'dc2' : 'dc1', rack: 'r', releaseVersion: '5.0', schemaVersion: 'v',
-        reachable: !down, breaker: down ? 'open' : 'closed', probeLatencyMs: 1, canCoordinateLocalQuorum: canaryOk(address), canaryStreak: canaryOk(address) ? 5 : -5, lists: addresses, replication: { dc1: 3 }, storage: null,
-        local: !shape.remote?.includes(address), lastSuccess: iso(t0), lastError: null,
+        reachable: !down, breaker: down ? 'open' : 'closed', probeLatencyMs: 1, canCoordinateLocalQuorum: canaryOk(address), canaryStreak: canaryOk(address) ? 5 : -5, lists: addresses, replication: { dc1: 3 },
+        storage: shape.diskUsage?.[address] === undefined ? null
+          : { keyspaceBytes: null, loadBytes: null, diskUsage: shape.diskUsage[address], maxDiskSizeBytes: null, warnPercent: 90, failPercent: 98, diskFailurePolicy: 'stop' },
+        local: !shape.remote?.includes(address), lastSuccess: iso(t0), lastError: down ? { code: 'NoHostAvailable', message: 'connect ECONNREFUSED', at: iso(t0) } : null,
+        writesRefused: shape.writesRefused?.includes(address) ? { code: 'Invalid', message: guardrailRefusal, at: iso(t0) } : null,
         canaryError: broken ? { code: 'Unavailable', message: 'Cannot achieve consistency level LOCAL_QUORUM (2 required but only 1 alive)', at: iso(t0) } : null,
         unheardPeers: broken ? [{ address: '10.0.0.2', silentForSeconds: 12 }, { address: '10.0.0.3', silentForSeconds: 12 }] : null,
         reachableSince: down ? null : iso(shape.reachableSince?.[address] ?? t0 - 3_600_000),
@@ -229,6 +239,33 @@ void t.test('a broken coordinator (T327954): named at once, its errors explained
   t.equal(long.action, 'suppressed', 'after two minutes of 33% errors: still no restart');
   t.match(long.suppressed, { reason: 'broken_coordinator', why: /30 of 90 requests failed, and the coordinator 10\.0\.0\.1 explains them/ });
   t.notOk(long.findings.some((f) => f.rule === 'false_unavailability'), 'the errors it explains are not false unavailability');
+  t.end();
+});
+
+void t.test('a full disk (2025-03-31): named from what Cassandra says, the write errors it explains never a restart', (t) => {
+  // Node 3's disk passed the guardrail's failure threshold: every coordinator refuses the writes it would hold (40% of the traffic).
+  const view = (): ClusterView => cluster({ diskUsage: { '10.0.0.1': 'SPACIOUS', '10.0.0.2': 'SPACIOUS', '10.0.0.3': 'FULL' }, writesRefused: ['10.0.0.1', '10.0.0.2', '10.0.0.3'] });
+  const writesFail = (now: number): ServiceSnapshot => service(now, fullPool, { requests: 10, errors: 4 });
+  const first = over([t0], view, writesFail).verdict;
+  const finding = first.findings.find((f) => f.rule === 'disk_full');
+  t.same(finding?.addresses, ['10.0.0.3'], 'the node, named at the first verdict');
+  t.match(finding?.evidence, /10\.0\.0\.3 gossips its disk usage as FULL \(over the guardrail's failure threshold of 98%\).*writes refused through 10\.0\.0\.1, 10\.0\.0\.2, 10\.0\.0\.3: Guardrail replica_disk_usage violated.*cannot cure this.*never wipe its data directory/);
+  t.same(first.brokenCoordinators, [], 'no coordinator is broken: each one proved itself with a read');
+  const long = over(ticks(t0, t0 + 120_000), view, writesFail).verdict;
+  t.equal(long.action, 'suppressed', 'after two minutes of 40% errors: still no restart');
+  t.match(long.suppressed, { reason: 'disk_full', why: /40 of 100 requests failed, and a full disk on 10\.0\.0\.3 explains them/ });
+  t.notOk(long.findings.some((f) => f.rule === 'false_unavailability'), 'the errors it explains are not false unavailability');
+  t.end();
+});
+
+void t.test('a node stopped by its full disk (disk_failure_policy stop): named by its last word; writes refused with no node known full are named too', (t) => {
+  const stopped = over([t0], () => cluster({ down: ['10.0.0.3'], diskUsage: { '10.0.0.3': 'STUFFED' } }), (now) => service(now)).verdict;
+  t.match(stopped.findings.find((f) => f.rule === 'disk_full'), { addresses: ['10.0.0.3'], evidence: /10\.0\.0\.3 stopped answering \(NoHostAvailable\) after it said its disk usage was STUFFED; its disk_failure_policy \(stop\)/ });
+  t.notOk(over([t0], () => cluster({ diskUsage: { '10.0.0.3': 'STUFFED' } }), (now) => service(now)).verdict.findings.length, 'STUFFED while it answers: the alerts speak, not the verdict');
+  t.notOk(over([t0], () => cluster({ down: ['10.0.0.3'], diskUsage: { '10.0.0.3': 'SPACIOUS' } }), (now) => service(now)).verdict.findings.length, 'a node down with room on its disk is no full disk');
+  // A remote data center's full node: the guardrail refuses the write here too, and names no local node.
+  const remote = over([t0], () => cluster({ writesRefused: ['10.0.0.1'] }), (now) => service(now)).verdict;
+  t.match(remote.findings.find((f) => f.rule === 'disk_full'), { addresses: [], evidence: /^writes refused through 10\.0\.0\.1: Guardrail replica_disk_usage violated/ });
   t.end();
 });
 

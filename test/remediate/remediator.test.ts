@@ -8,7 +8,7 @@ import t, { type Test } from 'tap';
 import { temporaryDirectory } from '../../lab/cleanup.ts';
 import { parseConfig } from '../../src/config/load.ts';
 import type { Config } from '../../src/config/schema.ts';
-import type { Finding, Verdict } from '../../src/reconcile/diagnose.ts';
+import { isServiceRule, type Finding, type Verdict } from '../../src/reconcile/diagnose.ts';
 import type { FleetLease } from '../../src/remediate/lease.ts';
 import { Remediator } from '../../src/remediate/remediator.ts';
 import { restartService } from '../../src/remediate/restart-action.ts';
@@ -20,7 +20,7 @@ import { VirtualClock } from '../support/virtual-clock.ts';
 
 const staleFinding: Finding = { rule: 'stale_pool', since: 0, evidence: "10.0.0.2 has been a healthy coordinator for 80 s and the service's pool has held 0 connections to it for 80 s (grace 75 s for both)", addresses: ['10.0.0.2'] };
 const restartVerdict = (finding: Finding = staleFinding): Verdict =>
-  ({ action: 'restart', rule: finding.rule === 'broken_coordinator' ? null : finding.rule, findings: [finding], suppressed: null, brokenCoordinators: [], evidence: [finding.evidence] });
+  ({ action: 'restart', rule: isServiceRule(finding.rule) ? finding.rule : null, findings: [finding], suppressed: null, brokenCoordinators: [], evidence: [finding.evidence] });
 const quietVerdict: Verdict = { action: 'none', rule: null, findings: [], suppressed: null, brokenCoordinators: [], evidence: [] };
 
 type CountingLease = FleetLease & { taken: number; released: number; attempts: number; renewals: number; keeps: boolean; leftByPreviousSidecar: string | null; onRenew: () => void };

@@ -1,7 +1,14 @@
-// Reads or sets a Cassandra node's failure detector threshold over its local JMX port.
-// Used by the lab to reproduce T327954: peers with a high PhiConvictThreshold never
-// convict a node whose inbound internode traffic is dropped, so they keep seeing it UP
-// while it sees them DOWN. Run as a single-file program: java FailureDetector.java PORT [PHI]
+// Reads or sets one attribute of a Cassandra node's MBean over its local JMX port, as an
+// operator's JMX console would. The lab uses it for what Cassandra really does when a
+// setting changes at runtime:
+//   - org.apache.cassandra.net:type=FailureDetector PhiConvictThreshold: peers with a
+//     high threshold never convict a node whose inbound internode traffic is dropped, so
+//     they keep seeing it UP while it sees them DOWN (T327954);
+//   - org.apache.cassandra.db:type=Guardrails DataDiskUsageMaxDiskSize: the disk size the
+//     disk usage guardrail counts from; below what the node holds, its disk is FULL.
+// A value is parsed as the attribute's own type (Double, Integer, Long or String); an
+// empty one sets null. Prints the value after the change.
+// Run as a single-file program: java MBeanAttribute.java PORT MBEAN ATTRIBUTE [VALUE]
 import javax.management.Attribute;
 import javax.management.MBeanServerConnection;
 import javax.management.ObjectName;
@@ -9,14 +16,23 @@ import javax.management.remote.JMXConnector;
 import javax.management.remote.JMXConnectorFactory;
 import javax.management.remote.JMXServiceURL;
 
-public class FailureDetector {
+public class MBeanAttribute {
     public static void main(String[] args) throws Exception {
         String url = "service:jmx:rmi:///jndi/rmi://127.0.0.1:" + args[0] + "/jmxrmi";
         try (JMXConnector connector = JMXConnectorFactory.connect(new JMXServiceURL(url))) {
             MBeanServerConnection server = connector.getMBeanServerConnection();
-            ObjectName detector = new ObjectName("org.apache.cassandra.net:type=FailureDetector");
-            if (args.length > 1) server.setAttribute(detector, new Attribute("PhiConvictThreshold", Double.parseDouble(args[1])));
-            System.out.println(server.getAttribute(detector, "PhiConvictThreshold"));
+            ObjectName bean = new ObjectName(args[1]);
+            String name = args[2];
+            if (args.length > 3) server.setAttribute(bean, new Attribute(name, parse(server.getAttribute(bean, name), args[3])));
+            System.out.println(server.getAttribute(bean, name));
         }
+    }
+
+    private static Object parse(Object current, String value) {
+        if (value.isEmpty()) return null;
+        if (current instanceof Double) return Double.parseDouble(value);
+        if (current instanceof Integer) return Integer.parseInt(value);
+        if (current instanceof Long) return Long.parseLong(value);
+        return value;
     }
 }
