@@ -107,6 +107,13 @@ async function podUnderTraffic({ owner, record }: RowContext, rate: number): Pro
   return { pod, traffic };
 }
 
+/** The same, watched by a Prometheus of its own for the pages it would send; `startedAt` when the row's fault begins. */
+async function watchedPodUnderTraffic(context: RowContext, rate: number): Promise<{ pod: Pod; traffic: ReturnType<typeof sessionTraffic>; prometheus: PrometheusServer; startedAt: number }> {
+  const { pod, traffic } = await podUnderTraffic(context, rate);
+  const prometheus = await prometheusOf(context.owner, pod);
+  return { pod, traffic, prometheus, startedAt: Date.now() };
+}
+
 const nodeRestarts: Row = {
   name: 'node-restarts',
   situation: 'three normal node restarts (stop, start), one node after another',
@@ -156,10 +163,8 @@ const flakyNode: Row = {
   situation: 'node 2 stalls (SIGSTOP, as a long GC pause or a stalled disk does) for 2 s, then twice for 5 s, 8 s apart: a probe fails and the next succeeds, then its breaker opens and half-opens; then node 3 restarts, its breaker half-opening while it settles into gossip',
   expected: 'no node named a broken coordinator (one probe or canary is never evidence), no restart, no page',
   async run(context) {
-    const { owner, rates: [rate = 30], log } = context;
-    const { pod, traffic } = await podUnderTraffic(context, rate);
-    const prometheus = await prometheusOf(owner, pod);
-    const startedAt = Date.now();
+    const { rates: [rate = 30], log } = context;
+    const { pod, traffic, prometheus, startedAt } = await watchedPodUnderTraffic(context, rate);
     // Probes run every 2 s with a 1.5 s timeout, and 2 failures open the breaker: 2 s fails about one probe, 5 s opens it.
     for (const stallMs of [2000, 5000, 5000]) {
       log(`node 2 stalls for ${seconds(stallMs)}`);
@@ -496,9 +501,8 @@ const clusterOutage: Row = {
   situation: 'the whole data center down: every Cassandra node stopped for a minute under traffic, then all started again',
   expected: "no restart, during the outage or after it (the service's driver takes the nodes back by itself); one page: SessionStoreLocalQuorumUnavailable",
   async run(context) {
-    const { owner, rates: [rate = 30], log } = context;
-    const { pod, traffic } = await podUnderTraffic(context, rate);
-    const prometheus = await prometheusOf(owner, pod);
+    const { rates: [rate = 30], log } = context;
+    const { pod, traffic, prometheus } = await watchedPodUnderTraffic(context, rate);
     const nodes = [1, 2, 3] as const;
     log('stopping every node');
     const downAt = Date.now();
@@ -642,10 +646,8 @@ const replacedNode: Row = {
   situation: "node 2 replaced by a new machine at a new address, as after a reimage (127.0.0.4 starts empty with replace_address_first_boot, streams node 2's data and takes its token); then the reverse, a new machine at 127.0.0.2 replacing 127.0.0.4",
   expected: "the new node probed, the old address forgotten (after forget_after_ms, 5 minutes); no restart unless the service's driver never takes the new node (then one, which cures it); no page",
   async run(context) {
-    const { owner, rates: [rate = 30], log } = context;
-    const { pod, traffic } = await podUnderTraffic(context, rate);
-    const prometheus = await prometheusOf(owner, pod);
-    const startedAt = Date.now();
+    const { rates: [rate = 30], log } = context;
+    const { pod, traffic, prometheus, startedAt } = await watchedPodUnderTraffic(context, rate);
     const known = async (address: string): Promise<{ reachable: boolean } | undefined> =>
       ((await pod.sidecar.status()).cluster as { nodes: { address: string; reachable: boolean }[] }).nodes.find((node) => node.address === address);
     /** One replacement: when the sidecar probed the new node, and whether the service's pool took it before any restart. */

@@ -6,14 +6,13 @@
 //   - the guardrail's own word: STUFFED files the ticket, FULL pages.
 // Sampled every 10 minutes (weeks at 30 s would be 60,000 samples a series); the rules'
 // windows hold hundreds of samples either way.
-import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import t from 'tap';
 import { stringify } from 'yaml';
 import { alerts, disk, promDuration, sidecarJob } from '../../k8s/monitoring/alerts.ts';
 import { temporaryDirectory } from '../../lab/cleanup.ts';
+import { promtool, type PromtoolOutcome } from '../support/promtool.ts';
 import { annotations } from './scenarios.ts';
 
 const rulesFile = join(import.meta.dirname, '../../k8s/monitoring/sessionstore-sidecar.rules.yaml');
@@ -35,7 +34,7 @@ const series = (metric: string, labels: Record<string, string>, values: number[]
 /** Each alert among the disk alerts that must fire at each day of the scenario. */
 interface Check { day: number; firing: { alert: string; address: string }[] }
 
-async function promtool(name: string, inputSeries: { series: string; values: string }[], checks: Check[]): Promise<{ code: number; output: string }> {
+function testDiskAlerts(name: string, inputSeries: { series: string; values: string }[], checks: Check[]): Promise<PromtoolOutcome> {
   const test = {
     interval: `${stepMinutes}m`,
     name,
@@ -55,13 +54,7 @@ async function promtool(name: string, inputSeries: { series: string; values: str
   };
   const file = join(dir, `${name.replace(/\W+/g, '-')}.yaml`);
   writeFileSync(file, stringify({ rule_files: [rulesFile], evaluation_interval: `${stepMinutes}m`, tests: [test] }, { lineWidth: 0 }));
-  try {
-    const { stdout, stderr } = await promisify(execFile)('promtool', ['test', 'rules', file], { maxBuffer: 1 << 26 });
-    return { code: 0, output: stdout + stderr };
-  } catch (error) {
-    const { code, stdout, stderr } = error as { code: number; stdout: string; stderr: string };
-    return { code, output: stdout + stderr };
-  }
+  return promtool('test', 'rules', file);
 }
 
 const samples = (days: number, value: (day: number) => number): number[] => Array.from({ length: Math.round(days * perDay) + 1 }, (_, i) => value(i / perDay));
@@ -95,7 +88,7 @@ void t.test('the 2025-03-31 climb: the ticket weeks ahead, the page days ahead, 
     { day: fullPageOn - margin, firing: [growing, fillingUp] },
     { day: fullPageOn + margin, firing: [growing, full] },
   ];
-  const { code, output } = await promtool('the 2025-03-31 climb', everyNode(fullPageOn + 2 * margin, { [climbing]: load, [steady]: () => start }), checks);
+  const { code, output } = await testDiskAlerts('the 2025-03-31 climb', everyNode(fullPageOn + 2 * margin, { [climbing]: load, [steady]: () => start }), checks);
   t.equal(code, 0, output);
   t.comment(`the ticket ${(fullOn - ticketOn).toFixed(1)} days before the disk is full, the page ${(fullOn - pageOn).toFixed(1)} days before, the full-disk page ${(fullOn - fullPageOn).toFixed(1)} days before (at ${disk.fullFraction * 100}%)`);
   t.ok(fullOn - pageOn >= disk.pageHorizonDays, `the page leaves at least ${disk.pageHorizonDays} days`);
@@ -107,7 +100,7 @@ void t.test('a quiet week: a daily compaction sawtooth, one node at 80% of its d
   const sawtooth = (base: number) => (day: number): number => base + (day % 1) * 0.02 * capacity;
   const days = 7;
   const checks: Check[] = Array.from({ length: days }, (_, i) => ({ day: i + 0.99, firing: [] }));
-  const { code, output } = await promtool('a quiet week', everyNode(days, { [climbing]: sawtooth(0.8 * capacity), [steady]: sawtooth(0.4 * capacity) }), checks);
+  const { code, output } = await testDiskAlerts('a quiet week', everyNode(days, { [climbing]: sawtooth(0.8 * capacity), [steady]: sawtooth(0.4 * capacity) }), checks);
   t.equal(code, 0, output);
 });
 
@@ -126,6 +119,6 @@ void t.test('the guardrail\'s own word: STUFFED files the ticket, FULL pages, wh
     { day: hours(9.9), firing: [{ alert: 'SessionStoreCassandraDiskGrowing', address: climbing }] },
     { day: hours(10.2), firing: [{ alert: 'SessionStoreCassandraDiskFull', address: climbing }] },
   ];
-  const { code, output } = await promtool('the guardrail', input, checks);
+  const { code, output } = await testDiskAlerts('the guardrail', input, checks);
   t.equal(code, 0, output);
 });

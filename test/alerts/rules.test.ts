@@ -2,34 +2,22 @@
 // incident's metric shapes, the split view and a normal day (test/alerts/scenarios.ts),
 // with production `for:` values. And proof that these tests bite: rules made slower or
 // noisier fail them.
-import { execFile } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import t from 'tap';
 import { parse, stringify } from 'yaml';
 import { alerts, recordingRules, ruleGroups, runbookAnchor, runbookUrl, sidecarJob } from '../../k8s/monitoring/alerts.ts';
 import { temporaryDirectory } from '../../lab/cleanup.ts';
 import { validateObject } from '../support/kubernetes.ts';
+import { promtool, type PromtoolOutcome } from '../support/promtool.ts';
 import { promtoolTest, scenarios, type Scenario } from './scenarios.ts';
 
 const root = join(import.meta.dirname, '../..');
 const rulesFile = join(root, 'k8s/monitoring/sessionstore-sidecar.rules.yaml');
 const dir = temporaryDirectory(t, 'alert-rules-');
 
-interface Outcome { code: number; output: string }
-async function promtool(...args: string[]): Promise<Outcome> {
-  try {
-    const { stdout, stderr } = await promisify(execFile)('promtool', args, { maxBuffer: 1 << 24 });
-    return { code: 0, output: stdout + stderr };
-  } catch (error) {
-    const { code, stdout, stderr } = error as { code: number; stdout: string; stderr: string };
-    return { code, output: stdout + stderr };
-  }
-}
-
 /** Runs one scenario against a rules file; the outcome of promtool test rules. */
-function testScenario(scenario: Scenario, rules = rulesFile): Promise<Outcome> {
+function testScenario(scenario: Scenario, rules = rulesFile): Promise<PromtoolOutcome> {
   const file = join(dir, `${scenario.name.replace(/\W+/g, '-').slice(0, 60)}-${Math.random().toString(36).slice(2, 8)}.yaml`);
   writeFileSync(file, stringify({ rule_files: [rules], evaluation_interval: '30s', tests: [promtoolTest(scenario)] }, { lineWidth: 0 }));
   return promtool('test', 'rules', file);
