@@ -33,9 +33,11 @@
 // route), which no restart of the service cures.
 //
 // And one fault of a node's disk as Cassandra's disk usage guardrail sees it:
-// overfillDisk(n) makes node n count its disk as 1 MiB (the guardrail's
-// `data_disk_usage_max_disk_size`, changed at runtime over JMX as an operator would),
-// which its data already exceeds. Within a minute the node gossips FULL, and every
+// overfillDisk(n) makes node n count its disk as one byte (the guardrail's
+// `data_disk_usage_max_disk_size`, changed at runtime over JMX as an operator would).
+// Cassandra counts as used its data directories' live tables and every memtable, which
+// a running node never has empty (the sidecar's canaries alone write every two seconds),
+// so it is over any threshold at once. Within a minute the node gossips FULL, and every
 // coordinator refuses ordinary roles' writes to the replicas it holds: what a disk past
 // the failure threshold does, without filling this machine's disk.
 import { spawnSync } from 'node:child_process';
@@ -125,7 +127,7 @@ export function overfillDisk(n: NodeNumber): void {
   const before = overfilled();
   const original = before[String(n)] ?? mbeanAttribute(n, guardrails, 'DataDiskUsageMaxDiskSize');
   writeFileSync(overfilledFile, JSON.stringify({ ...before, [n]: original }));
-  mbeanAttribute(n, guardrails, 'DataDiskUsageMaxDiskSize', '1MiB');
+  mbeanAttribute(n, guardrails, 'DataDiskUsageMaxDiskSize', '1B');
 }
 
 /** Puts back the disk size the guardrail counted from on the nodes overfillDisk changed; a restarted node reads its cassandra.yaml anyway. */
