@@ -4,7 +4,7 @@
 // when), requests failed in the fault window with and without the sidecar, retries
 // tried and skipped, and how the service's own driver behaved (when its pool dropped
 // and took back each node).
-import { appendFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, copyFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { request } from 'undici';
@@ -12,7 +12,10 @@ import { parseConfig } from '../../src/config/load.ts';
 import type { RestartRecord, Shown } from '../../src/remediate/remediator.ts';
 import { temporaryDirectory, type Cleanup } from '../cleanup.ts';
 import { startFleet } from '../fleet/fleet.ts';
-import { healWithFlap, pauseNode, putBack, rebootIsolated, replaceNode, resumeNode, startNode, stopNode, type NodeNumber } from '../cluster/cluster.ts';
+import { certificateAuthorityIn } from '../certs.ts';
+import { blockGroupFrom, clusterTls, heal, healWithFlap, localNode, pauseNode, putBack, queryNode, rebootIsolated, replaceNode, resumeNode, startNode, stopNode, type NodeNumber } from '../cluster/cluster.ts';
+import { sidecarRole, sidecarRoleName } from '../cluster/sidecar-schema.ts';
+import { consistencies } from '../../src/cluster/coordinator-client.ts';
 import { startPrometheus, type AlertLife, type PrometheusServer } from '../prometheus.ts';
 import { bounceNode } from '../scenarios.ts';
 import { startService } from '../session-service/harness.ts';
@@ -99,8 +102,8 @@ const pagesSaid = (prometheus: PrometheusServer, pages: AlertLife[], from: numbe
   `pages: ${pages.length === 0 ? 'none' : pages.map((life) => `${life.alert} (${prometheus.describe(life, from)})`).join('; ')}`;
 
 /** A pod under steady traffic through its sidecar, settled for 5 s before the row's fault. */
-async function podUnderTraffic({ owner, record }: RowContext, rate: number): Promise<{ pod: Pod; traffic: ReturnType<typeof sessionTraffic> }> {
-  const pod = await startPod(owner);
+async function podUnderTraffic({ owner, record }: RowContext, rate: number, options: Parameters<typeof startPod>[1] = {}): Promise<{ pod: Pod; traffic: ReturnType<typeof sessionTraffic> }> {
+  const pod = await startPod(owner, options);
   record(pod.sidecar);
   const traffic = sessionTraffic(owner, pod.sidecar.url, { perSecond: rate });
   await sleep(5000);
@@ -108,8 +111,8 @@ async function podUnderTraffic({ owner, record }: RowContext, rate: number): Pro
 }
 
 /** The same, watched by a Prometheus of its own for the pages it would send; `startedAt` when the row's fault begins. */
-async function watchedPodUnderTraffic(context: RowContext, rate: number): Promise<{ pod: Pod; traffic: ReturnType<typeof sessionTraffic>; prometheus: PrometheusServer; startedAt: number }> {
-  const { pod, traffic } = await podUnderTraffic(context, rate);
+async function watchedPodUnderTraffic(context: RowContext, rate: number, options: Parameters<typeof startPod>[1] = {}): Promise<{ pod: Pod; traffic: ReturnType<typeof sessionTraffic>; prometheus: PrometheusServer; startedAt: number }> {
+  const { pod, traffic } = await podUnderTraffic(context, rate, options);
   const prometheus = await prometheusOf(context.owner, pod);
   return { pod, traffic, prometheus, startedAt: Date.now() };
 }
@@ -700,4 +703,113 @@ const replacedNode: Row = {
   },
 };
 
-export const rows: Row[] = [nodeRestarts, flakyNode, splitView, crashLoop, slowStart, clusterWide, staleFleet, clusterOutage, sidecarRestart, unresolvedContactPoint, replacedNode];
+/** The lab's sidecars run in a group of their own here, so that iptables can cut their connections and no one else's. */
+const sidecarGroup = 4244;
+
+interface RotationStatus { cluster: { localQuorum: { available: boolean }; nodes: { address: string; reachable: boolean; canCoordinateLocalQuorum: boolean | null }[] } }
+
+const secretRotation: Row = {
+  name: 'secret-rotation',
+  situation: "the sidecar's Cassandra password, client certificate and admin token rotated on disk while it runs, as the kubelet swaps a mounted Secret; the old certificate expires 25 s later, and a network blip cuts the sidecar's connections to node 3 until it has",
+  expected: 'the new secrets used without a restart of anything: the old token refused and the new one taken, node 3 probed again with the new password and certificate, LOCAL_QUORUM never lost and nodes 1 and 2 never out of the view; no page, no restart, no request failed',
+  async run(context) {
+    const { owner, rates: [rate = 30], log } = context;
+    const asAdmin = (statement: string): Promise<unknown> => queryNode(localNode(1), statement, [], consistencies.localQuorum, 10_000);
+    const [oldPassword, newPassword] = ['rotation-old-password', 'rotation-new-password'];
+    const [oldToken, newToken] = ['old-token-of-at-least-32-characters', 'new-token-of-at-least-32-characters'];
+    await asAdmin(`DROP ROLE IF EXISTS ${sidecarRoleName}`);
+    for (const statement of sidecarRole(oldPassword)) await asAdmin(statement);
+    const created = Date.now();
+    owner.teardown(() => asAdmin(`DROP ROLE IF EXISTS ${sidecarRoleName}`));
+    // Certificates signed by the cluster's own CA, in a folder of the row's.
+    const caDir = temporaryDirectory(owner, 'rotation-ca-');
+    copyFileSync(clusterTls.caFile, join(caDir, 'ca.crt'));
+    copyFileSync(join(clusterTls.caFile, '../ca.key'), join(caDir, 'ca.key'));
+    const ca = certificateAuthorityIn(caDir);
+    const oldCertificateExpires = Date.now() + 25_000;
+    const oldCertificate = ca.issue('sidecar-old', { notAfter: new Date(oldCertificateExpires) });
+    const newCertificate = ca.issue('sidecar-new');
+    const secrets = temporaryDirectory(owner, 'rotated-secrets-');
+    // As the kubelet does: the new content is written aside and swapped in whole.
+    const rotate = (name: string, value: string): string => {
+      writeFileSync(join(secrets, `.${name}.new`), `${value}\n`);
+      renameSync(join(secrets, `.${name}.new`), join(secrets, name));
+      return join(secrets, name);
+    };
+    const { pod, traffic, prometheus, startedAt } = await watchedPodUnderTraffic(context, rate, {
+      sidecar: {
+        cassandra: {
+          username: undefined, password: undefined, username_file: rotate('username', sidecarRoleName), password_file: rotate('password', oldPassword),
+          tls: { ca_file: clusterTls.caFile, cert_file: rotate('tls.crt', oldCertificate.cert), key_file: rotate('tls.key', oldCertificate.key), verify_hostname: false },
+        },
+        admin: { token_file: rotate('token', oldToken) },
+      },
+      launch: { prefix: ['setpriv', `--regid=${sidecarGroup}`, '--clear-groups', '--'] },
+    });
+    const status = async (): Promise<RotationStatus> => await pod.sidecar.status() as unknown as RotationStatus;
+    const allCoordinate = (view: RotationStatus): boolean => view.cluster.nodes.length === 3 && view.cluster.nodes.every((n) => n.reachable && n.canCoordinateLocalQuorum === true);
+    const probedWithOld = await until(async () => allCoordinate(await status()), 30_000);
+
+    // Cassandra 5 lets a role's password change at most every 5 s.
+    await sleep(Math.max(0, created + 5500 - Date.now()));
+    log('rotating the password (in the cluster and its file), the client certificate and key, and the admin token');
+    await asAdmin(`ALTER ROLE ${sidecarRoleName} WITH PASSWORD = '${newPassword}'`);
+    rotate('password', newPassword);
+    rotate('tls.crt', newCertificate.cert);
+    rotate('tls.key', newCertificate.key);
+    rotate('token', newToken);
+    const rotatedAt = Date.now();
+    const pause = async (token: string): Promise<number> => {
+      const response = await request(`${pod.sidecar.adminUrl}/remediation/pause`, { method: 'POST', headers: { authorization: `Bearer ${token}` }, reset: true });
+      await response.body.dump();
+      return response.statusCode;
+    };
+    const tokens = { old: await pause(oldToken), new: await pause(newToken) };
+    await request(`${pod.sidecar.adminUrl}/remediation/resume`, { method: 'POST', headers: { authorization: `Bearer ${newToken}` } }).then((r) => r.body.dump());
+
+    // A network blip resets the sidecar's connections to node 3; it ends once the old certificate has expired.
+    log('cutting the sidecar off from node 3 until the old certificate has expired');
+    const seen: RotationStatus[] = [];
+    const blip = { over: false };
+    const watching = (async () => {
+      while (!blip.over) {
+        seen.push(await status());
+        await sleep(500);
+      }
+    })();
+    blockGroupFrom(sidecarGroup, 3);
+    await sleep(Math.max(3000, oldCertificateExpires + 1000 - Date.now()));
+    heal();
+    const healedAt = Date.now();
+    const loggedBefore = pod.sidecar.logs.length;
+    const probedWithNew = await until(async () => allCoordinate(await status()), 30_000);
+    const backMs = Date.now() - healedAt;
+    blip.over = true;
+    await watching;
+    await sleep(5000);
+    const result = await traffic.stop();
+    const restarts = await pod.restarts();
+    const pages = prometheus.productionPages();
+    const quorumKept = seen.length > 0 && seen.every((view) => view.cluster.localQuorum.available);
+    const othersKept = seen.every((view) => view.cluster.nodes.filter((n) => n.address !== localNode(3).address).every((n) => n.reachable));
+    const refusedAfter = pod.sidecar.logs.slice(loggedBefore).filter((line) => /password|authenticat|certificate/i.test(JSON.stringify(line)));
+    const happened = [
+      probedWithOld ? 'every node probed with the old password and certificate' : 'the sidecar never probed every node with the old secrets',
+      `rotated at ${seconds(rotatedAt - startedAt)}: the old token answered ${tokens.old}, the new one ${tokens.new}`,
+      probedWithNew ? `node 3 probed again with the new password and certificate ${seconds(backMs)} after the blip ended (the old certificate expired)` : 'node 3 was not probed again within 30 s of the blip',
+      `over ${seen.length} views during the blip: LOCAL_QUORUM ${quorumKept ? 'never lost' : 'lost'}; nodes 1 and 2 ${othersKept ? 'never left the view' : 'left the view'}`,
+      `${refusedAfter.length} authentication or certificate failures logged after the blip`,
+      `${restarts} restarts by the sidecar; the service exited ${pod.service.supervisor.restarts()} times`,
+      pagesSaid(prometheus, pages, startedAt),
+      `${result.failed} of ${result.sent} requests failed (${JSON.stringify(result.failures)})`,
+    ];
+    return {
+      row: this.name, situation: this.situation, expected: this.expected, happened, restarts,
+      failedWithSidecar: { sent: result.sent, failed: result.failed }, failedWithout: null, retries: null,
+      right: probedWithOld && tokens.old === 401 && tokens.new === 200 && probedWithNew && quorumKept && othersKept && refusedAfter.length === 0
+        && restarts === 0 && pod.service.supervisor.restarts() === 0 && pages.length === 0 && result.failed === 0,
+    };
+  },
+};
+
+export const rows: Row[] = [nodeRestarts, flakyNode, splitView, crashLoop, slowStart, clusterWide, staleFleet, clusterOutage, sidecarRestart, unresolvedContactPoint, replacedNode, secretRotation];
