@@ -17,6 +17,11 @@
 //   - Anything else (the cluster failing everywhere, an unknown cause): retries mostly
 //     fail again and only multiply the load, so they get the ordinary budget
 //     (`budget_ratio`, default 0.2, Linkerd's and Envoy's 20%).
+// An explained fault stays explained for the window after it was last seen so, while
+// LOCAL_QUORUM holds: the evidence flickers for a probe interval (the broken node's
+// probe times out under load, its canary is judged again) while the service keeps
+// sending it a share of its queries, and a lapse that cut retries to the ordinary
+// budget failed requests in every CI run of the split view at load (1 to 3% in seconds).
 // Both are shares of the API requests over the last 10 s, plus `min_per_second` so that
 // thin traffic is shielded too. Linkerd's budget is the same shape (a ratio of requests
 // over a TTL plus a floor per second). Envoy's bounds *concurrent* retries as a share
@@ -74,11 +79,15 @@ export class RetryBudget {
   readonly #counts: PerSecondCounts<'requests' | 'failedFirst' | 'retries'>;
   readonly #config: Config['retries'];
   readonly #health: () => CoordinatorHealth;
+  readonly #now: () => number;
+  /** When the fault was last explained (epoch ms). */
+  #explainedAt = -Infinity;
 
   constructor(config: Config['retries'], health: () => CoordinatorHealth, now: () => number = Date.now) {
     this.#counts = new PerSecondCounts(['requests', 'failedFirst', 'retries'], windowSeconds, now);
     this.#config = config;
     this.#health = health;
+    this.#now = now;
   }
 
   /** Every API request that could be retried counts toward the budget. */
@@ -91,9 +100,15 @@ export class RetryBudget {
     this.#counts.add('failedFirst');
   }
 
-  /** Whether the current failures are explained (the ceiling applies), from the canaries and the window. */
+  /** Whether the current failures are explained (the ceiling applies), from the canaries and the window; held over the window while LOCAL_QUORUM does. */
   explained(): boolean {
-    return explainedFault(this.#health(), { requests: this.#counts.total('requests'), failed: this.#counts.total('failedFirst') });
+    const health = this.#health();
+    const now = this.#now();
+    if (explainedFault(health, { requests: this.#counts.total('requests'), failed: this.#counts.total('failedFirst') })) {
+      this.#explainedAt = now;
+      return true;
+    }
+    return health.localQuorum && now - this.#explainedAt < windowSeconds * 1000;
   }
 
   /** Takes one retry from the budget (the ceiling when the fault is explained), or says there is none left. */

@@ -46,9 +46,32 @@ void t.test('the budget over a sliding 10 s window: the ceiling while explained,
   health = allHealthy;
   now += 10_000;
   for (let i = 0; i < 100; i++) budget.recordRequest();
-  t.notOk(budget.explained(), 'nothing named: not explained');
+  t.notOk(budget.explained(), 'nothing named for the whole window: not explained');
   taken = 0;
   while (budget.tryTake(budget.explained())) taken++;
   t.equal(taken, 20, 'the window moved on: 20% of the new requests');
+  t.end();
+});
+
+void t.test('an explained fault stays explained for the window through a flicker of its evidence, never without LOCAL_QUORUM', (t) => {
+  let now = 1_000_000;
+  let health = splitView;
+  const budget = new RetryBudget(retries, () => health, () => now);
+  for (let i = 0; i < 100; i++) budget.recordRequest();
+  for (let i = 0; i < 34; i++) budget.recordFailedFirstAttempt();
+  t.ok(budget.explained(), 'one coordinator in three named');
+  // The broken node's probe timed out, its canary not judged again yet: a view with nothing named.
+  health = allHealthy;
+  now += 4_000;
+  t.ok(budget.explained(), '4 s later, nothing named: still explained');
+  now += 5_999;
+  t.ok(budget.explained(), 'up to the window');
+  now += 1;
+  t.notOk(budget.explained(), 'a whole window with nothing named: not explained');
+  health = splitView;
+  t.ok(budget.explained(), 'named again');
+  health = { ...allHealthy, localQuorum: false };
+  now += 1_000;
+  t.notOk(budget.explained(), 'LOCAL_QUORUM lost: not explained at once');
   t.end();
 });
