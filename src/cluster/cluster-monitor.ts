@@ -159,6 +159,7 @@ export class ClusterMonitor {
       localDataCenter: identity.dataCenter ?? this.#config.local_data_center,
       keyspace: this.#config.keyspace,
       canaryWrites: probe.canary_writes,
+      storageIntervalMs: probe.storage_interval_ms,
       intervalMs: probe.interval_ms,
       timeoutMs: probe.timeout_ms,
       failureThreshold: probe.failure_threshold,

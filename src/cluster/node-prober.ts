@@ -19,6 +19,7 @@ export interface NodeProberOptions {
   localDataCenter: string;
   keyspace: string;
   canaryWrites: boolean;
+  storageIntervalMs: number;
   intervalMs: number;
   timeoutMs: number;
   failureThreshold: number;
@@ -28,7 +29,7 @@ export interface NodeProberOptions {
   onOutcome(address: string, outcome: ProbeOutcome): void;
   /** The canary's result; when it failed, what the node's gossip hears. */
   onCanary(address: string, result: CanaryResult, heartbeats: GossipHeartbeats | null): void;
-  /** What the node says of its storage: a new reading once a minute, the last one in between. */
+  /** What the node says of its storage: a new reading every storageIntervalMs, the last one in between. */
   onStorage(address: string, storage: NodeStorage): void;
   onBreakerState(address: string, state: BreakerState): void;
 }
@@ -56,6 +57,7 @@ export class NodeProber {
       keyspace: options.keyspace,
       localDataCenter: options.localDataCenter,
       canaryWrites: options.canaryWrites,
+      storageIntervalMs: options.storageIntervalMs,
       canaryKey: `sessionstore-sidecar:canary:${address}`,
       onStep: (step, seconds) => {
         metrics.probeDuration.observe({ address, probe: step }, seconds);
@@ -150,6 +152,8 @@ export class NodeProber {
     try {
       const storage = await this.#probe.storage(this.#client, hostId);
       if (this.#active()) this.#options.onStorage(this.address, storage);
+    } catch {
+      // A reading the node did not answer in time says nothing: the last one stands, and the next probe reads again.
     } finally {
       this.#storageRunning = false;
     }

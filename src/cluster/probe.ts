@@ -64,6 +64,8 @@ export interface ProbeSettings {
   keyspace: string;
   localDataCenter: string;
   canaryWrites: boolean;
+  /** How long a storage reading is reused. */
+  storageIntervalMs: number;
   /** The sidecar's own row: one per coordinator, expiring, never a session key. */
   canaryKey: string;
   onStep(step: ProbeStep, seconds: number): void;
@@ -87,8 +89,13 @@ const identity = (row: cassandra.types.Row): NodeIdentity => ({
 
 const storageSettings = ['data_disk_usage_max_disk_size', 'data_disk_usage_percentage_warn_threshold', 'data_disk_usage_percentage_fail_threshold', 'disk_failure_policy'] as const;
 
-/** How long a node's answers that rarely change are reused. */
-const reuseMs = { peers: 10_000, schema: 30_000, storage: 60_000 } as const;
+/** How long a node's answers that rarely change are reused (the storage's: its setting). */
+const reuseMs = { peers: 10_000, schema: 30_000 } as const;
+
+type ReusedStep = keyof typeof reuseMs | 'storage';
+
+/** The node has no such table (before 4.1) or the role may not read it: an answer, of nothing. */
+const lacksTable = (error: unknown): boolean => ['Invalid', 'Unauthorized'].includes(describeCassandraError(error).code);
 
 const mebibyte = 1024 * 1024;
 const storageUnits: Record<string, number> = { B: 1, KiB: 1024, MiB: mebibyte, GiB: 1024 * mebibyte, TiB: 1024 * 1024 * mebibyte };
@@ -107,7 +114,7 @@ const threshold = (value: string | null | undefined): number | null => {
 
 export class CoordinatorProbe {
   #peersTable: 'system.peers_v2' | 'system.peers' = 'system.peers_v2';
-  readonly #reused = new Map<keyof typeof reuseMs, { value: unknown; at: number }>();
+  readonly #reused = new Map<ReusedStep, { value: unknown; at: number }>();
   readonly #settings: ProbeSettings;
 
   constructor(settings: ProbeSettings) {
@@ -124,10 +131,11 @@ export class CoordinatorProbe {
   }
 
   /** A step's last answer while it is fresh enough, else the step's query. */
-  async #reuse<T>(step: keyof typeof reuseMs, read: () => Promise<T>): Promise<T> {
+  async #reuse<T>(step: ReusedStep, read: () => Promise<T>): Promise<T> {
     const last = this.#reused.get(step);
     const now = this.#settings.now ?? performance.now.bind(performance);
-    if (last !== undefined && now() - last.at < reuseMs[step]) return last.value as T;
+    const reuseFor = step === 'storage' ? this.#settings.storageIntervalMs : reuseMs[step];
+    if (last !== undefined && now() - last.at < reuseFor) return last.value as T;
     const value = await this.#timed(step, read);
     this.#reused.set(step, { value, at: now() });
     return value;
@@ -147,17 +155,26 @@ export class CoordinatorProbe {
   }
 
   /**
-   * The node's own storage (`hostId` names its own gossip row), read at most once a
-   * minute and otherwise the last reading. Never fails: a node too old for a virtual
-   * table, or a role refused one, gives nulls for what that table says.
+   * The node's own storage (`hostId` names its own gossip row), read at most once per
+   * storage interval (a minute by default) and otherwise the last reading. A node too
+   * old for a virtual table, or a role refused one, gives nulls for what that table
+   * says. A table that did not answer (a busy node's timeout) fails the reading: it
+   * says nothing, and the last reading stands rather than a gap in the load's series,
+   * which would blind the growth alerts for a whole window.
    */
   storage(client: cassandra.Client, hostId: string | null): Promise<NodeStorage> {
     return this.#reuse('storage', () => this.#storage(client, hostId));
   }
 
   async #storage(client: cassandra.Client, hostId: string | null): Promise<NodeStorage> {
-    const rows = async (query: string, params: unknown[] = []): Promise<cassandra.types.Row[]> =>
-      (await client.execute(query, params, { prepare: params.length > 0, consistency: consistencies.localOne }).catch(() => null))?.rows ?? [];
+    const rows = async (query: string, params: unknown[] = []): Promise<cassandra.types.Row[]> => {
+      try {
+        return (await client.execute(query, params, { prepare: params.length > 0, consistency: consistencies.localOne })).rows;
+      } catch (error) {
+        if (lacksTable(error)) return [];
+        throw error;
+      }
+    };
     const number = (value: string | null): number | null => (value === null || !Number.isFinite(Number(value)) ? null : Number(value));
     const tables = await rows('SELECT mebibytes FROM system_views.disk_usage WHERE keyspace_name = ?', [this.#settings.keyspace]);
     // Every member's gossip is there: the node's own row is the one with its host ID.

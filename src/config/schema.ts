@@ -145,6 +145,8 @@ const cassandra = z.strictObject({
     unhealthy_threshold: z.number().int().positive().default(2),
     /** Consecutive good canaries before it is judged able to again. */
     healthy_threshold: z.number().int().positive().default(1),
+    /** How often each node's storage (its load, disk usage state and disk settings) is read: disks fill over days. */
+    storage_interval_ms: milliseconds.default(60_000),
     /** A node no reachable node lists is forgotten after this long. */
     forget_after_ms: milliseconds.default(300_000),
   }).prefault({}),

@@ -20,7 +20,7 @@ void t.test('a node without system.peers_v2 (Cassandra 3.x): the peers come from
     },
   } as unknown as cassandra.Client;
   const clock = { ms: 0 };
-  const probe = new CoordinatorProbe({ keyspace: 'sessions', localDataCenter: 'dc1', canaryWrites: true, canaryKey: 'k', onStep: () => undefined, now: () => clock.ms });
+  const probe = new CoordinatorProbe({ keyspace: 'sessions', localDataCenter: 'dc1', canaryWrites: true, storageIntervalMs: 60_000, canaryKey: 'k', onStep: () => undefined, now: () => clock.ms });
   const peersQueries = (): number => queries.filter((q) => q.includes('FROM system.peers ') || q.endsWith('FROM system.peers')).length;
   const first = await probe.run(client);
   t.same(first.peers.map((p) => [p.address, p.rack, p.hostId]), [['10.0.0.2', 'r2', 'h2']], 'the peer, from system.peers');
@@ -62,7 +62,7 @@ function fakeNode(options: { storage: boolean; queries: string[] }): cassandra.C
 void t.test('the node\'s own storage: its keyspace\'s bytes, its load and guardrail state from its own gossip row, the guardrail\'s settings; read once a minute', async (t) => {
   const queries: string[] = [];
   const clock = { ms: 0 };
-  const probe = new CoordinatorProbe({ keyspace: 'sessions', localDataCenter: 'dc1', canaryWrites: true, canaryKey: 'k', onStep: () => undefined, now: () => clock.ms });
+  const probe = new CoordinatorProbe({ keyspace: 'sessions', localDataCenter: 'dc1', canaryWrites: true, storageIntervalMs: 60_000, canaryKey: 'k', onStep: () => undefined, now: () => clock.ms });
   const storage = await probe.storage(fakeNode({ storage: true, queries }), 'h1');
   t.same(storage, {
     keyspaceBytes: 106 * 1024 * 1024, loadBytes: 109_211_387, diskUsage: 'STUFFED',
@@ -80,8 +80,29 @@ void t.test('the node\'s own storage: its keyspace\'s bytes, its load and guardr
   t.equal(storageQueries(), 6, 'and read again after it');
 });
 
+void t.test('a storage table that does not answer fails the reading, which is not kept: the last one stands, and the next call reads again', async (t) => {
+  const queries: string[] = [];
+  const node = fakeNode({ storage: true, queries });
+  const busy = { execute: (query: string, params: unknown[]) => (query.includes('gossip_info') ? Promise.reject(new cassandra.errors.OperationTimedOutError('timed out', '10.0.0.1')) : node.execute(query, params)) } as unknown as cassandra.Client;
+  const probe = new CoordinatorProbe({ keyspace: 'sessions', localDataCenter: 'dc1', canaryWrites: true, storageIntervalMs: 60_000, canaryKey: 'k', onStep: () => undefined, now: () => 0 });
+  await t.rejects(probe.storage(busy, 'h1'), /timed out/, 'no reading of nulls in its place');
+  t.match(await probe.storage(node, 'h1'), { loadBytes: 109_211_387 }, 'read again at once, since nothing was kept');
+});
+
+void t.test('the storage interval is a setting: read again once it has passed, not before', async (t) => {
+  const queries: string[] = [];
+  const clock = { ms: 0 };
+  const probe = new CoordinatorProbe({ keyspace: 'sessions', localDataCenter: 'dc1', canaryWrites: true, storageIntervalMs: 5000, canaryKey: 'k', onStep: () => undefined, now: () => clock.ms });
+  const read = async (): Promise<number> => { await probe.storage(fakeNode({ storage: true, queries }), 'h1'); return queries.length; };
+  t.equal(await read(), 3);
+  clock.ms += 4999;
+  t.equal(await read(), 3, 'within its interval, reused');
+  clock.ms += 1;
+  t.equal(await read(), 6, 'after it, read again');
+});
+
 void t.test('a node without the virtual tables (before Cassandra 4.1): nothing known of its storage, and no error', async (t) => {
-  const probe = new CoordinatorProbe({ keyspace: 'sessions', localDataCenter: 'dc1', canaryWrites: true, canaryKey: 'k', onStep: () => undefined });
+  const probe = new CoordinatorProbe({ keyspace: 'sessions', localDataCenter: 'dc1', canaryWrites: true, storageIntervalMs: 60_000, canaryKey: 'k', onStep: () => undefined });
   t.same(await probe.storage(fakeNode({ storage: false, queries: [] }), 'h1'), { keyspaceBytes: null, loadBytes: null, diskUsage: null, maxDiskSizeBytes: null, warnPercent: null, failPercent: null, diskFailurePolicy: null });
 });
 
