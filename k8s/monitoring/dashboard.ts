@@ -1,7 +1,7 @@
 // The sidecar's Grafana dashboard: the one source of k8s/monitoring/grafana-dashboard.json
 // (`npm run generate`), typed against Grafana's own schema (@grafana/schema). Every
-// expression is evaluated by a real Prometheus during a replay on the real cluster
-// (test/e2e/incident-2023.test.ts): it must parse and return series.
+// expression is evaluated by a real Prometheus scraping a live sidecar on the real
+// cluster (test/alerts/metrics-exist.test.ts): it must parse and return series.
 import { DashboardCursorSync, SortOrder, TooltipDisplayMode, VariableRefresh, VisibilityMode, type Dashboard, type Panel, type RowPanel, type VizLegendOptions } from '@grafana/schema';
 import type { FieldConfig as StateTimelineFieldConfig, Options as StateTimelineOptions } from '@grafana/schema/dist/esm/raw/composable/statetimeline/panelcfg/x/StateTimelinePanelCfg_types.gen';
 import type { FieldConfig as TimeSeriesFieldConfig, Options as TimeSeriesOptions } from '@grafana/schema/dist/esm/raw/composable/timeseries/panelcfg/x/TimeSeriesPanelCfg_types.gen';
@@ -64,7 +64,8 @@ export function dashboard(): Dashboard {
       (x) => panel('timeseries', 'Requests by status', 'Every request answered through the sidecars, by HTTP status. 499: the client left first.', 'reqps',
         [{ expr: `sum by (code) (${rate('sessionstore_sidecar_http_requests_total')})`, legend: '{{code}}' }], x),
       (x) => panel('timeseries', 'Error ratio (5xx)', 'The share of requests answered with a 5xx: what SessionStoreErrorRateHigh pages on (above 5% for 2 minutes).', 'percentunit',
-        [{ expr: `sum(${rate('sessionstore_sidecar_http_requests_total', ', code=~"5.."')}) / sum(${rate('sessionstore_sidecar_http_requests_total')})`, legend: '5xx ratio' }], x),
+        // 0, not "No data", on a day without a 5xx: no 5xx series exists then.
+        [{ expr: `(sum(${rate('sessionstore_sidecar_http_requests_total', ', code=~"5.."')}) or vector(0)) / sum(${rate('sessionstore_sidecar_http_requests_total')})`, legend: '5xx ratio' }], x),
       (x) => panel('timeseries', 'Latency', 'Request arrival to response sent, at the sidecars.', 's',
         [0.5, 0.99].map((q) => ({ expr: `histogram_quantile(${q}, sum by (le) (${rate('sessionstore_sidecar_http_request_duration_seconds_bucket')}))`, legend: `p${q * 100}` })), x),
       (x) => panel('timeseries', 'Failed exchanges with the service', 'After retries: the service refused, reset, or was too slow.', 'reqps',

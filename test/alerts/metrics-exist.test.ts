@@ -1,6 +1,7 @@
 // Every metric and label that the alert rules and the dashboard name is one a live
 // sidecar really exports (or a label Prometheus adds to every target): a renamed
-// metric or label would silently make an alert unable to fire.
+// metric or label would silently make an alert unable to fire. And every expression
+// of the dashboard, asked of a real Prometheus scraping that sidecar, returns series.
 import t from 'tap';
 import { request } from 'undici';
 import { alerts } from '../../k8s/monitoring/alerts.ts';
@@ -8,6 +9,7 @@ import { dashboardQueries } from '../../k8s/monitoring/dashboard.ts';
 import { labService } from '../../lab/scenarios.ts';
 import { startService, until } from '../../lab/session-service/harness.ts';
 import { startSidecar } from '../../lab/sidecar-process.ts';
+import { startPrometheus } from '../../lab/prometheus.ts';
 import { sessionTraffic } from '../../lab/traffic.ts';
 
 /** Labels every scraped series gets from Prometheus itself, and `le` of histogram buckets is the sidecar's. */
@@ -64,10 +66,16 @@ void t.test('the rules and the dashboard name only what a live sidecar exports',
   // A contact point name that does not resolve, so that its lookup's series is exported too.
   const sidecar = await startSidecar(t, service.url, service.pidFile, { cassandra: { contact_points: ['127.0.0.1', 'cassandra-sessionstore.invalid'] } });
   const traffic = sessionTraffic(t, sidecar.url, { perSecond: 20 });
+  const prometheus = await startPrometheus(t, [new URL(sidecar.adminUrl).host]);
   const scrape = async (): Promise<string> => (await request(`${sidecar.adminUrl}/metrics`)).body.text();
   // Per-node series appear once the nodes are probed and the service's pool observed; LOCAL_QUORUM's once every node has answered.
   const complete = (text: string): boolean => /service_pool_connections\{address="127\.0\.0\.3"/.test(text) && /broken_coordinator\{address="127\.0\.0\.3"/.test(text) && /^sessionstore_sidecar_local_quorum_available /m.test(text);
   await until(async () => complete(await scrape()), 20_000, 'every series is there');
+  // Rates need two scrapes of a series inside their window.
+  await until(async () => (await prometheus.query('rate(sessionstore_sidecar_http_requests_total[30s])')).length > 0, 20_000, 'Prometheus has rates');
+  for (const expr of dashboardQueries({ job: 'sessionstore-sidecar', rateInterval: '30s' })) {
+    t.ok((await prometheus.query(expr)).length > 0, `dashboard, in Prometheus: ${expr.replace(/\s+/g, ' ').slice(0, 120)}`);
+  }
   await traffic.stop();
   const metrics = exported(await scrape());
   t.ok(metrics.size > 30, `${metrics.size} metrics exported`);
