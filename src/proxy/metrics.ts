@@ -67,7 +67,7 @@ export function createProxyMetrics(registry: Registry, bodyBytesHeld: () => numb
     }),
     retryFaultExplained: new Gauge({
       name: `${metricPrefix}retry_fault_explained`,
-      help: "1 when the last storage error was explained by a named broken coordinator with LOCAL_QUORUM through the others (retries may use the ceiling_ratio), 0 otherwise (budget_ratio).",
+      help: "1 when the last storage error was explained by unproven local coordinators (their canaries or probes fail) while another's canary succeeds and the failures are no more than their share (retries may use the ceiling_ratio), 0 otherwise (budget_ratio).",
       registers,
     }),
     bodyBytesHeld: new Gauge({
