@@ -1,6 +1,6 @@
 // A real Prometheus server (Debian's `prometheus` package) for the lab: it scrapes
-// sidecars' admin ports every second with the shipped alert rules loaded, `for:`
-// scaled by the one parameter k8s/monitoring/alerts.ts documents. Every alert's
+// sidecars' admin ports every second with the shipped alert rules loaded, their time
+// scaled as k8s/monitoring/alerts.ts documents (`for:`; the disk alerts' days). Every alert's
 // life is recorded from Prometheus's own API: when its condition began to hold
 // (activeAt), when it fired, and when it resolved.
 import { spawn } from 'node:child_process';
@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { request } from 'undici';
 import { stringify } from 'yaml';
-import { alerts, ruleGroups, sidecarJob } from '../k8s/monitoring/alerts.ts';
+import { alertRules, ruleGroups, sidecarJob, type RuleTimeScale } from '../k8s/monitoring/alerts.ts';
 import { temporaryDirectory, type Cleanup } from './cleanup.ts';
 import { freePort } from './net.ts';
 
@@ -48,10 +48,10 @@ export interface PrometheusServer {
 
 interface ApiAlert { labels: Record<string, string>; state: 'pending' | 'firing'; activeAt: string }
 
-export async function startPrometheus(t: Cleanup, targets: string[], forScale = labForScale): Promise<PrometheusServer> {
+export async function startPrometheus(t: Cleanup, targets: string[], scale: RuleTimeScale = { for: labForScale }): Promise<PrometheusServer> {
   const dir = temporaryDirectory(t, 'prometheus-');
   const port = await freePort();
-  writeFileSync(join(dir, 'rules.yaml'), stringify({ groups: ruleGroups(forScale) }, { lineWidth: 0 }));
+  writeFileSync(join(dir, 'rules.yaml'), stringify({ groups: ruleGroups(scale) }, { lineWidth: 0 }));
   writeFileSync(join(dir, 'prometheus.yml'), stringify({
     global: { scrape_interval: '1s', evaluation_interval: '1s' },
     rule_files: [join(dir, 'rules.yaml')],
@@ -112,7 +112,9 @@ export async function startPrometheus(t: Cleanup, targets: string[], forScale = 
   })();
   t.teardown(async () => { watching.abort(); await watch; });
 
-  const productionForMs = (alert: string): number => (alerts.find((a) => a.alert === alert)?.forSeconds ?? 0) * 1000;
+  // Production's `for:`; the disk alerts' at the replay's scale, which is their whole time.
+  const rules = alertRules(scale.disk);
+  const productionForMs = (alert: string): number => (rules.find((a) => a.alert === alert)?.forSeconds ?? 0) * 1000;
   const seconds = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
   const productionFiringOf = (life: AlertLife): number | null => {
     const forMs = productionForMs(life.alert);

@@ -43,7 +43,8 @@ const quorumAlertFiredRecently = `max by (job) (max_over_time(ALERTS{alertname="
 // size. A node counts as full at 90%: compaction writes a table's new files before it
 // deletes the old ones, and needs the room. The horizons are SREs' choice: the page
 // leaves days to add disk or shed data, the ticket weeks.
-export const disk = { fullFraction: 0.9, pageHorizonDays: 3, pageWindow: '1d', ticketHorizonDays: 14, ticketWindow: '3d' } as const;
+export const disk = { fullFraction: 0.9, pageHorizonDays: 3, pageWindowDays: 1, ticketHorizonDays: 14, ticketWindowDays: 3 } as const;
+const day = 86_400;
 const perNode = (metric: string, matchers = ''): string => `max by (job, address) (${metric}{job="${sidecarJob}"${matchers}})`;
 const fullAt = `${perNode('sessionstore_sidecar_cassandra_node_disk_capacity_bytes')} * ${disk.fullFraction}`;
 // The trend is taken from one recorded series per node across its sidecars, so that a
@@ -53,14 +54,36 @@ const nodeLoad = 'address:sessionstore_sidecar_cassandra_node_load_bytes:max';
 export const recordingRules: { record: string; expr: string }[] = [
   { record: nodeLoad, expr: perNode('sessionstore_sidecar_cassandra_node_load_bytes') },
 ];
-const predictedLoad = (window: string, days: number): string =>
-  `(predict_linear(${nodeLoad}{job="${sidecarJob}"}[${window}], ${days * 86400})
-and on (job, address) (${nodeLoad}{job="${sidecarJob}"} offset ${window}))`;
 const guardrailSays = (state: string): string => `${perNode('sessionstore_sidecar_cassandra_node_disk_usage_state', `, state="${state}"`)} == 1`;
 const diskFull = `${perNode('sessionstore_sidecar_cassandra_node_load_bytes')} >= ${fullAt}
 or ${guardrailSays('full')}`;
+/** The disk alerts' trends, with a day `daySeconds` long (the lab replays weeks in minutes). */
+function diskTrends(daySeconds: number): { fillingUp: string; growing: string } {
+  const predictedLoad = (windowDays: number, horizonDays: number): string => {
+    const window = promDuration(windowDays * daySeconds);
+    return `(predict_linear(${nodeLoad}{job="${sidecarJob}"}[${window}], ${Math.round(horizonDays * daySeconds)})
+and on (job, address) (${nodeLoad}{job="${sidecarJob}"} offset ${window}))`;
+  };
+  return {
+    fillingUp: `${predictedLoad(disk.pageWindowDays, disk.pageHorizonDays)} >= ${fullAt}
+unless on (job, address) (${diskFull})`,
+    growing: `${predictedLoad(disk.ticketWindowDays, disk.ticketHorizonDays)} >= ${fullAt}
+or ${guardrailSays('stuffed')}`,
+  };
+}
+// A node whose guardrail says FULL makes every coordinator refuse the writes it is a
+// replica for: the errors that follow are the disk's, and its page says so.
+const diskFullFiredRecently = `max by (job) (max_over_time(ALERTS{alertname="SessionStoreCassandraDiskFull", alertstate="firing", job="${sidecarJob}"}[5m]))`;
 
-export const alerts: AlertRule[] = [
+/**
+ * The alerts, with the disk alerts' time at `diskScale`: their windows, horizons and
+ * `for:` together, so that the lab can replay weeks of growth in minutes (1/14,400 makes
+ * a day 6 s). Production uses 1.
+ */
+export function alertRules(diskScale = 1): AlertRule[] {
+  const trends = diskTrends(day * diskScale);
+  const diskFor = (seconds: number): number => seconds * diskScale;
+  return [
   {
     alert: 'SessionStoreErrorRateHigh',
     expr: `(
@@ -69,7 +92,8 @@ export const alerts: AlertRule[] = [
   sum by (job) (rate(sessionstore_sidecar_http_requests_total{job="${sidecarJob}"}[2m]))
 ) > 0.05
 and on (job) sum by (job) (rate(sessionstore_sidecar_http_requests_total{job="${sidecarJob}"}[2m])) > 1
-unless on (job) (${quorumAlertFiredRecently})`,
+unless on (job) (${quorumAlertFiredRecently})
+unless on (job) (${diskFullFiredRecently})`,
     forSeconds: 120,
     severity: 'page',
     summary: 'MediaWiki sees session store errors',
@@ -132,28 +156,26 @@ unless on (job, instance) (
   {
     alert: 'SessionStoreCassandraDiskFull',
     expr: diskFull,
-    forSeconds: 120,
+    forSeconds: diskFor(120),
     severity: 'page',
     summary: 'Cassandra node {{ $labels.address }} has a full disk',
     description: `Cassandra node {{ $labels.address }} holds live data past ${disk.fullFraction * 100}% of its data disk, or its disk usage guardrail says FULL and Cassandra refuses the writes it is a replica for. A node whose disk fills stops (disk_failure_policy), and with two of a data center's three down the session store is down: on 2025-03-31 storage was wiped to recover, and every session with it. Make room on the node (snapshots, compaction, TTL: see the runbook); never wipe its data.`,
   },
   {
     alert: 'SessionStoreCassandraDiskFillingUp',
-    expr: `${predictedLoad(disk.pageWindow, disk.pageHorizonDays)} >= ${fullAt}
-unless on (job, address) (${diskFull})`,
-    forSeconds: 1800,
+    expr: trends.fillingUp,
+    forSeconds: diskFor(1800),
     severity: 'page',
     summary: `Cassandra node {{ $labels.address }} will have a full disk within ${disk.pageHorizonDays} days`,
-    description: `At the rate its data grew over the last ${disk.pageWindow}, Cassandra node {{ $labels.address }} passes ${disk.fullFraction * 100}% of its data disk within ${disk.pageHorizonDays} days (its load, as its gossip says, extrapolated against sessionstore_sidecar_cassandra_node_disk_capacity_bytes). Find what grows before the disk fills: on 2025-03-31 three weeks of growth ended with full disks and every session wiped.`,
+    description: `At the rate its data grew over the last ${promDuration(disk.pageWindowDays * day)}, Cassandra node {{ $labels.address }} passes ${disk.fullFraction * 100}% of its data disk within ${disk.pageHorizonDays} days (its load, as its gossip says, extrapolated against sessionstore_sidecar_cassandra_node_disk_capacity_bytes). Find what grows before the disk fills: on 2025-03-31 three weeks of growth ended with full disks and every session wiped.`,
   },
   {
     alert: 'SessionStoreCassandraDiskGrowing',
-    expr: `${predictedLoad(disk.ticketWindow, disk.ticketHorizonDays)} >= ${fullAt}
-or ${guardrailSays('stuffed')}`,
-    forSeconds: 3600,
+    expr: trends.growing,
+    forSeconds: diskFor(3600),
     severity: 'ticket',
     summary: `Cassandra node {{ $labels.address }} will have a full disk within ${disk.ticketHorizonDays} days`,
-    description: `At the rate its data grew over the last ${disk.ticketWindow}, Cassandra node {{ $labels.address }} passes ${disk.fullFraction * 100}% of its data disk within ${disk.ticketHorizonDays} days, or its disk usage guardrail says STUFFED (past its warn threshold). Nothing fails yet; find what grows (a TTL not applied, a compaction behind, snapshots kept) while there is time.`,
+    description: `At the rate its data grew over the last ${promDuration(disk.ticketWindowDays * day)}, Cassandra node {{ $labels.address }} passes ${disk.fullFraction * 100}% of its data disk within ${disk.ticketHorizonDays} days, or its disk usage guardrail says STUFFED (past its warn threshold). Nothing fails yet; find what grows (a TTL not applied, a compaction behind, snapshots kept) while there is time.`,
   },
   {
     alert: 'SessionStoreSidecarLacksSecret',
@@ -195,30 +217,45 @@ or ${guardrailSays('stuffed')}`,
     summary: 'No session store sidecar is being scraped',
     description: 'Prometheus scrapes no sidecar of job ' + sidecarJob + ': either every session store pod is down, or the scrape configuration lost them. Either way, nothing above can alert.',
   },
-];
+  ];
+}
+
+export const alerts: AlertRule[] = alertRules();
 
 /** The anchor of an alert's section in docs/runbook.md (its heading is the alert's name). */
 export const runbookAnchor = (alert: string): string => alert.toLowerCase();
 
-/** Prometheus's duration syntax for a number of seconds: 2m, 90s, 1m30s. */
+/** Prometheus's duration syntax for a number of seconds: 3d, 2m, 90s as 1m30s. */
 export function promDuration(seconds: number): string {
-  const whole = Math.max(0, Math.round(seconds));
-  const [m, s] = [Math.floor(whole / 60), whole % 60];
-  return m === 0 ? `${s}s` : s === 0 ? `${m}m` : `${m}m${s}s`;
+  let rest = Math.max(0, Math.round(seconds));
+  const units = [['d', 86_400], ['h', 3600], ['m', 60], ['s', 1]] as const;
+  const parts = units.flatMap(([unit, size]) => {
+    const count = Math.floor(rest / size);
+    rest -= count * size;
+    return count > 0 ? [`${count}${unit}`] : [];
+  });
+  return parts.join('') || '0s';
 }
 
-/**
- * The rule groups, as Prometheus reads them. `forScale` shortens every `for:` (and
- * nothing else) for tests on the real cluster, where a scenario lasts seconds, not
- * minutes: 0.05 makes 2m into 6s. Production uses 1.
- */
-export function ruleGroups(forScale = 1): { name: string; rules: Record<string, unknown>[] }[] {
+/** The alerts about a node's disk, whose time scales as a whole (alertRules). */
+export const diskAlertNames: readonly string[] = ['SessionStoreCassandraDiskFull', 'SessionStoreCassandraDiskFillingUp', 'SessionStoreCassandraDiskGrowing'];
+
+/** How tests on the real cluster shorten time, where a scenario lasts seconds, not minutes or weeks. Production: 1 and 1. */
+export interface RuleTimeScale {
+  /** Every `for:` but the disk alerts' (0.05 makes 2m into 6s), nothing else. */
+  for?: number;
+  /** The disk alerts' windows, horizons and `for:` together (alertRules). */
+  disk?: number;
+}
+
+/** The rule groups, as Prometheus reads them, at a time scale (production: none). */
+export function ruleGroups({ for: forScale = 1, disk: diskScale = 1 }: RuleTimeScale = {}): { name: string; rules: Record<string, unknown>[] }[] {
   return [{
     name: 'sessionstore-sidecar',
-    rules: alerts.map((a) => ({
+    rules: alertRules(diskScale).map((a) => ({
       alert: a.alert,
       expr: a.expr,
-      for: promDuration(a.forSeconds * forScale),
+      for: promDuration(a.forSeconds * (diskAlertNames.includes(a.alert) ? 1 : forScale)),
       labels: { severity: a.severity },
       annotations: { summary: a.summary, description: a.description, runbook_url: `${runbookUrl}#${runbookAnchor(a.alert)}` },
     })),

@@ -12,6 +12,7 @@ import { checkJava, ensureCassandra } from './install.ts';
 import { certificateAuthorityIn, createCertificateAuthority } from '../certs.ts';
 import { allNodes, dataCenter, layoutVersion, localNode, paths, spareNode, type LocalNode, type NodePlace, type NodeNumber } from './layout.ts';
 import { java17Options, javaArguments, writeNodeFiles, type StartAs } from './node-files.ts';
+import { leaveSmallDisk, moveToSmallDisk, smallDisk, type SmallDiskOptions, type SmallDiskSettings } from './small-disk.ts';
 import { sidecarTables } from './sidecar-schema.ts';
 
 export type ProcessState = 'running' | 'paused' | 'stopped';
@@ -432,6 +433,34 @@ export async function putBack(log: Log = quiet): Promise<void> {
   rmSync(spare.dir, { recursive: true, force: true });
 }
 
+/** Writes node n's memtables to disk now (nodetool flush), so that its load says all it holds. */
+export function flushNode(n: NodeNumber, log: Log = quiet): void {
+  nodetool(localNode(n), ensureCassandra(log), ['flush']);
+}
+
+/**
+ * The 2025-03-31 outage's disk, for real: node n's data directory moves onto a small
+ * filesystem of its own, a filler takes all of it but `roomMebibytes` (small-disk.ts),
+ * and the node starts again. Session traffic then fills the room.
+ */
+export async function giveSmallDisk(n: NodeNumber, options: SmallDiskOptions, log: Log = quiet): Promise<SmallDiskSettings> {
+  await stopNode(n, log);
+  const settings = moveToSmallDisk(n, options);
+  await startNode(n, log);
+  log(`node ${n} runs on a small disk: ${settings.maxDiskMebibytes} MiB are Cassandra's, ${options.roomMebibytes} MiB of them free`);
+  return settings;
+}
+
+/** The node on a small disk, if any, back on its own directory with everything it wrote; it is left stopped (restore() starts it). */
+export async function takeBackSmallDisk(log: Log = quiet): Promise<void> {
+  const settings = smallDisk();
+  if (settings === null) return;
+  // Killed: a node whose disk filled does not stop within a minute, and its data is complete on disk (its commit log is not on the small disk).
+  await killNode(settings.node, log);
+  leaveSmallDisk();
+  log(`node ${settings.node} is back on its own disk`);
+}
+
 /** SIGKILL: the node vanishes without telling anyone, like a power cut. */
 export async function killNode(number: NodeNumber, log: Log = quiet): Promise<void> {
   const node = localNode(number);
@@ -506,6 +535,7 @@ export async function healWithFlap(log: Log = quiet, convictMs = 3000): Promise<
 export async function restore(log: Log = quiet): Promise<void> {
   heal(log);
   await putBack(log);
+  await takeBackSmallDisk(log);
   const nodes = await status();
   for (const node of nodes) if (node.process === 'paused') resumeNode(node.number, log);
   await Promise.all(nodes.map(async (node) => {
@@ -520,6 +550,7 @@ export async function down(log: Log = quiet, options: { wipe?: boolean } = {}): 
   const replaced = replacedMember();
   if (replaced !== null) await stopPlace(spareNode(localNode(replaced)), log);
   await Promise.all(allNodes().map((node) => stopNode(node.number, log)));
+  leaveSmallDisk();
   if (options.wipe) {
     for (const node of allNodes()) rmSync(node.dir, { recursive: true, force: true });
     // The superuser lives in the data: a new cluster needs it made anew.

@@ -4,6 +4,7 @@
 import { mkdirSync, readdirSync, statfsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { allNodes, dataCenter, paths, type NodePlace } from './layout.ts';
+import { smallDisk } from './small-disk.ts';
 
 const heap = process.env.SIDECAR_CASSANDRA_HEAP ?? '512M';
 
@@ -20,6 +21,8 @@ function dataDiskMebibytes(node: NodePlace): number {
 
 function cassandraYaml(node: NodePlace, { replacing }: StartAs): string {
   const dir = (name: string): string => join(node.dir, name);
+  const onSmallDisk = smallDisk();
+  const small = onSmallDisk?.node === node.number ? onSmallDisk : null;
   // A replacing node must bootstrap, and a seed never does: it lists only the others.
   const seeds = allNodes().filter((n) => replacing === undefined || (n.address !== node.address && n.address !== replacing)).map((n) => `${n.address}:7000`).join(',');
   const ring = replacing === undefined
@@ -60,7 +63,7 @@ client_encryption_options:
   ssl_context_factory:
     class_name: org.apache.cassandra.security.PEMBasedSslContextFactory
 data_file_directories:
-  - ${dir('data')}
+  - ${small?.dataDirectory ?? dir('data')}
 commitlog_directory: ${dir('commitlog')}
 saved_caches_directory: ${dir('saved_caches')}
 hints_directory: ${dir('hints')}
@@ -70,15 +73,16 @@ commitlog_sync_period: 10000ms
 disk_failure_policy: stop
 commit_failure_policy: stop
 # The disk usage guardrail on, as production should run it: each node gossips SPACIOUS,
-# STUFFED or FULL, which the sidecar reads; the disk is this machine's own.
-data_disk_usage_max_disk_size: ${dataDiskMebibytes(node)}MiB
+# STUFFED or FULL, which the sidecar reads; the disk is this machine's own, or the
+# small one lab/cluster/small-disk.ts gives it, of which the data and the room are Cassandra's.
+data_disk_usage_max_disk_size: ${small?.maxDiskMebibytes ?? dataDiskMebibytes(node)}MiB
 data_disk_usage_percentage_warn_threshold: 90
 data_disk_usage_percentage_fail_threshold: 98
 concurrent_compactors: 1
 # Small machine, three JVMs: keep background work and caches small.
 key_cache_size: 8MiB
 counter_cache_size: 0MiB
-memtable_heap_space: 64MiB
+memtable_heap_space: ${small?.memtableMebibytes ?? 64}MiB
 memtable_offheap_space: 64MiB
 `;
 }
@@ -163,6 +167,10 @@ export function javaArguments(node: NodePlace, lib: string, { replacing }: Start
     '-Dcassandra.skip_wait_for_gossip_to_settle=0',
     '-Dcassandra.ring_delay_ms=1000',
     '-Dcassandra.superuser_setup_delay_ms=0',
+    // Each node gossips its load and its disk usage state every second, not every
+    // minute: the disk scenarios' climb takes minutes, not weeks.
+    '-Dcassandra.broadcast_interval_ms=1000',
+    '-Dcassandra.disk_usage.monitor_interval_ms=1000',
     ...(replacing === undefined ? [] : [`-Dcassandra.replace_address_first_boot=${replacing}`]),
     '-cp', [conf, ...jars.map((f) => join(lib, f))].join(':'),
     'org.apache.cassandra.service.CassandraDaemon',

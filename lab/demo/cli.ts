@@ -1,4 +1,4 @@
-// npm run demo: both session store outages, replayed on a local fleet with and without
+// npm run demo: the session store's outages, replayed on local fleets with and without
 // the sidecar, with a live timeline, a summary table and an HTML report.
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -12,17 +12,20 @@ import { summaryLegend, summaryRows, writeReport } from './report.ts';
 
 const help = `npm run demo -- [options]
 
-Replays the session store's two outages on this machine: a local three-node Apache
+Replays the session store's outages on this machine: a local three-node Apache
 Cassandra cluster (127.0.0.1-3; started if it is not running, stopped again after),
-and for each scenario two fleets side by side under the same fault: sidecars in dry
+and for 2022 and 2023 two fleets side by side under the same fault: sidecars in dry
 run (what happened) and sidecars acting. Each fleet is two pods (a Kask-compatible
 service and its sidecar) behind a readiness-aware balancer, scraped by a real
-Prometheus with the shipped alert rules. About 6 minutes on a running cluster; the
+Prometheus with the shipped alert rules. About 10 minutes on a running cluster; the
 first run also downloads Cassandra and starts it (1-2 minutes more).
 
-  --scenario 2022|2023|all  which incident (default: all)
+  --scenario 2022|2023|2025|all  which incident (default: all)
       2022  rolling maintenance; the service's driver never takes a node back
       2023  a rebooted node coordinates before it sees its peers (T327954)
+      2025  a node's disk fills (T390513): node 3's data on a small disk of its own
+            (a loop device; needs root), filled by new sessions until the node
+            stops, with the disk alerts' days lasting seconds; one fleet, acting
   --quick                   shorter quiet windows before and after each fault
                             (CI runs this: about 40 s less; most of the time is
                             Cassandra's own restarts)
@@ -67,10 +70,11 @@ if (args.help) {
   console.log(help);
   process.exit(0);
 }
-const scenarios: ScenarioId[] | null = args.scenario === 'all' ? ['2022', '2023'] : args.scenario === '2022' || args.scenario === '2023' ? [args.scenario] : null;
+const scenarioIds: ScenarioId[] = ['2022', '2023', '2025'];
+const scenarios = args.scenario === 'all' ? scenarioIds : scenarioIds.filter((id) => id === args.scenario);
 const rate = Number(args.rate);
-if (scenarios === null || !(rate > 0 && rate <= 500)) {
-  console.error(`${scenarios === null ? `unknown scenario ${args.scenario}` : `--rate must be between 1 and 500, not ${args.rate}`}\n\n${help}`);
+if (scenarios.length === 0 || !(rate > 0 && rate <= 500)) {
+  console.error(`${scenarios.length === 0 ? `unknown scenario ${args.scenario}` : `--rate must be between 1 and 500, not ${args.rate}`}\n\n${help}`);
   process.exit(2);
 }
 

@@ -8,9 +8,17 @@
 //   2023: node 1 reboots and coordinates before it hears its peers (T327954): a third
 //         of the queries fail with Unavailable until the node is fixed. A restart
 //         cannot help; retries on the other coordinators can.
+//   2025: node 3's disk fills (2025-03-31): its data moves onto a small filesystem of
+//         its own, session writes fill it in minutes, and the node stops when a flush
+//         finds no room (disk_failure_policy: stop). Nothing can cure it from the
+//         service's side, and in 2025 nothing said it was coming: one fleet, acting,
+//         shows the disk alerts on the climb, time scaled so that a day lasts seconds,
+//         and the sidecars naming the full disk, with no restart.
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { AlertLife } from '../prometheus.ts';
-import { heal, rebootIsolated, startNode, stopNode, type NodeNumber } from '../cluster/cluster.ts';
+import { disk } from '../../k8s/monitoring/alerts.ts';
+import { dataBytes } from '../cluster/small-disk.ts';
+import { flushNode, giveSmallDisk, heal, rebootIsolated, startNode, stopNode, takeBackSmallDisk, type NodeNumber } from '../cluster/cluster.ts';
 import type { Cleanup } from '../cleanup.ts';
 import { startFleet, type Fleet, type FleetMode } from '../fleet/fleet.ts';
 import type { ServiceOptions } from '../session-service/harness.ts';
@@ -20,7 +28,7 @@ import { sessionTraffic, type SecondOfTraffic, type TrafficResult } from '../tra
 import type { Progress } from '../progress.ts';
 import { Timeline, type TimelineEvent } from './timeline.ts';
 
-export type ScenarioId = '2022' | '2023';
+export type ScenarioId = '2022' | '2023' | '2025';
 
 export interface DemoOptions {
   quick: boolean;
@@ -63,6 +71,13 @@ export interface RunResult {
   view: DetectionView | null;
   lostWrites: number;
   acknowledgedWrites: number;
+  /** 2025: the filling node's storage as the first pod's sidecar read it, every second of the climb. */
+  disk: DiskClimb | null;
+}
+
+export interface DiskClimb {
+  address: string;
+  points: { at: number; loadBytes: number | null; capacityBytes: number | null; diskUsage: string | null; reachable: boolean }[];
 }
 
 export interface ScenarioResult {
@@ -92,13 +107,30 @@ const sidecar = {
 /**
  * The rules' `for:` at a tenth: the replay's faults last tens of seconds, not minutes, and
  * the sidecars' own timings are shortened less than that (a 3 s sustain against 5 s), so
- * a smaller scale would fire alerts production would not.
+ * a smaller scale would fire alerts production would not. The disk alerts' time as a
+ * whole at 1/14,400: a day of growth lasts 6 s, and the page's three-day horizon 18 s.
  */
-const alertForScale = 0.1;
+const alertScale = { for: 0.1, disk: 6 / 86_400 };
+
+/**
+ * 2025: the node whose disk fills, the session writes per second that fill it (about
+ * 0.45 MiB/s), and how much they must write before its load reaches the full mark (90%
+ * of its disk): the room its filler leaves follows from the data the node already holds.
+ * About 50 s to the mark: the ticket's trend needs 18 s, and the page comes 18 s ahead.
+ */
+const filling = { node: 3 as NodeNumber, address: '127.0.0.3', writesPerSecond: 200, toFullMarkMebibytes: 24 };
+/**
+ * 2025: each sidecar reads each node's storage every second, not every minute, and
+ * gives a probe production's 1.5 s: a node flushing and compacting a filling disk on
+ * this machine's two cores answers slower than 0.9 s, and a node its sidecars cannot
+ * probe is a node whose storage they cannot read.
+ */
+const diskSidecar = { cassandra: { probe: { ...sidecar.cassandra.probe, timeout_ms: 1500, storage_interval_ms: 1000 } } };
 
 const detectedBy: Record<ScenarioId, string[]> = {
   2022: ['divergence: stale_pool'],
   2023: ['Cassandra node 127.0.0.1 cannot coordinate'],
+  2025: [`Cassandra node ${filling.address}: its disk is full`],
 };
 
 interface Context {
@@ -128,8 +160,10 @@ export async function runScenario(id: ScenarioId, context: Context): Promise<Sce
   const serviceOptions: ServiceOptions = options.serviceCommand === undefined
     ? { ...service, ...(id === '2022' ? { fault: 'stale-pool' as const } : {}) }
     : { command: options.serviceCommand };
-  const fleets = await phase('start two fleets', 'two pods each (service + sidecar), a balancer and a Prometheus per fleet', async () => {
-    const started = await Promise.all((['dry-run', 'acting'] as const).map((mode) => startFleet(owner, { name: `${id}-${mode}`, mode, pods: 2, service: serviceOptions, sidecar, alertForScale })));
+  const modes = id === '2025' ? ['acting'] as const : ['dry-run', 'acting'] as const;
+  const settings = id === '2025' ? { ...sidecar, ...diskSidecar } : sidecar;
+  const fleets = await phase(id === '2025' ? 'start a fleet' : 'start two fleets', 'two pods each (service + sidecar), a balancer and a Prometheus per fleet', async () => {
+    const started = await Promise.all(modes.map((mode) => startFleet(owner, { name: `${id}-${mode}`, mode, pods: 2, service: serviceOptions, sidecar: settings, alertScale })));
     for (const fleet of started) {
       for (let i = 0; fleet.balancer.endpoints().length < fleet.pods.length; i++) {
         if (i > 100) throw new Error(`${fleet.name}: the balancer has ${fleet.balancer.endpoints().length} of ${fleet.pods.length} pods in rotation after 20 s`);
@@ -139,13 +173,13 @@ export async function runScenario(id: ScenarioId, context: Context): Promise<Sce
     return started;
   });
   context.fleets(fleets);
-  const [dryRun, acting] = fleets as [Fleet, Fleet];
+  const acting = fleets.find((fleet) => fleet.mode === 'acting') as Fleet;
   const timeline = new Timeline(progress, fleets);
   const traffic = fleets.map((fleet) => sessionTraffic(owner, fleet.balancer.url, { perSecond: options.rate }));
   timeline.watch();
   owner.teardown(() => { timeline.stop(); });
   const startedAt = Date.now();
-  progress.line(`${options.rate} session requests per second (POST, GET, DELETE) to each fleet's balancer: ${dryRun.balancer.url} (dry run), ${acting.balancer.url} (acting)`);
+  progress.line(`${options.rate} session requests per second (POST, GET, DELETE) to each fleet's balancer: ${fleets.map((fleet) => `${fleet.balancer.url} (${fleet.mode})`).join(', ')}`);
 
   // Both views at the moment each fleet detects the fault.
   const views = new Map<string, DetectionView | null>();
@@ -162,6 +196,7 @@ export async function runScenario(id: ScenarioId, context: Context): Promise<Sce
 
   await wait('before the fault', quick ? 5000 : 10_000, 'steady traffic, to compare with');
   let faultEndAt: number;
+  let climb: DiskClimb | null = null;
   if (id === '2022') {
     // Rolling maintenance, one node at a time, waiting between nodes as SREs do.
     const order: NodeNumber[] = [2, 3, 1];
@@ -178,7 +213,7 @@ export async function runScenario(id: ScenarioId, context: Context): Promise<Sce
       if (i < order.length - 1) await wait(`between nodes`, settleMs, 'the rolling maintenance waits before the next node');
     }
     faultEndAt = Date.now();
-  } else {
+  } else if (id === '2023') {
     faultAt = await phase('node 1 reboots', 'node 1 to serve CQL again; it cannot hear its peers, and they keep it UP', async () => {
       timeline.add('fault', null, 'node 1 reboots (killed), and comes back unable to hear its peers');
       const back = await rebootIsolated(1, undefined, { peersKeepItUp: true });
@@ -189,29 +224,121 @@ export async function runScenario(id: ScenarioId, context: Context): Promise<Sce
     heal();
     faultEndAt = Date.now();
     timeline.add('fault', null, 'the fault is fixed: node 1 hears its peers again (in 2023, 16 minutes in)');
+  } else {
+    ({ faultEndAt, climb } = await fillDisk({ phase, wait, timeline, acting, owner, progress, signal, quick }, (at) => { faultAt = at; }));
   }
-  await wait('after the fault', quick ? 10_000 : 20_000, 'traffic after the fault, to compare with');
+  if (id !== '2025') await wait('after the fault', quick ? 10_000 : 20_000, 'traffic after the fault, to compare with');
 
   const results = await phase('collect', 'the last answers, and every acknowledged write read back from Cassandra', async () => {
     const seen = await Promise.all(traffic.map((t) => t.stop()));
     clearInterval(capturing);
     timeline.stop();
-    return Promise.all(fleets.map((fleet, i) => runResult(fleet, seen[i] as TrafficResult, { startedAt, faultAt, faultEndAt, endedAt: Date.now() }, timeline, id, views.get(fleet.name) ?? null)));
+    return Promise.all(fleets.map((fleet, i) => runResult(fleet, seen[i] as TrafficResult, { startedAt, faultAt, faultEndAt, endedAt: Date.now() }, timeline, id, views.get(fleet.name) ?? null, climb)));
   });
+  if (id === '2025') {
+    await phase(`node ${filling.node} back on its own disk`, 'its data copied back, the small disk unmounted, the node serving CQL again', async () => {
+      await takeBackSmallDisk();
+      await startNode(filling.node);
+    });
+  }
   return {
     id,
-    title: id === '2022'
-      ? '2022-09-15: rolling maintenance; the service\'s driver never takes a node back'
-      : '2023-01-24: a rebooted node coordinates before it sees its peers (T327954)',
-    incident: id === '2022'
-      ? 'in production: errors for 13 minutes; humans noticed after 12, nothing paged'
-      : 'in production (2023-01-24): about half of all edits failed for 16 minutes and nothing paged; the report says a rolling restart of Kask at 21:07 was followed by recovery at 21:10, while T327954 puts the cause in Cassandra (node 1 could not hear its peers)',
+    title: titles[id],
+    incident: incidents[id],
     startedAt, endedAt: Date.now(), faultAt, faultEndAt, phases, events: timeline.events(), runs: results,
   };
 }
 
+interface ReplaySteps {
+  phase: <T>(name: string, waitingFor: string, work: () => Promise<T>) => Promise<T>;
+  wait: (name: string, ms: number, why: string) => Promise<void>;
+  timeline: Timeline;
+  acting: Fleet;
+  owner: Cleanup;
+  progress: Progress;
+  signal: AbortSignal;
+  quick: boolean;
+}
+
+/** 2025: node 3 on a small disk, filled by new sessions until it fails; `faultBegins` is told when the climb starts. */
+async function fillDisk(steps: ReplaySteps, faultBegins: (at: number) => void): Promise<{ faultEndAt: number; climb: DiskClimb }> {
+  const { phase, wait, timeline, acting, owner, progress, signal, quick } = steps;
+  const { node, address, writesPerSecond, toFullMarkMebibytes } = filling;
+  // The load reaches the mark when (data + growth) = fullFraction × (data + room).
+  const data = dataBytes(node) / 1024 / 1024;
+  const roomMebibytes = Math.ceil((data + toFullMarkMebibytes) / disk.fullFraction - data);
+  await phase(`node ${node} on a small disk`, `node ${node} to flush and stop, move its data onto a filesystem of its own with ${roomMebibytes} MiB free, serve CQL again, and its sidecars to read its new disk`, async () => {
+    // Its memtables on disk first, and read by the sidecars while they still know the big disk: the
+    // flush a stop makes would otherwise step the load up just as the disk turns small, a step the trends would take for growth.
+    flushNode(node);
+    await sleep(3000, undefined, { signal });
+    timeline.add('fault', null, `node ${node} stops; its data moves onto a small disk, a filler takes all but ${roomMebibytes} MiB (in 2025: weeks of growth already there)`);
+    const settings = await giveSmallDisk(node, { roomMebibytes });
+    timeline.add('fault', null, `node ${node} serves CQL again: ${settings.maxDiskMebibytes} MiB of its disk are Cassandra's, ${roomMebibytes} MiB of them free`);
+    // Once the sidecars know the new disk: a node busy after its start (its hints, its commit log) may not answer their probes at once.
+    for (let i = 0; ; i++) {
+      const point = await diskPoint(acting, address);
+      if (point.reachable && point.capacityBytes === settings.maxDiskMebibytes * 1024 * 1024) return;
+      if (i >= 120) throw new Error(`the sidecars did not read node ${node}'s small disk within a minute: ${JSON.stringify(point)}`);
+      await sleep(500, undefined, { signal });
+    }
+  });
+  await wait('a baseline', 12_000, 'ordinary traffic on the small disk: what the node was handed while it was down (its hints) settles first');
+  const faultAt = Date.now();
+  faultBegins(faultAt);
+  const writes = sessionTraffic(owner, acting.balancer.url, { perSecond: writesPerSecond, mix: { POST: 1, GET: 0, DELETE: 0 } });
+  progress.line(`and ${writesPerSecond} new sessions per second to ${acting.balancer.url}: the data that fills the disk`);
+  const points: DiskClimb['points'] = [];
+  const faultEndAt = await phase('the climb', `new sessions to fill node ${node}'s disk until the node fails (disk_failure_policy: stop), at most 4 minutes`, async () => {
+    for (const deadline = Date.now() + 240_000; Date.now() < deadline;) {
+      const point = await diskPoint(acting, address);
+      points.push(point);
+      // Failed: it stopped answering after its guardrail said its disk was filling, for 3 s on
+      // end (one probe that timed out on a node busy flushing is not it); since its sidecars said so.
+      const lately = points.filter((p) => p.at > point.at - 3000);
+      if (lately.length >= 3 && lately.every((p) => !p.reachable && (p.diskUsage === 'STUFFED' || p.diskUsage === 'FULL'))) {
+        const unreachable = timeline.events().filter((e) => e.fleet === acting.name && e.at >= faultAt && e.text.includes('node is unreachable') && e.text.endsWith(`(${address})`));
+        return unreachable.at(-1)?.at ?? point.at;
+      }
+      await sleep(1000, undefined, { signal });
+    }
+    throw new Error(`node ${node}'s disk did not fill within 4 minutes: ${JSON.stringify(points.at(-1))}`);
+  });
+  await wait('after the failure', quick ? 5000 : 20_000, 'the sidecars name the full disk; nothing restarts');
+  points.push(await diskPoint(acting, address));
+  await writes.stop();
+  return { faultEndAt, climb: { address, points } };
+}
+
+const titles: Record<ScenarioId, string> = {
+  2022: '2022-09-15: rolling maintenance; the service\'s driver never takes a node back',
+  2023: '2023-01-24: a rebooted node coordinates before it sees its peers (T327954)',
+  2025: '2025-03-31: a node\'s disk fills, and the node stops (T390513)',
+};
+const incidents: Record<ScenarioId, string> = {
+  2022: 'in production: errors for 13 minutes; humans noticed after 12, nothing paged',
+  2023: 'in production (2023-01-24): about half of all edits failed for 16 minutes and nothing paged; the report says a rolling restart of Kask at 21:07 was followed by recovery at 21:10, while T327954 puts the cause in Cassandra (node 1 could not hear its peers)',
+  2025: 'in production (2025-03-31): disk use climbed for three weeks and nothing said so; nodes in both data centers stopped with full disks, edits failed for about 40 minutes, and service came back only when storage was wiped, every session with it. Here a day of growth lasts 6 s: the ticket, the page and the failure, in that order',
+};
+
+/** What the first pod's sidecar last read of a node's storage. */
+async function diskPoint(fleet: Fleet, address: string): Promise<DiskClimb['points'][number]> {
+  const status = await fleet.pods[0]?.sidecar.status().catch(() => null) as StatusAtDetection | null;
+  const node = status?.cluster.nodes.find((n) => n.address === address);
+  return {
+    at: Date.now(),
+    loadBytes: node?.storage?.loadBytes ?? null,
+    capacityBytes: node?.storage?.maxDiskSizeBytes ?? null,
+    diskUsage: node?.storage?.diskUsage ?? null,
+    reachable: node?.reachable ?? false,
+  };
+}
+
 interface StatusAtDetection {
-  cluster: { nodes: { address: string; reachable: boolean; canCoordinateLocalQuorum: boolean | null; canaryError: { message: string } | null; unheardPeers: { address: string }[] | null }[] };
+  cluster: { nodes: {
+    address: string; reachable: boolean; canCoordinateLocalQuorum: boolean | null; canaryError: { message: string } | null; unheardPeers: { address: string }[] | null;
+    storage: { loadBytes: number | null; maxDiskSizeBytes: number | null; diskUsage: string | null } | null;
+  }[] };
   service: { pool: { connections: Record<string, number> } | null };
 }
 
@@ -242,7 +369,7 @@ const sidecarRefusal = / (depooled|overloaded)$/;
 
 async function runResult(
   fleet: Fleet, traffic: TrafficResult, times: { startedAt: number; faultAt: number; faultEndAt: number; endedAt: number },
-  timeline: Timeline, id: ScenarioId, view: DetectionView | null,
+  timeline: Timeline, id: ScenarioId, view: DetectionView | null, disk: DiskClimb | null,
 ): Promise<RunResult> {
   const rate = (from: number, to: number): number => {
     // Whole seconds only: the first and last second of a window are partial.
@@ -279,5 +406,6 @@ async function runResult(
     view,
     lostWrites: lost.length,
     acknowledgedWrites: traffic.acked.size,
+    disk: fleet.mode === 'acting' ? disk : null,
   };
 }

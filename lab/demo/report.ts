@@ -5,9 +5,11 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { createRequire } from 'node:module';
-import type { RunResult, ScenarioResult } from './incidents.ts';
+import { disk } from '../../k8s/monitoring/alerts.ts';
+import type { DiskClimb, RunResult, ScenarioResult } from './incidents.ts';
 
 const seconds = (ms: number | null): string => (ms === null ? '—' : `${(ms / 1000).toFixed(1)} s`);
+const mebibytes = (bytes: number | null): number => Math.round(((bytes ?? 0) / 1024 / 1024) * 10) / 10;
 
 export interface SummaryRow {
   scenario: string;
@@ -29,7 +31,7 @@ export interface SummaryRow {
 export const summaryLegend = [
   'ok/s: successful requests per second before the fault, during it, and after it ended.',
   'by the sidecar: failures the sidecars caused themselves (their own 503s while depooled, connections the balancer could not place).',
-  'detected: from the fault (2022: node 2 back; 2023: node 1 back) to the sidecars\' diagnosis (stale_pool; the node named).',
+  'detected: from the fault (2022: node 2 back; 2023: node 1 back; 2025: the climb\'s start) to the sidecars\' diagnosis (stale_pool; the node named; the full disk named).',
   'users healed: from the fault until clients saw their last failure; "still failing" when they failed to the end. In 2023 the dry run heals only when the node is fixed.',
   'restarts: the services the sidecars restarted; service exits: how each service process ended, those restarts included (SIGTERM), and any the service made by itself (exit N).',
   'alerts fired: with the rules\' for: scaled by the lab (see the report for when production would page).',
@@ -74,6 +76,7 @@ export function writeReport(file: string, results: ScenarioResult[]): { html: st
     const runs = scenario.runs.map((run, r) => `
       <div class="run"><h3>${escape(run.mode === 'acting' ? 'Acting: the sidecars as shipped' : 'Dry run: what happened (no retries, no restarts)')}</h3>
       <canvas id="chart-${s}-${r}"></canvas>
+      ${run.disk ? `<h4>The climb: node ${escape(run.disk.address)}'s load against its disk, as its sidecar read it</h4><canvas id="disk-${s}-${r}"></canvas>` : ''}
       ${viewTable(run)}
       <h4>Alerts fired</h4>${alertTable(run, t0)}</div>`).join('');
     const timeline = scenario.events.map((e) => `<tr class="${e.kind}"><td>${at(e.at)}</td><td>${escape(e.fleet ?? 'cluster')}</td><td>${escape(e.text)}</td></tr>`).join('');
@@ -89,8 +92,8 @@ table { border-collapse: collapse; margin: .5em 0; } td, th { border: 1px solid 
 .runs { display: grid; grid-template-columns: minmax(0, 1fr) minmax(0, 1fr); gap: 2em; } .run table { font-size: 12px; }
 tr.fault td { background: #fde2e2; } tr.alert td { background: #fff3cd; } tr.endpoints td { color: #666; }
 </style></head><body>
-<h1>sessionstore-sidecar: two incidents, replayed with and without the sidecar</h1>
-<p>Generated ${new Date().toISOString()} by <code>npm run demo</code>. Each scenario ran two fleets side by side over one local Cassandra cluster, under the same fault at the same moment.</p>
+<h1>sessionstore-sidecar: the session store's outages, replayed with and without the sidecar</h1>
+<p>Generated ${new Date().toISOString()} by <code>npm run demo</code>. The 2022 and 2023 scenarios ran two fleets side by side over one local Cassandra cluster, under the same fault at the same moment; 2025 one fleet, acting, on a climb nothing saw in production.</p>
 ${table}${sections}
 <script>${scriptSafe(library('chart.js', 'chart.umd.min.js'))}</script>
 <script>${scriptSafe(library('chartjs-plugin-annotation', 'chartjs-plugin-annotation.min.js'))}</script>
@@ -112,6 +115,19 @@ results.forEach((scenario, s) => scenario.runs.forEach((run, r) => {
     options: { animation: false, parsing: false, aspectRatio: 1.6, scales: { x: { type: 'linear', min: 0, title: { display: true, text: 'seconds since the scenario began' } }, y: { beginAtZero: true, title: { display: true, text: 'requests/s' } } },
       plugins: { annotation: { annotations } } },
   });
+  if (!run.disk) return;
+  // The faults, the alerts and the sidecars' word on the disk.
+  const alertMarks = {};
+  run.marks.forEach((m, i) => { if (m.kind !== 'sidecar' || m.text.includes('disk')) alertMarks['m' + i] = annotations['m' + i]; });
+  new Chart(document.getElementById('disk-' + s + '-' + r), {
+    type: 'line',
+    data: { datasets: [
+      { label: 'load (MiB)', data: run.disk.load, borderColor: '#06c', pointRadius: 0, borderWidth: 1.5 },
+      { label: 'full: ${disk.fullFraction * 100}% of its disk (MiB)', data: run.disk.full, borderColor: '#c00', borderDash: [4, 3], pointRadius: 0, borderWidth: 1 },
+    ] },
+    options: { animation: false, parsing: false, aspectRatio: 1.6, scales: { x: { type: 'linear', min: 0, title: { display: true, text: 'seconds since the scenario began' } }, y: { title: { display: true, text: 'MiB' } } },
+      plugins: { annotation: { annotations: alertMarks } } },
+  });
 }));
 </script></body></html>`;
   writeFileSync(file, html);
@@ -131,7 +147,18 @@ function chartData(scenario: ScenarioResult): unknown {
       failed: run.perSecond.map((p) => ({ x: x(p.second * 1000), y: p.failed })),
       marks: scenario.events.filter((e) => (e.fleet === null || e.fleet === run.fleet) && marked.test(e.text))
         .map((e) => ({ at: x(e.at), kind: e.kind, text: e.text.length > 48 ? `${e.text.slice(0, 47)}…` : e.text })),
+      disk: run.disk === null ? null : diskChart(run.disk, x),
     })),
+  };
+}
+
+/** The climb on the small disk: readings of the node's load from the moment its sidecar read the small disk's size (before, it still knew the old one). */
+function diskChart(climb: DiskClimb, x: (ms: number) => number): { load: { x: number; y: number }[]; full: { x: number; y: number }[] } {
+  const capacity = climb.points.at(-1)?.capacityBytes ?? null;
+  const onSmallDisk = climb.points.filter((p) => p.loadBytes !== null && capacity !== null && p.capacityBytes === capacity);
+  return {
+    load: onSmallDisk.map((p) => ({ x: x(p.at), y: mebibytes(p.loadBytes) })),
+    full: onSmallDisk.map((p) => ({ x: x(p.at), y: mebibytes((capacity ?? 0) * disk.fullFraction) })),
   };
 }
 

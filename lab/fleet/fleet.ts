@@ -8,6 +8,7 @@
 // Each fleet has its own lease scope, so two fleets over one cluster never wait on
 // each other's restarts.
 import type { Cleanup } from '../cleanup.ts';
+import type { RuleTimeScale } from '../../k8s/monitoring/alerts.ts';
 import { startPrometheus, type PrometheusServer } from '../prometheus.ts';
 import { startService, type RunningService, type ServiceOptions } from '../session-service/harness.ts';
 import { startSidecar, type SidecarProcess } from '../sidecar-process.ts';
@@ -37,8 +38,8 @@ export interface FleetOptions {
   /** Sidecar settings by section, for both modes; the mode's own settings win. */
   sidecar: Record<string, Record<string, unknown>>;
   balancer?: BalancerOptions;
-  /** How the fleet's Prometheus shortens the rules' `for:` (lab/prometheus.ts). */
-  alertForScale?: number;
+  /** How the fleet's Prometheus shortens the rules' time (lab/prometheus.ts). */
+  alertScale?: RuleTimeScale;
 }
 
 const modeSettings = (mode: FleetMode, leaseScope: string): Record<string, Record<string, unknown>> => ({
@@ -59,6 +60,6 @@ export async function startFleet(owner: Cleanup, options: FleetOptions): Promise
     const { hostname, port } = new URL(pod.sidecar.url);
     return { name: pod.name, address: { host: hostname, port: Number(port) }, readinessUrl: `${pod.sidecar.adminUrl}/readyz` };
   }), options.balancer);
-  const prometheus = await startPrometheus(owner, pods.map((pod) => new URL(pod.sidecar.adminUrl).host), options.alertForScale);
+  const prometheus = await startPrometheus(owner, pods.map((pod) => new URL(pod.sidecar.adminUrl).host), options.alertScale);
   return { name: options.name, mode: options.mode, pods, balancer, prometheus };
 }

@@ -10,7 +10,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { stringify } from 'yaml';
-import { alerts, disk, promDuration, sidecarJob } from '../../k8s/monitoring/alerts.ts';
+import { alerts, disk, diskAlertNames, promDuration, sidecarJob } from '../../k8s/monitoring/alerts.ts';
 import { temporaryDirectory } from '../../lab/cleanup.ts';
 import { promtool, type PromtoolOutcome } from '../support/promtool.ts';
 import { annotations } from './scenarios.ts';
@@ -22,7 +22,7 @@ const perDay = (24 * 60) / stepMinutes;
 const pods = ['pod-a:9364', 'pod-b:9364'];
 const [climbing, steady] = ['10.64.0.144', '10.64.16.85'];
 const capacity = 1_500_000_000_000;
-const diskAlerts = ['SessionStoreCassandraDiskFull', 'SessionStoreCassandraDiskFillingUp', 'SessionStoreCassandraDiskGrowing'];
+const diskAlerts = diskAlertNames;
 
 /** A gauge sampled every 5 minutes, one value per sample (promtool's expanding notation where it repeats). */
 const series = (metric: string, labels: Record<string, string>, values: number[]): { series: string; values: string }[] =>

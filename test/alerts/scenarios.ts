@@ -237,6 +237,16 @@ export const scenarios: Scenario[] = [
     fires: [{ alert: 'SessionStoreLocalQuorumUnavailable', labels: job, from: 6.5, until: 15.5, value: 0 }],
   },
   {
+    name: 'a node\'s disk past the guardrail\'s failure threshold for 10 minutes: every coordinator refuses the writes it holds (40% of requests), and only the full-disk page, naming the node, pages',
+    minutes: 25,
+    series: {
+      ...quietDay(),
+      ...everyPod('sessionstore_sidecar_cassandra_node_disk_usage_state', { address: third, state: 'full' }, [[0, 0], [5, 1], [15, 0]]),
+      ...traffic(5, 15, 0.4),
+    },
+    fires: [{ alert: 'SessionStoreCassandraDiskFull', labels: { ...job, address: third }, from: 7, until: 15 }],
+  },
+  {
     name: 'a restart that did not cure, and one that failed: a human is paged, once each',
     minutes: 25,
     series: {

@@ -67,10 +67,10 @@ void t.test('a node whose disk is past the guardrail\'s failure threshold (2025-
     // The next test's writers are ordinary roles too: wait until the node gossips room again.
     for (const began = Date.now(); (await gossipedDiskUsage()) !== 'SPACIOUS' && Date.now() - began < 120_000;) await sleep(1000);
   });
-  const { monitor } = await startTestMonitor(t, { contact_points: ['127.0.0.1'], ...role, probe: { interval_ms: 1000, timeout_ms: 2000 } });
+  const { monitor } = await startTestMonitor(t, { contact_points: ['127.0.0.1'], ...role, probe: { interval_ms: 1000, timeout_ms: 2000, storage_interval_ms: 1000 } });
   await waitFor(monitor, (v) => v.nodes.length === 3 && v.nodes.every((n) => n.reachable && n.canCoordinateLocalQuorum === true && n.storage !== null), 20_000);
   overfillDisk(3);
-  // Cassandra checks its disks and gossips the state within a minute; the sidecar reads each node's storage once a minute.
+  // The lab's nodes check their disks and gossip the state every second (production: every minute); this sidecar reads each node's storage every second.
   const tookMs = await waitFor(monitor, (v) => v.nodes.find((n) => n.address === '127.0.0.3')?.storage?.diskUsage === 'FULL' && v.nodes.every((n) => n.writesRefused !== null), 150_000);
   t.comment(`node 3 gossiped FULL and every canary write was refused ${(tookMs / 1000).toFixed(1)} s after its disk counted as full`);
   const view: ClusterView = monitor.view();

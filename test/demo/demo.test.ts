@@ -1,8 +1,10 @@
 // The demo as CI runs it (`npm run demo -- --quick`), end to end on the real cluster:
-// acting beats dry run in both incidents, the sidecars' own restarts fail no request,
-// the expected alerts fire, and the HTML report holds both runs of both scenarios and
-// renders in a real headless browser (Debian's chromium), offline, without errors.
-// And a demo stopped half way leaves nothing behind.
+// acting beats dry run in 2022 and 2023, the sidecars' own restarts fail no request,
+// the expected alerts fire; in 2025 a node's disk fills for real (a loop device) and
+// the ticket, the page and the node's failure come in that order, the failure named,
+// nothing restarted. The HTML report holds every run and the climb, and renders in a
+// real headless browser (Debian's chromium), offline, without errors. And a demo
+// stopped half way through the climb leaves nothing behind: no mount, no loop device.
 import { spawn, spawnSync, type ChildProcessByStdio } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, readFileSync, statSync } from 'node:fs';
@@ -10,13 +12,22 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { chromium, type Page } from 'playwright-core';
 import t, { type Test } from 'tap';
-import { status } from '../../lab/cluster/cluster.ts';
+import { diskAlertNames } from '../../k8s/monitoring/alerts.ts';
+import { localNode, status } from '../../lab/cluster/cluster.ts';
 import { activeRules } from '../../lab/cluster/faults.ts';
+import { smallDisk } from '../../lab/cluster/small-disk.ts';
 import type { RunResult, ScenarioResult } from '../../lab/demo/incidents.ts';
 
 const demo = join(import.meta.dirname, '../../lab/demo/cli.ts');
-// The demo's quick form takes about 5 minutes, above the suite's per-file timeout.
-t.setTimeout(15 * 60_000);
+// The demo's quick form takes about 9 minutes, above the suite's per-file timeout.
+t.setTimeout(20 * 60_000);
+
+/** Whether anything of the small-disk fault is left: its record, a mount under the cluster, a loop device on its image. */
+function smallDiskLeft(): string[] {
+  const mounts = readFileSync('/proc/mounts', 'utf8').split('\n').filter((line) => line.includes('/small-disk '));
+  const loops = spawnSync('losetup', ['-a'], { encoding: 'utf8' }).stdout.split('\n').filter((line) => line.includes('small-disk.img'));
+  return [...(smallDisk() === null ? [] : ['the record']), ...mounts, ...loops];
+}
 
 /** Runs the demo; a test that ends early, however it ends, stops it (SIGTERM: it cleans up after itself). */
 function startDemo(t: Test, args: string[]): ChildProcessByStdio<null, Readable, Readable> {
@@ -39,7 +50,7 @@ const inBrowser = `[...document.querySelectorAll('canvas')].map((canvas) => {
 void t.test('--help prints the options and starts nothing; a wrong option is a clear error', (t) => {
   const help = spawnSync(process.execPath, [demo, '--help'], { encoding: 'utf8', timeout: 10_000 });
   t.equal(help.status, 0);
-  t.match(help.stdout, /--scenario 2022\|2023\|all[\s\S]*--quick[\s\S]*--keep[\s\S]*--service-cmd[\s\S]*--report/);
+  t.match(help.stdout, /--scenario 2022\|2023\|2025\|all[\s\S]*--quick[\s\S]*--keep[\s\S]*--service-cmd[\s\S]*--report/);
   t.notMatch(help.stdout, /scenario 2022\n|start two fleets/, 'nothing ran');
   const wrong = spawnSync(process.execPath, [demo, '--scenario', '2024'], { encoding: 'utf8', timeout: 10_000 });
   t.equal(wrong.status, 2);
@@ -47,7 +58,7 @@ void t.test('--help prints the options and starts nothing; a wrong option is a c
   t.end();
 });
 
-void t.test('npm run demo -- --quick: both incidents, dry run against acting, a report that renders', async (t) => {
+void t.test('npm run demo -- --quick: three incidents, dry run against acting, the disk climb, a report that renders', async (t) => {
   const dir = t.testdir();
   const report = join(dir, 'demo-report.html');
   const child = startDemo(t, ['--quick', '--report', report]);
@@ -59,8 +70,8 @@ void t.test('npm run demo -- --quick: both incidents, dry run against acting, a 
   t.match(output, /┌.*scenario.*run.*failed/s, 'a summary table');
 
   const results = JSON.parse(readFileSync(join(dir, 'demo-report.json'), 'utf8')) as ScenarioResult[];
-  t.same(results.map((s) => s.id), ['2022', '2023']);
-  for (const scenario of results) {
+  t.same(results.map((s) => s.id), ['2022', '2023', '2025']);
+  for (const scenario of results.filter((s) => s.id !== '2025')) {
     const dry = scenario.runs.find((r) => r.mode === 'dry-run') as RunResult;
     const acting = scenario.runs.find((r) => r.mode === 'acting') as RunResult;
     const share = (run: RunResult): string => `${run.failed} of ${run.sent}`;
@@ -89,6 +100,9 @@ void t.test('npm run demo -- --quick: both incidents, dry run against acting, a 
     }
   }
 
+  checkDiskClimb(t, results.find((s) => s.id === '2025') as ScenarioResult);
+  t.same(smallDiskLeft(), [], 'the small disk is gone: no mount, no loop device');
+
   // The report in a real browser, offline: every request but the file itself is refused and counted.
   const executablePath = spawnSync('sh', ['-c', 'command -v chromium'], { encoding: 'utf8' }).stdout.trim();
   t.ok(executablePath, 'Debian\'s chromium is installed (.ci/run installs it)');
@@ -105,6 +119,34 @@ void t.test('npm run demo -- --quick: both incidents, dry run against acting, a 
   }
 });
 
+/** 2025: the ticket, then the page, then the node's failure, named; no restart; nothing said of the other nodes' disks. */
+function checkDiskClimb(t: Test, scenario: ScenarioResult): void {
+  const [run, ...others] = scenario.runs;
+  t.ok(run?.mode === 'acting' && others.length === 0, '2025: one fleet, acting');
+  if (!run) return;
+  const filling = '127.0.0.3';
+  const failedAt = scenario.faultEndAt;
+  const firstFiring = (alert: string): number | null => {
+    const fired = run.alerts.filter((a) => a.alert === alert && a.labels.address === filling && a.firedAt !== null).map((a) => a.firedAt as number);
+    return fired.length === 0 ? null : Math.min(...fired);
+  };
+  const ticket = firstFiring('SessionStoreCassandraDiskGrowing');
+  const page = firstFiring('SessionStoreCassandraDiskFillingUp');
+  const full = firstFiring('SessionStoreCassandraDiskFull');
+  const named = scenario.events.find((e) => e.fleet === run.fleet && e.at >= scenario.faultAt && e.text.includes(`Cassandra node ${filling}: its disk is full`));
+  const relative = (at: number | null | undefined): string => (at === null || at === undefined ? 'never' : `${((at - failedAt) / 1000).toFixed(1)} s`);
+  t.comment(`2025, relative to node 3's failure (${((failedAt - scenario.faultAt) / 1000).toFixed(1)} s into the climb): ticket ${relative(ticket)}, page ${relative(page)}, full-disk page ${relative(full)}, the sidecars named the full disk ${relative(named?.at)}`);
+  t.ok(ticket !== null && page !== null && ticket < page, '2025: the ticket (SessionStoreCassandraDiskGrowing) first, then the page (SessionStoreCassandraDiskFillingUp)');
+  t.ok(page !== null && page < failedAt, '2025: the page before the node failed');
+  t.ok(full !== null, '2025: and the full-disk page (SessionStoreCassandraDiskFull)');
+  t.ok(named, '2025: the sidecars named the full disk as the cause');
+  t.same(run.alerts.filter((a) => diskAlertNames.includes(a.alert) && a.labels.address !== filling).map((a) => a.labels.address), [], '2025: no disk alert for the nodes whose disks are not filling');
+  t.same(run.alerts.filter((a) => a.labels.severity === 'page' && !diskAlertNames.includes(a.alert)).map((a) => a.alert), [], '2025: no other page (not the error rate, not quorum: the disk\'s pages say it)');
+  t.equal(run.restarts, 0, '2025: no restart: it cannot help');
+  t.same(run.serviceExits, [], '2025: no service process exited');
+  t.ok((run.disk?.points.length ?? 0) > 20, `2025: the climb, read every second (${run.disk?.points.length ?? 0} readings)`);
+}
+
 /** The report, opened offline: charts painted, no console error, nothing fetched. */
 async function checkReport(t: Test, page: Page, dir: string, report: string): Promise<void> {
   const problems: string[] = [];
@@ -118,7 +160,7 @@ async function checkReport(t: Test, page: Page, dir: string, report: string): Pr
   });
   await page.goto(`file://${report}`);
   const charts = await page.evaluate<{ id: string; points: number[]; painted: number }[]>(inBrowser);
-  t.equal(charts.length, 4, 'four charts: two runs of two scenarios');
+  t.equal(charts.length, 6, 'six charts: two runs of 2022 and of 2023, and 2025\'s run and its climb');
   for (const chart of charts) {
     t.ok(chart.points.length === 2 && chart.points.every((n) => n > 10), `${chart.id}: both series hold data (${chart.points.join(', ')} points)`);
     t.ok(chart.painted > 1000, `${chart.id}: the canvas is painted (${chart.painted} pixels)`);
@@ -130,28 +172,30 @@ async function checkReport(t: Test, page: Page, dir: string, report: string): Pr
   t.ok(existsSync(screenshot) && statSync(screenshot).size > 10_000, 'a screenshot beside the report');
 }
 
-void t.test('SIGTERM in the middle of a fault, node 1 half rebooted: the demo stops at once, everything it started stops, and the cluster is left as it was found', async (t) => {
+void t.test('SIGTERM in the middle of the disk\'s climb: the demo stops at once, everything it started stops, and the cluster is left as it was found', async (t) => {
   const processes = (): string => spawnSync('pgrep', ['-fc', 'session-service --config|src/cli.ts --config|prometheus --config.file'], { encoding: 'utf8' }).stdout.trim();
   const before = processes();
-  const child = startDemo(t, ['--quick', '--scenario', '2023', '--report', join(t.testdir(), 'demo-report.html')]);
+  const child = startDemo(t, ['--quick', '--scenario', '2025', '--report', join(t.testdir(), 'demo-report.html')]);
   let output = '';
-  // Node 1 is down and cut off from its peers, and on its way back.
+  // Node 3 runs on its small disk.
   const faultInPlace = new Promise<void>((resolve) => {
     child.stdout.on('data', (chunk: Buffer) => {
       output += chunk.toString();
-      if (/sidecars see: node is unreachable.*\(127\.0\.0\.1\)/.test(output)) resolve();
+      if (/▶ a baseline/.test(output)) resolve();
     });
   });
   child.stderr.on('data', (chunk: Buffer) => { output += chunk.toString(); });
   const closed = once(child, 'close') as Promise<[number | null]>;
   await Promise.race([faultInPlace, closed]);
-  t.ok(activeRules().length > 0, 'the fault is in place: node 1 cut off from its peers by iptables rules');
+  t.ok(smallDiskLeft().length >= 2, `the fault is in place: node 3's data on a mounted loop device (${smallDiskLeft().join('; ')})`);
   child.kill('SIGTERM');
   const [code] = await closed;
   t.equal(code, 143, 'the demo exits 143 after SIGTERM', { output: output.slice(-3000) });
   const afterSignal = output.slice(output.indexOf('SIGTERM: stopping everything the demo started'));
   t.ok(afterSignal.length < output.length, 'it says it stops everything');
-  t.notMatch(afterSignal, /▶ the split view|▶ after the fault/, 'no step of the scenario starts after the signal');
+  t.notMatch(afterSignal, /▶ the climb|▶ collect/, 'no step of the scenario starts after the signal');
+  t.same(smallDiskLeft(), [], 'no mount, no loop device, no record is left');
+  t.ok(existsSync(join(localNode(3).dir, 'data', 'system')), 'node 3\'s data is back in its own directory');
   t.same(activeRules(), [], 'no iptables rule is left');
   t.equal(processes(), before, 'no service, sidecar or Prometheus it started is left running');
   t.ok((await status()).every((node) => node.process === 'running' && node.answersCql), 'every node runs and answers CQL');
