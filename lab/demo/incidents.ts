@@ -1,5 +1,5 @@
-// The two incidents, each replayed on two fleets side by side over the one local
-// cluster: a dry-run fleet (what happened: no retries, no restarts) and an acting
+// The incidents, 2022 and 2023 each replayed on two fleets side by side over the one
+// local cluster: a dry-run fleet (what happened: no retries, no restarts) and an acting
 // fleet (the sidecars as shipped), under the same fault at the same moment, each with
 // the same MediaWiki-like traffic through its own balancer.
 //   2022: rolling maintenance (nodes 2, 3, then 1 go down and come back). The lab
