@@ -266,6 +266,9 @@ export async function up(log: Log = quiet): Promise<void> {
   const lib = ensureCassandra(log);
   if (allNodes().every((node) => processState(node) === 'stopped')) ensureLayout(log);
   const begin = Date.now();
+  // A small disk left by a run that was killed, its node stopped since (or the machine rebooted, and the mount is gone): the node starts on its own data.
+  const onSmallDisk = smallDisk();
+  if (onSmallDisk !== null && processState(localNode(onSmallDisk.node)) === 'stopped') leaveSmallDisk();
   // A replacement cut short (the matrix's replaced-node row): the member's place is the spare's until it is put back.
   const replaced = replacedMember();
   for (const node of allNodes().filter((n) => n.number !== replaced)) {
