@@ -4,8 +4,6 @@
 //               heal that flaps node 1 DOWN and UP: gocql drops node 1 and takes it
 //               back by itself; the sidecar names the node, shields users (fewer than
 //               1 in 100 fail at each rate), and restarts nothing, during or after.
-//   crash-loop  the service exits at start under the kubelet's backoff: never judged a
-//               stale pool, never restarted by the sidecar, not ready.
 //   unresolved-contact-point  the pod starts while DNS does not know the sidecar's only
 //               contact point: it serves, has no LOCAL_QUORUM alert even pending, files its
 //               ticket, and finds the cluster once the name resolves.
@@ -19,16 +17,17 @@ import type { SidecarProcess } from '../../lab/sidecar-process.ts';
 import { restoreClusterAfter } from '../support/restore-cluster.ts';
 
 restoreClusterAfter(t);
-// The first two rows wait out the stale grace (75 s) after their fault: about 3.5 and 1.7 minutes;
-// the last two take under a minute each. The rest run in npm run matrix only, the suite's 40 minutes having
-// no room for them (35 minutes together). Each is held here by what its sidecar saw on the real
+// The first row waits out the stale grace (75 s) after the heal: about 4 minutes; the other two
+// take under a minute each. The rest run in npm run matrix only, the suite's 40 minutes having
+// no room for them (37 minutes together). Each is held here by what its sidecar saw on the real
 // cluster, replayed through the decision core (test/reconcile/recorded-rows.test.ts), and by its
 // parts: the stale fleet and the sidecar killed mid-restart by the lease's tests on the real cluster
 // (test/remediate/lease.test.ts, test/e2e/fleet-lease.test.ts) and the remediator's; the whole data
 // center's outage by test/e2e/outage.test.ts; the stalling node by the canary's thresholds
 // (test/cluster/view.test.ts) and the monitor's breaker bounds (test/cluster/cluster-monitor.test.ts);
-// the slow start by the rule that a service not answering is never judged (test/reconcile/diagnose.test.ts)
-// and the crash loop here; the replaced node by the monitor's membership tests.
+// the slow start and the crash loop by the rule that a service not answering is never judged
+// (test/reconcile/diagnose.test.ts) and by readiness that waits for the service's health check
+// (test/ship/image.test.ts); the replaced node by the monitor's membership tests.
 t.setTimeout(10 * 60_000);
 
 const row = (name: string) => {
@@ -65,16 +64,6 @@ void t.test('T327954 at 30 and 300 requests a second, and its flapping heal: nam
   t.ok(replayed.some((tick) => tick.verdict?.brokenCoordinators.includes('127.0.0.1')), 'the replay names node 1, as the sidecar did');
   t.notOk(replayed.some((tick) => tick.verdict?.action === 'restart'), 'and never calls for a restart');
 });
-
-void t.test('a crash-looping service under the kubelet\'s backoff: no restart by the sidecar, not ready', async (t) => {
-  const result = await row('crash-loop').run(contextOf(t, [10]));
-  for (const line of result.happened) t.comment(line);
-  t.equal(result.restarts, 0, 'no restart by the sidecar');
-  t.ok(result.happened.some((line) => /readiness: not ready; \/status service\.health\.answering: false/.test(line)), 'not ready, and /status says the service does not answer');
-  t.ok(result.happened.some((line) => /does not answer its health check/.test(line)), 'the verdict says why nothing is judged');
-  t.ok(result.right, 'the row\'s outcome is right');
-});
-
 
 void t.test('the sidecar\'s only contact point does not resolve while the pod starts: it serves, pages nothing, and finds the cluster once it does', async (t) => {
   const result = await row('unresolved-contact-point').run(contextOf(t, [30]));

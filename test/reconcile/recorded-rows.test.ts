@@ -30,6 +30,11 @@ const expectations: Record<string, (t: Test, ticks: ReplayedTick[]) => void> = {
     t.same(restartsCalled(ticks), [], 'a service 30 s from answering: never a restart');
     t.notOk(ticks.some((tick) => tick.verdict?.findings.some((f) => f.rule === 'stale_pool')), 'and its empty pool is never a stale pool');
   },
+  'crash-loop': (t, ticks) => {
+    t.same(restartsCalled(ticks), [], 'a service exiting at every start under the kubelet\'s backoff: never a restart (the kubelet\'s business)');
+    t.notOk(ticks.some((tick) => tick.verdict?.findings.some((f) => f.rule === 'stale_pool')), 'its empty pool is never a stale pool');
+    t.ok(judged(ticks).some(({ verdict }) => verdict.evidence.some((line) => /does not answer its health check/.test(line))), 'the verdict says why nothing is judged');
+  },
   'cluster-wide': (t, ticks) => {
     t.same(restartsCalled(ticks), [], 'Cassandra failing everywhere: never a restart');
   },
@@ -86,8 +91,10 @@ void t.test('the recordings bite: a decision core without its guards would have 
     const hasty = { ...inputs, policy: { ...inputs.policy, staleGraceMs: 0, sustainMs: 0 } };
     t.ok(restartsCalled(replay(hasty)).length > 0, `${row}: without the stale grace and the sustain, a restart`);
   }
-  const slow = recorded('slow-start');
-  const takenAsAnswering = { ...slow, ticks: slow.ticks.map((tick) => ({ ...tick, service: { ...tick.service, answering: true } })) };
-  t.ok(restartsCalled(replay(takenAsAnswering)).length > 0, 'slow-start: a service taken as answering before it does, a restart');
+  for (const row of ['slow-start', 'crash-loop']) {
+    const inputs = recorded(row);
+    const takenAsAnswering = { ...inputs, ticks: inputs.ticks.map((tick) => ({ ...tick, service: { ...tick.service, answering: true } })) };
+    t.ok(restartsCalled(replay(takenAsAnswering)).length > 0, `${row}: a service taken as answering when it does not, a restart`);
+  }
   t.end();
 });
