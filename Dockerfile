@@ -4,10 +4,13 @@
 # The base is pinned to an exact Node.js release tag. It is not pinned by digest: no
 # public source we could check names the digest of this tag, and a digest nobody
 # verified is worse than none. Pin it in your registry mirror when you import it.
+# NODE_BASE exists for builds that cannot pull it: the lab builds the same shape from
+# Debian and Node's own binary (lab/image/base.ts) under a name of its own.
 # test/ship/dockerfile.test.ts fails on an unpinned base, a root user or a missing stage.
+ARG NODE_BASE=node:24.21.0-trixie-slim
 
 # 1. build: the TypeScript compiler turns src/ into dist/.
-FROM node:24.21.0-trixie-slim AS build
+FROM ${NODE_BASE} AS build
 WORKDIR /build
 COPY package.json package-lock.json ./
 # No install scripts: the dev toolchain needs none to compile, and none should run.
@@ -15,19 +18,24 @@ RUN npm ci --ignore-scripts
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 RUN npx tsc -p tsconfig.build.json
+# The software bill of materials of the production dependencies, from the same lockfile,
+# by CycloneDX's own tool (`npm sbom --omit=dev` leaves out yaml, which ships).
+RUN npx cyclonedx-npm --omit dev --output-format JSON --output-file sbom.cdx.json
 
-# 2. production-dependencies: exactly what `npm ci --omit=dev` installs, nothing else.
-FROM node:24.21.0-trixie-slim AS production-dependencies
+# 2. production-dependencies: exactly what `npm ci --omit=dev` installs, nothing else,
+# less the packages' source maps (220 files): nothing maps a stack trace at run time.
+FROM ${NODE_BASE} AS production-dependencies
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --ignore-scripts && npm cache clean --force
+RUN npm ci --omit=dev --ignore-scripts && npm cache clean --force && find node_modules -name '*.map' -delete
 
 # 3. runtime: the same base, the production install and dist/, owned by root and only
 # readable by the sidecar's user, so nothing it runs can rewrite its own code.
-FROM node:24.21.0-trixie-slim AS runtime
+FROM ${NODE_BASE} AS runtime
 WORKDIR /app
 COPY --from=production-dependencies /app/node_modules ./node_modules
 COPY --from=build /build/dist ./dist
+COPY --from=build /build/sbom.cdx.json ./
 COPY package.json ./
 ENV NODE_ENV=production
 # Heap settings chosen by the benchmarks (docs/benchmarks.md, "Memory"): a bounded old

@@ -1,5 +1,5 @@
 // What the image sets, read from the Dockerfile itself, so the lab runs the production
-// build the way the image does (the bench's heap settings, the production-install test).
+// build the way the image does (the bench's heap settings, the soak).
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 

@@ -1,6 +1,7 @@
 // The Dockerfile's promises, read from the file itself: every base pinned to an exact
-// release, a build stage apart from the runtime, production dependencies only, a
-// numeric non-root user, and the package's own command as the entrypoint.
+// release (an ARG's default counts: the lab builds on a base of its own, lab/image), a
+// build stage apart from the runtime, production dependencies only, a numeric non-root
+// user, and the package's own command as the entrypoint.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
@@ -9,13 +10,20 @@ const root = join(import.meta.dirname, '../..');
 
 interface Stage { base: string; name: string; lines: string[] }
 
-/** The stages of a Dockerfile, continuation lines joined and comments dropped. */
+/**
+ * The stages of a Dockerfile, continuation lines joined and comments dropped. A base
+ * named by an ARG before the first FROM is that ARG's default: what a build that passes
+ * no --build-arg pulls.
+ */
 function stagesOf(dockerfile: string): Stage[] {
   const stages: Stage[] = [];
+  const defaults = new Map<string, string>();
   const instructions = dockerfile.replace(/\\\n/g, ' ').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
   for (const line of instructions) {
+    const arg = /^ARG\s+(\w+)(?:=(\S+))?$/i.exec(line);
+    if (arg && stages.length === 0) { if (arg[2] !== undefined) defaults.set(arg[1] ?? '', arg[2]); continue; }
     const from = /^FROM\s+(\S+)(?:\s+AS\s+(\S+))?$/i.exec(line);
-    if (from) stages.push({ base: from[1] ?? '', name: from[2] ?? '', lines: [] });
+    if (from) stages.push({ base: (from[1] ?? '').replace(/\$\{?(\w+)\}?/g, (whole, name: string) => defaults.get(name) ?? whole), name: from[2] ?? '', lines: [] });
     else stages.at(-1)?.lines.push(line);
   }
   return stages;
@@ -63,6 +71,7 @@ void t.test('the check fails on what it must refuse', (t) => {
   const refusals: [string, RegExp][] = [
     [shipped.replaceAll('node:24.21.0-trixie-slim', 'node:24-trixie-slim'), /base node:24-trixie-slim is not pinned/],
     [shipped.replaceAll('node:24.21.0-trixie-slim', 'node:latest'), /base node:latest is not pinned/],
+    [shipped.replace('ARG NODE_BASE=node:24.21.0-trixie-slim', 'ARG NODE_BASE'), /base \$\{NODE_BASE\} is not pinned/],
     [shipped.replace('USER 65532:65532', 'USER root'), /USER root is not numeric/],
     [shipped.replace('USER 65532:65532', 'USER 0:0'), /USER 0:0 is root/],
     [shipped.replace(/^USER .*$/m, ''), /sets no USER/],
