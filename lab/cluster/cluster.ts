@@ -253,6 +253,34 @@ async function createSchema(log: Log): Promise<void> {
   log(`schema ready: keyspace ${sessionsKeyspace} (NetworkTopologyStrategy ${dataCenter}: 3), tables ${sessionsKeyspace}.values, sidecar_leases and sidecar_canary`);
 }
 
+const schemaVersion = async (node: NodePlace): Promise<string> =>
+  String((await queryNode(node, 'SELECT schema_version FROM system.local')).first().get('schema_version'));
+
+/**
+ * Every node on node 1's schema. A schema change is pushed to the peers, and a peer that
+ * missed it pulls it once gossip shows another version; but once, with three JVMs
+ * starting at once on two cores, a node missed the push and never pulled it ("Couldn't
+ * find table", for minutes). A node started again pulls the schema as it joins.
+ */
+async function settleSchema(log: Log): Promise<void> {
+  const behind = async (): Promise<LocalNode[]> => {
+    const expected = await schemaVersion(localNode(1));
+    const nodes = allNodes().filter((node) => processState(node) === 'running');
+    const versions = await Promise.all(nodes.map((node) => schemaVersion(node).catch(() => '')));
+    return nodes.filter((_, i) => versions[i] !== expected);
+  };
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    if ((await behind()).length === 0) return;
+    await sleep(1000);
+  }
+  for (const node of await behind()) {
+    log(`node ${node.number} has not taken the new schema in 30 s (a lost schema push); starting it again`);
+    await stopNode(node.number, log);
+    await startNode(node.number, log);
+  }
+}
+
 export interface StartTiming {
   /** From spawning the JVM until the node answers CQL. */
   cqlMs: number;
@@ -288,6 +316,7 @@ export async function up(log: Log = quiet): Promise<void> {
   for (const node of allNodes()) await waitFor('it lists the other nodes as peers', node, () => listsOtherNodesAsPeers(node));
   await ensureAdminRole(log, lib);
   await createSchema(log);
+  await settleSchema(log);
   for (const node of allNodes()) await waitFor('it sees every node up', node, () => seesRunningNodesUp(node));
   log(`cluster up: 3 nodes of ${dataCenter} answer CQL and see each other (${((Date.now() - begin) / 1000).toFixed(1)} s)`);
 }
