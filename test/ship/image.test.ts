@@ -4,10 +4,12 @@
 // capability dropped, no new privileges, its memory limit, its volumes read-only. It
 // probes the shared lab cluster with credentials from mounted files, as from a Secret.
 // Needs root (CI runs as root), as podman does here.
+import { execFile } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { promisify } from 'node:util';
 import t from 'tap';
 import { request } from 'undici';
 import { parseAllDocuments, stringify } from 'yaml';
@@ -56,6 +58,14 @@ function productionPackages(): string[] {
     .map(([path, entry]) => `${entry.name ?? path.slice(path.lastIndexOf('node_modules/') + 'node_modules/'.length)}@${entry.version ?? '?'}`)
     .sort();
 }
+
+/** The machine's firewall rules and network interfaces: podman must add none (host networking, no bridge). */
+const network = async (): Promise<string> => {
+  const run = promisify(execFile);
+  const rules = await Promise.all(['filter', 'nat'].map(async (table) => (await run('iptables', ['-t', table, '-S'])).stdout));
+  return `${rules.join('')}${(await run('ip', ['-o', 'link', 'show'])).stdout.split('\n').map((line) => line.split(':')[1] ?? '').join(' ')}`;
+};
+const networkBefore = await network();
 
 const work = temporaryDirectory(t, 'sidecar-image-');
 const image = await buildImage(work, (line) => { t.comment(line); });
@@ -168,4 +178,8 @@ void t.test('--check-config in the image: a bad config exits non-zero and names 
   const { code, output } = await podmanOutcome(['run', '--rm', ...flags, image.name, '--config', '/etc/sessionstore-sidecar/config.yaml', '--check-config']);
   t.not(code, 0, `exit ${code}`);
   t.match(output, /listen\.port/, 'the key is named');
+});
+
+void t.test('podman added no firewall rule and no network interface: the build and every container used the machine\'s network', async (t) => {
+  t.equal(await network(), networkBefore);
 });
