@@ -38,7 +38,7 @@ COPY --from=build /build/dist ./dist
 COPY --from=build /build/sbom.cdx.json ./
 COPY package.json ./
 ENV NODE_ENV=production
-# Heap settings chosen by the benchmarks (docs/benchmarks.md, "Memory"): a bounded old
+# Heap settings chosen by the benchmarks (docs/benchmarks.md, "Where the tail comes from"): a bounded old
 # generation, so the container's memory limit is never met by garbage the collector
 # had not yet needed to collect, and a young generation sized for the request rate.
 ENV NODE_OPTIONS="--max-old-space-size=96 --max-semi-space-size=4"

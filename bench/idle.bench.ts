@@ -14,11 +14,11 @@ import { execFile, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
-import { adminCredentials, status as clusterStatus } from '../lab/cluster/cluster.ts';
+import { adminCredentials } from '../lab/cluster/cluster.ts';
 import { dockerfileEnv } from '../lab/dockerfile.ts';
 import { freePort } from '../lab/net.ts';
-import { findProgram, removeWorkFiles, start, startNginxUpstream, writeSidecarConfig } from '../lab/reference-proxies.ts';
-import { cpuSeconds, memoryMb, summary } from './measure.ts';
+import { removeWorkFiles, start, startNginxUpstream, writeSidecarConfig } from '../lab/reference-proxies.ts';
+import { cpuSeconds, memoryMb, nginxBesideRunningCluster, summary } from './measure.ts';
 
 const seconds = Number(process.env.IDLE_SECONDS ?? 30);
 const rounds = Number(process.env.IDLE_ROUNDS ?? 2);
@@ -28,15 +28,7 @@ const env = { NODE_OPTIONS: nodeOptions, NODE_ENV: 'production' };
 const rarely = 60_000;
 const log = (line: string): void => { console.error(`# ${line}`); };
 
-const nginx = findProgram('nginx');
-if (!nginx) {
-  console.error('missing: nginx-light; install with: apt-get install -y nginx-light');
-  process.exit(2);
-}
-if (!(await clusterStatus()).every((node) => node.answersCql)) {
-  console.error('the cluster is not up: npm run cluster -- up');
-  process.exit(2);
-}
+const nginx = await nginxBesideRunningCluster();
 
 interface Variant { name: string; probeMs?: number; observeMs?: number; reconcileMs?: number }
 const variants: Variant[] = [

@@ -2,11 +2,13 @@
 // the real cluster (the sidecar probes it as in production).
 //   targets: direct (the upstream itself), the sidecar (the production build, with the
 //   image's NODE_OPTIONS), a minimal Node proxy of the same shape (the floor for Node:
-//   bench/minimal-proxy.ts), nginx and HAProxy (one worker each).
-//   pinning: every proxy on CPU 1; the upstream and the load generators on CPU 0.
+//   bench/minimal-proxy.ts) and nginx (one worker).
+//   pinning: every proxy alone on CPU 1; the upstream, the load generators and the
+//   cluster's JVMs on CPU 0, the JVMs idle-scheduled (given back afterwards).
 //   per target, BENCH_ROUNDS rounds (default 3), interleaved: the sequential per-hop
-//   round trip (wrk, 1 connection), saturation (wrk, 64 connections; autocannon, 64),
-//   and 1,000 requests/s (autocannon) for p50/p99 and CPU per 1,000 requests.
+//   round trip (wrk, 1 connection), saturation (wrk, 64 connections), and each of
+//   BENCH_RATES (default 1000,3000 requests/s) open loop (bench/open-loop: every request
+//   sent at its intended time, timed from it) for p50/p99/p99.9 and CPU per request.
 //   memory (the sidecar): idle, steady at 1,000/s, and the peak after saturation.
 //   start-up: the production build against running src/ through type stripping.
 // BENCH_SECONDS sets each load phase (default 10), BENCH_MEMORY_SECONDS the idle and
@@ -20,12 +22,13 @@ import { promisify } from 'node:util';
 import { adminCredentials, status as clusterStatus, up as clusterUp } from '../lab/cluster/cluster.ts';
 import { dockerfileEnv } from '../lab/dockerfile.ts';
 import { freePort } from '../lab/net.ts';
-import { findProgram, removeWorkFiles, start, startHaproxy, startNginxProxy, startNginxUpstream, writeSidecarConfig, type Running } from '../lab/reference-proxies.ts';
-import { autocannonRun, cpuSeconds, eventLoopLagMaxMs, memoryMb, summary, wrk } from './measure.ts';
+import { findProgram, removeWorkFiles, start, startNginxProxy, startNginxUpstream, writeSidecarConfig, type Running } from '../lab/reference-proxies.ts';
+import { cpuSeconds, ensureOpenLoop, eventLoopLagMaxMs, memoryMb, openLoop, openLoopWarmupSeconds, sidelineCluster, summary, wrk, type OpenLoopResult } from './measure.ts';
 
 const seconds = Number(process.env.BENCH_SECONDS ?? 10);
 const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
 const memorySeconds = Number(process.env.BENCH_MEMORY_SECONDS ?? 60);
+const rates = (process.env.BENCH_RATES ?? '1000,3000').split(',').map(Number);
 const root = join(import.meta.dirname, '..');
 const nodeOptions = dockerfileEnv('NODE_OPTIONS');
 // cpus(), not availableParallelism(): the latter counts only the CPUs this process may use, and the bench pins itself.
@@ -33,22 +36,24 @@ const pinned = cpus().length >= 2;
 const [loadCpu, proxyCpu] = [0, 1];
 const log = (line: string): void => { console.error(`# ${line}`); };
 
-interface Round { seqP50Us: number; wrkRps: number; autocannonRps: number; p50Ms: number; p99Ms: number; cpuPer1000: number | null; errors: number }
+interface AtRate extends OpenLoopResult { cpuPer1000: number | null }
+interface Round { seqP50Us: number; wrkRps: number; atRate: AtRate[]; errors: number }
 type Target = Running & { measured: boolean };
+
+/** One open-loop phase, with the target's CPU per 1,000 requests over it (warm-up included, on both sides). */
+async function atRate(target: Target, rate: number, phaseSeconds: number): Promise<AtRate> {
+  const cpuBefore = target.measured ? cpuSeconds(target.pid) : 0;
+  const result = await openLoop(target.url, rate, phaseSeconds, loadCpu);
+  const requests = rate * (phaseSeconds + openLoopWarmupSeconds);
+  return { ...result, cpuPer1000: target.measured ? Math.round(((cpuSeconds(target.pid) - cpuBefore) / requests) * 1000 * 1000) / 1000 : null };
+}
 
 async function roundOf(target: Target): Promise<Round> {
   const seq = await wrk(target.url, 1, seconds, loadCpu);
   const saturated = await wrk(target.url, 64, seconds, loadCpu);
-  const cannon = await autocannonRun(target.url, { connections: 64, seconds });
-  const cpuBefore = target.measured ? cpuSeconds(target.pid) : 0;
-  const steady = await autocannonRun(target.url, { connections: 32, seconds, overallRate: 1000 });
-  const cpu = target.measured ? cpuSeconds(target.pid) - cpuBefore : null;
-  return {
-    seqP50Us: seq.p50Us, wrkRps: saturated.requestsPerSecond, autocannonRps: cannon.requestsPerSecond,
-    p50Ms: steady.p50Ms, p99Ms: steady.p99Ms,
-    cpuPer1000: cpu === null ? null : Math.round((cpu / steady.requests) * 1000 * 1000) / 1000,
-    errors: seq.errors + saturated.errors + cannon.errors + steady.errors,
-  };
+  const phases: AtRate[] = [];
+  for (const rate of rates) phases.push(await atRate(target, rate, seconds));
+  return { seqP50Us: seq.p50Us, wrkRps: saturated.requestsPerSecond, atRate: phases, errors: seq.errors + saturated.errors + phases.reduce((n, p) => n + p.failed, 0) };
 }
 
 /** The sidecar alone: idle, then 1,000 requests/s, each for memorySeconds. */
@@ -63,15 +68,13 @@ async function memoryPhases(sidecar: Target, adminUrl: string): Promise<Record<s
   log(`sidecar at 1,000 requests/s for ${memorySeconds} s`);
   let steadyMax = 0;
   const sampler = setInterval(() => { steadyMax = Math.max(steadyMax, memoryMb(sidecar.pid).rss); }, 1000);
-  const steadyCpu = cpuSeconds(sidecar.pid);
-  const steadyRun = await autocannonRun(sidecar.url, { connections: 32, seconds: memorySeconds, overallRate: 1000 });
+  const steadyRun = await atRate(sidecar, 1000, memorySeconds);
   clearInterval(sampler);
   const steady = memoryMb(sidecar.pid);
   return {
     idleCpuMsPerS: Math.round(idleMs * 10) / 10, idleRssMb: idle.rss, idleAnonMb: idle.anon, idleLagMaxMs: idleLag,
     steadyRssMb: steady.rss, steadyMaxRssMb: Math.max(steadyMax, steady.rss), steadyAnonMb: steady.anon,
-    steadyCpuPer1000: Math.round(((cpuSeconds(sidecar.pid) - steadyCpu) / steadyRun.requests) * 1000 * 1000) / 1000,
-    steadyLagMaxMs: await eventLoopLagMaxMs(adminUrl), steadyP99Ms: steadyRun.p99Ms,
+    steadyCpuPer1000: steadyRun.cpuPer1000 ?? NaN, steadyLagMaxMs: await eventLoopLagMaxMs(adminUrl), steadyP99Us: steadyRun.p99Us,
   };
 }
 
@@ -93,8 +96,7 @@ async function startup(entry: string, cassandra: Record<string, unknown>, upstre
 }
 
 const nginx = findProgram('nginx');
-const haproxy = findProgram('haproxy');
-const missing = [nginx ? null : 'nginx-light', haproxy ? null : 'haproxy', findProgram('wrk') ? null : 'wrk'].filter(Boolean);
+const missing = [nginx ? null : 'nginx-light', findProgram('wrk') ? null : 'wrk'].filter(Boolean);
 if (missing.length > 0) {
   console.error(`missing: ${missing.join(', ')}; install with: apt-get install -y ${missing.join(' ')}`);
   process.exit(2);
@@ -102,15 +104,21 @@ if (missing.length > 0) {
 if (!pinned) log('fewer than 2 CPUs: nothing is pinned, and the numbers mean less');
 
 const running: Running[] = [];
-const stopAll = (): void => { for (const p of running) p.stop(); removeWorkFiles(); };
-process.once('SIGINT', () => { stopAll(); process.exit(130); });
+let unsidelineCluster = async (): Promise<void> => {};
+const stopAll = async (): Promise<void> => { for (const p of running) p.stop(); removeWorkFiles(); await unsidelineCluster(); };
+for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => { void stopAll().finally(() => process.exit(130)); });
 try {
+  ensureOpenLoop(log);
   if (!(await clusterStatus()).every((n) => n.answersCql)) {
     log('starting the local Cassandra cluster (the sidecar probes it, as in production)');
     await clusterUp((line) => { log(`[cluster] ${line}`); });
   }
-  // From here on, this process (autocannon) shares CPU 0 with the upstream and wrk; the cluster's JVMs stay unpinned.
-  if (pinned) await promisify(execFile)('taskset', ['-a', '-p', '-c', String(loadCpu), String(process.pid)]);
+  // From here on, CPU 1 holds the proxy under test and nothing else: this process, the upstream, wrk, the
+  // open-loop generator and the cluster's JVMs (idle-scheduled; mostly idle anyway: the sidecar's probes) share CPU 0.
+  if (pinned) {
+    await promisify(execFile)('taskset', ['-a', '-p', '-c', String(loadCpu), String(process.pid)]);
+    unsidelineCluster = await sidelineCluster(loadCpu);
+  }
   log('npm run build: the production JavaScript the image runs');
   await new Promise<void>((resolve, reject) => {
     spawn(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', join(root, 'tsconfig.build.json')], { stdio: 'inherit' })
@@ -118,7 +126,7 @@ try {
   });
   const cassandra = { contact_points: ['127.0.0.1'], ...adminCredentials() };
   const cpu = (n: number): { cpu?: number } => (pinned ? { cpu: n } : {});
-  const ports = { upstream: await freePort(), sidecar: await freePort(), admin: await freePort(), minimal: await freePort(), nginx: await freePort(), haproxy: await freePort() };
+  const ports = { upstream: await freePort(), sidecar: await freePort(), admin: await freePort(), minimal: await freePort(), nginx: await freePort() };
   const upstream = await startNginxUpstream(nginx ?? '', ports.upstream, cpu(loadCpu));
   running.push(upstream);
   const env = { NODE_OPTIONS: nodeOptions, NODE_ENV: 'production' };
@@ -130,16 +138,14 @@ try {
 
   const minimal = await start('node minimal proxy', process.execPath, [join(root, 'bench/minimal-proxy.ts'), String(ports.minimal), upstream.url], ports.minimal, { ...cpu(proxyCpu), env });
   const nginxProxy = await startNginxProxy(nginx ?? '', ports.nginx, ports.upstream, '', cpu(proxyCpu));
-  const haproxyProxy = await startHaproxy(haproxy ?? '', ports.haproxy, ports.upstream, cpu(proxyCpu));
-  running.push(minimal, nginxProxy, haproxyProxy);
+  running.push(minimal, nginxProxy);
   const targets: Target[] = [
-    { ...upstream, name: 'direct', measured: false }, { ...sidecar, measured: true }, { ...minimal, measured: true },
-    { ...nginxProxy, measured: true }, { ...haproxyProxy, measured: true },
+    { ...upstream, name: 'direct', measured: false }, { ...sidecar, measured: true }, { ...minimal, measured: true }, { ...nginxProxy, measured: true },
   ];
   const results = new Map<string, Round[]>(targets.map((t) => [t.name, []]));
   for (let r = 1; r <= rounds; r++) {
     for (const target of targets) {
-      log(`round ${r}/${rounds}: ${target.name} (sequential, saturation with wrk and autocannon, 1,000/s; ${seconds} s each)`);
+      log(`round ${r}/${rounds}: ${target.name} (sequential and saturation with wrk, then open loop at ${rates.join(', ')}/s; ${seconds} s each)`);
       results.get(target.name)?.push(await roundOf(target));
     }
   }
@@ -153,50 +159,63 @@ try {
   const dir = join(import.meta.dirname, 'results');
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, 'proxy.md'), report);
-  writeFileSync(join(dir, 'proxy.json'), JSON.stringify({ seconds, rounds, memorySeconds, nodeOptions, pinned, results: Object.fromEntries(results), peaks, memory, starts }, null, 2));
+  writeFileSync(join(dir, 'proxy.json'), JSON.stringify({ seconds, rounds, rates, memorySeconds, nodeOptions, pinned, results: Object.fromEntries(results), peaks, memory, starts }, null, 2));
   log('written: bench/results/proxy.md and proxy.json');
 } finally {
-  stopAll();
+  await stopAll();
 }
 
 function render(results: Map<string, Round[]>, peaks: Record<string, number>, memory: Record<string, number>, starts: Record<string, { startedMs: number; rssMb: number }[]>): string {
-  const direct = results.get('direct') ?? [];
-  const nginxRounds = results.get('nginx') ?? [];
   const cell = (values: number[], unit = ''): string => {
     const s = summary(values);
     return Number.isNaN(s.median) ? '–' : s.min === s.max ? `${s.median}${unit}` : `${s.median}${unit} (${s.min}–${s.max})`;
   };
-  // Ratios and added latencies are taken within each round, then summarised.
-  const perRound = (rows: Round[], f: (row: Round, i: number) => number): number[] => rows.map(f);
-  const lines = [...results].map(([name, rows]) => `| ${name} | ${cell(perRound(rows, (r) => r.seqP50Us), ' µs')} | ${name === 'direct' ? '–' : cell(perRound(rows, (r, i) => r.seqP50Us - (direct[i]?.seqP50Us ?? NaN)), ' µs')} | ` +
-    `${cell(perRound(rows, (r) => r.wrkRps))} | ${name === 'direct' ? '–' : cell(perRound(rows, (r, i) => Math.round((r.wrkRps / (nginxRounds[i]?.wrkRps ?? NaN)) * 100)), '%')} | ${cell(perRound(rows, (r) => r.autocannonRps))} | ` +
-    `${cell(perRound(rows, (r) => r.p50Ms))} | ${cell(perRound(rows, (r) => r.p99Ms))} | ${name === 'direct' ? '–' : cell(perRound(rows, (r, i) => Math.round((r.p99Ms - (direct[i]?.p99Ms ?? NaN)) * 1000) / 1000))} | ` +
-    `${cell(perRound(rows, (r) => r.cpuPer1000 ?? NaN))} | ${peaks[name] ?? '–'} | ${rows.reduce((sum, r) => sum + r.errors, 0)} |`);
-  const sidecar = results.get('sidecar') ?? [];
-  const medianOf = (f: (row: Round, i: number) => number, rows = sidecar): number => summary(rows.map(f)).median;
+  // Ratios and differences are taken within each round (the same minutes of the same machine), then summarised.
+  const rowsOf = (name: string): Round[] => results.get(name) ?? [];
+  const direct = rowsOf('direct');
+  const floor = rowsOf('node minimal proxy');
+  const sidecar = rowsOf('sidecar');
+  const phase = (row: Round | undefined, rateIndex: number): AtRate | undefined => row?.atRate[rateIndex];
+  const hop = (rows: Round[]): number[] => rows.map((r, i) => r.seqP50Us - (direct[i]?.seqP50Us ?? NaN));
+  const hopTable = [...results].map(([name, rows]) => `| ${name} | ${cell(rows.map((r) => r.seqP50Us), ' µs')} | ${name === 'direct' ? '–' : cell(hop(rows), ' µs')} | ` +
+    `${cell(rows.map((r) => r.wrkRps))} | ${name === 'direct' ? '–' : cell(rows.map((r, i) => Math.round((r.wrkRps / (floor[i]?.wrkRps ?? NaN)) * 100)), '%')} | ${peaks[name] ?? '–'} | ${rows.reduce((sum, r) => sum + r.errors, 0)} |`);
+  const rateTable = (k: number): string[] => [...results].map(([name, rows]) => `| ${name} | ${cell(rows.map((r) => phase(r, k)?.p50Us ?? NaN))} | ${cell(rows.map((r) => phase(r, k)?.p99Us ?? NaN))} | ` +
+    `${cell(rows.map((r) => phase(r, k)?.p999Us ?? NaN))} | ${cell(rows.map((r) => phase(r, k)?.maxUs ?? NaN))} | ${name === 'direct' ? '–' : cell(rows.map((r, i) => (phase(r, k)?.p99Us ?? NaN) - (phase(floor[i], k)?.p99Us ?? NaN)))} | ` +
+    `${cell(rows.map((r) => phase(r, k)?.cpuPer1000 ?? NaN))} | ${cell(rows.map((r) => phase(r, k)?.dispatchLateP99Us ?? NaN))} |`);
+  const medianOf = (values: number[]): number => summary(values).median;
+  const rateIndex = (rate: number): number => rates.indexOf(rate);
+  const p99Against = (rate: number, f: (own: number, floorP99: number) => number): number => medianOf(sidecar.map((r, i) => f(phase(r, rateIndex(rate))?.p99Us ?? NaN, phase(floor[i], rateIndex(rate))?.p99Us ?? NaN)));
+  const cpuRatio = medianOf(sidecar.map((r, i) => (phase(r, 0)?.cpuPer1000 ?? NaN) / (phase(floor[i], 0)?.cpuPer1000 ?? NaN)));
+  const saturation = medianOf(sidecar.map((r, i) => r.wrkRps / (floor[i]?.wrkRps ?? NaN)));
   const goals: [boolean, string][] = [
-    [medianOf((r, i) => r.wrkRps / (nginxRounds[i]?.wrkRps ?? NaN)) >= 0.7, `saturation ≥ 70% of nginx (wrk): ${Math.round(medianOf((r, i) => r.wrkRps / (nginxRounds[i]?.wrkRps ?? NaN)) * 100)}%; the Node floor (minimal proxy): ${Math.round(medianOf((r, i) => r.wrkRps / (nginxRounds[i]?.wrkRps ?? NaN), results.get('node minimal proxy') ?? []) * 100)}%`],
-    [medianOf((r, i) => r.p99Ms - (direct[i]?.p99Ms ?? NaN)) <= 1, `added p99 at 1,000/s ≤ 1 ms: ${medianOf((r, i) => r.p99Ms - (direct[i]?.p99Ms ?? NaN))} ms`],
-    [medianOf((r, i) => r.seqP50Us - (direct[i]?.seqP50Us ?? NaN)) <= 2 * medianOf((r, i) => r.seqP50Us - (direct[i]?.seqP50Us ?? NaN), nginxRounds), `added sequential per-hop ≤ 2× nginx's: ${medianOf((r, i) => r.seqP50Us - (direct[i]?.seqP50Us ?? NaN))} µs against ${medianOf((r, i) => r.seqP50Us - (direct[i]?.seqP50Us ?? NaN), nginxRounds)} µs`],
-    [medianOf((r) => r.cpuPer1000 ?? NaN) <= 0.05, `CPU ≤ 0.05 s per 1,000 requests at 1,000/s: ${medianOf((r) => r.cpuPer1000 ?? NaN)} s`],
-    [(memory.idleCpuMsPerS ?? Infinity) <= 5, `idle CPU ≤ 5 ms/s: ${memory.idleCpuMsPerS} ms/s`],
-    [(memory.idleRssMb ?? Infinity) <= 80, `idle RSS ≤ 80 MB: ${memory.idleRssMb} MB (${memory.idleAnonMb} MB private; the rest is the node binary's pages)`],
-    [(memory.steadyMaxRssMb ?? Infinity) <= 96, `RSS at 1,000/s ≤ 96 MB: ${memory.steadyMaxRssMb} MB at most (${memory.steadyAnonMb} MB private)`],
-    [(peaks.sidecar ?? Infinity) <= 160, `peak RSS at saturation ≤ 160 MB: ${peaks.sidecar} MB`],
+    ...(rateIndex(1000) < 0 ? [] : [[p99Against(1000, (own, f) => own - f) <= 1000, `p99 at 1,000/s within 1 ms of the floor's: ${p99Against(1000, (own, f) => own - f)} µs more`] as [boolean, string]]),
+    ...(rateIndex(3000) < 0 ? [] : [[p99Against(3000, (own, f) => own / f) <= 2, `p99 at 3,000/s at most twice the floor's: ${Math.round(p99Against(3000, (own, f) => own / f) * 100) / 100}×`] as [boolean, string]]),
+    [cpuRatio <= 1.15, `CPU per request at most 1.15× the floor's (at ${rates[0] ?? '?'}/s): ${Math.round(cpuRatio * 100) / 100}×`],
+    [saturation >= 0.9, `saturation at least 90% of the floor's (wrk): ${Math.round(saturation * 100)}%`],
+    [(memory.steadyMaxRssMb ?? Infinity) <= 100, `RSS at 1,000/s at most 100 MB: ${memory.steadyMaxRssMb} MB at most (${memory.steadyAnonMb} MB private)`],
+    [(memory.idleCpuMsPerS ?? Infinity) <= 5, `idle CPU at most 5 ms/s: ${memory.idleCpuMsPerS} ms/s`],
   ];
   const startRow = (entry: string): string => `| ${entry} | ${cell((starts[entry] ?? []).map((s) => s.startedMs), ' ms')} | ${cell((starts[entry] ?? []).map((s) => s.rssMb), ' MB')} |`;
   return [
     `# Proxy benchmark (${new Date().toISOString()})`,
     '',
-    `${rounds} interleaved rounds, ${seconds} s per load phase; ${pinned ? `proxies pinned to CPU ${proxyCpu}, upstream (nginx) and load generators to CPU ${loadCpu}` : 'nothing pinned (fewer than 2 CPUs)'}. ` +
-    `Median (min–max) over the rounds. The sidecar and the minimal Node proxy run with the image's NODE_OPTIONS (${nodeOptions}).`,
+    `${rounds} interleaved rounds, ${seconds} s per load phase; ${pinned ? `each proxy alone on CPU ${proxyCpu}; the upstream (nginx), the load generators and the cluster's JVMs on CPU ${loadCpu}` : 'nothing pinned (fewer than 2 CPUs)'}. ` +
+    `Median (min–max) over the rounds. The sidecar and the minimal Node proxy (the floor) run with the image's NODE_OPTIONS (${nodeOptions}).`,
     '',
-    '| target | sequential p50 | added per hop | saturation req/s (wrk) | vs nginx | saturation req/s (autocannon) | p50 ms @1k/s | p99 ms @1k/s | added p99 @1k/s | CPU s / 1k req @1k/s | peak RSS MB | errors |',
-    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
-    ...lines,
+    '| target | sequential p50 | added per hop | saturation req/s (wrk) | vs floor | peak RSS MB | errors |',
+    '|---|---:|---:|---:|---:|---:|---:|',
+    ...hopTable,
+    ...rates.flatMap((rate, k) => [
+      '',
+      `Open loop at ${rate} requests/s (µs from each request's intended start; the generator's own dispatch lateness, p99, in the last column):`,
+      '',
+      '| target | p50 | p99 | p99.9 | max | p99 − floor\'s | CPU s / 1k req | dispatch late p99 |',
+      '|---|---:|---:|---:|---:|---:|---:|---:|',
+      ...rateTable(k),
+    ]),
     '',
     `The sidecar alone: idle ${memorySeconds} s: ${memory.idleCpuMsPerS} ms CPU per second, RSS ${memory.idleRssMb} MB (${memory.idleAnonMb} MB private), event-loop lag max ${memory.idleLagMaxMs} ms. ` +
-    `At 1,000 requests/s for ${memorySeconds} s: RSS ${memory.steadyRssMb} MB (at most ${memory.steadyMaxRssMb}, ${memory.steadyAnonMb} MB private), ${memory.steadyCpuPer1000} CPU s per 1,000 requests, p99 ${memory.steadyP99Ms} ms, event-loop lag max ${memory.steadyLagMaxMs} ms.`,
+    `At 1,000 requests/s for ${memorySeconds} s: RSS ${memory.steadyRssMb} MB (at most ${memory.steadyMaxRssMb}, ${memory.steadyAnonMb} MB private), ${memory.steadyCpuPer1000} CPU s per 1,000 requests, p99 ${memory.steadyP99Us} µs, event-loop lag max ${memory.steadyLagMaxMs} ms.`,
     '',
     '| start-up (3 runs) | until /healthz answers | RSS 5 s later |',
     '|---|---:|---:|',

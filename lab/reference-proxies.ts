@@ -1,9 +1,9 @@
 // The reference proxies the sidecar is measured against (the benchmark and the
-// adversarial suite): nginx and HAProxy as plain reverse proxies, and an upstream
+// adversarial suite): nginx as a plain reverse proxy, and an upstream
 // standing in for the session service. Each runs as one process with one worker,
 // like the sidecar, so CPU and memory are comparable and readable from /proc.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -48,13 +48,17 @@ export interface StartOptions {
   /** Pins the process to this CPU (taskset), so that what is measured does not share a core with the load. */
   cpu?: number;
   env?: Record<string, string>;
+  /** A file that takes the process's stdout (--trace-gc writes there), instead of nowhere. */
+  stdoutFile?: string;
 }
 
 export async function start(name: string, command: string, args: string[], port: number, options: StartOptions = {}): Promise<Running> {
   if (await accepts(port)) throw new Error(`port ${port} is already in use; stop whatever listens there and run the benchmark again`);
   // taskset execs the command: the pid is the measured process's own.
   const [program, argv] = options.cpu === undefined ? [command, args] : ['taskset', ['-c', String(options.cpu), command, ...args]];
-  const child = spawn(program, argv, { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, ...options.env } });
+  const stdout = options.stdoutFile === undefined ? 'ignore' : openSync(options.stdoutFile, 'w');
+  const child = spawn(program, argv, { stdio: ['ignore', stdout, 'inherit'], env: { ...process.env, ...options.env } });
+  if (typeof stdout === 'number') closeSync(stdout);
   await waitForPort(port, child, name);
   return { name, url: `http://127.0.0.1:${port}`, pid: child.pid ?? 0, stop: () => child.kill('SIGKILL') };
 }
@@ -82,26 +86,6 @@ export function startNginxProxy(nginx: string, port: number, upstreamPort: numbe
     server { listen 127.0.0.1:${port};
       location / { proxy_pass http://session_service; proxy_http_version 1.1; proxy_set_header Connection ""; } } }\n`);
   return start('nginx', nginx, ['-c', file, '-e', join(work, 'proxy-error.log')], port, options);
-}
-
-export function startHaproxy(haproxy: string, port: number, upstreamPort: number, options: StartOptions = {}): Promise<Running> {
-  const file = join(work, 'haproxy.cfg');
-  writeFileSync(file, `global
-  nbthread 1
-  maxconn 8192
-defaults
-  mode http
-  timeout connect 1s
-  timeout client 30s
-  timeout server 30s
-frontend proxy
-  bind 127.0.0.1:${port}
-  default_backend session_service
-backend session_service
-  http-reuse always
-  server upstream 127.0.0.1:${upstreamPort}
-`);
-  return start('haproxy', haproxy, ['-f', file, '-db'], port, options);
 }
 
 /**

@@ -159,8 +159,8 @@ function sidecarContainer(options: InjectOptions, ports: { proxy: number; admin:
     // the endpoints' update. One slow answer of the service is the sidecar's health check's business (3 in a row).
     readinessProbe: { httpGet: { path: '/readyz', port: ports.admin }, periodSeconds: 1, failureThreshold: 3, timeoutSeconds: 1 },
     livenessProbe: { httpGet: { path: '/healthz', port: ports.admin }, periodSeconds: 10, failureThreshold: 3, timeoutSeconds: 2 },
-    // The request covers what it holds: 107 MB RSS at idle in its image (test/ship/image.test.ts), 131 MB at
-    // 1,000 requests a second, 141 MB at saturation (docs/benchmarks.md). Below it, it is evicted first under pressure.
+    // The request covers what it holds: 107 MB RSS at idle in its image (test/ship/image.test.ts), 125 MB at
+    // 1,000 requests a second, 147 MB at the peak after saturation (docs/benchmarks.md). Below it, it is evicted first.
     resources: { requests: { cpu: '100m', memory: '128Mi' }, limits: { memory: '160Mi' } },
     securityContext: {
       // The service's UID, so that it may signal the service's process (its restart), and a GID of its own, so that
