@@ -9,8 +9,11 @@
 //         of the queries fail with Unavailable until the node is fixed. A restart
 //         cannot help; retries on the other coordinators can.
 //   2025: node 3's disk fills (2025-03-31): its data moves onto a small filesystem of
-//         its own, session writes fill it in minutes, and the node stops when a flush
-//         finds no room (disk_failure_policy: stop). Nothing can cure it from the
+//         its own, and session writes fill it in minutes until the node takes no more:
+//         its guardrail says FULL and every coordinator refuses the writes it holds a
+//         replica of, or a flush finds no room first and the node stops
+//         (disk_failure_policy: stop), whichever this machine's timing makes come
+//         first (the guardrail is checked every second). Nothing can cure it from the
 //         service's side, and in 2025 nothing said it was coming: one fleet, acting,
 //         shows the disk alerts on the climb, time scaled so that a day lasts seconds,
 //         and the sidecars naming the full disk, with no restart.
@@ -108,15 +111,18 @@ const sidecar = {
  * The rules' `for:` at a tenth: the replay's faults last tens of seconds, not minutes, and
  * the sidecars' own timings are shortened less than that (a 3 s sustain against 5 s), so
  * a smaller scale would fire alerts production would not. The disk alerts' time as a
- * whole at 1/14,400: a day of growth lasts 6 s, and the page's three-day horizon 18 s.
+ * whole at 1/21,600: a day of growth lasts 4 s, so that the climb below (about 80 s)
+ * lasts three weeks, as in 2025, longer than the ticket's 14-day horizon (56 s): the
+ * ticket comes when the node is 14 days from full, the page at 3 (12 s). A shorter
+ * climb would begin inside both horizons and fire them together.
  */
-const alertScale = { for: 0.1, disk: 6 / 86_400 };
+const alertScale = { for: 0.1, disk: 4 / 86_400 };
 
 /**
  * 2025: the node whose disk fills, the session writes per second that fill it (about
- * 0.45 MiB/s), and how much they must write before its load reaches the full mark (90%
- * of its disk): the room its filler leaves follows from the data the node already holds.
- * About 50 s to the mark: the ticket's trend needs 18 s, and the page comes 18 s ahead.
+ * 0.3 MiB/s, in the steps its flushes make), and how much they must write before its
+ * load reaches the full mark (90% of its disk): the room its filler leaves follows from
+ * the data the node already holds.
  */
 const filling = { node: 3 as NodeNumber, address: '127.0.0.3', writesPerSecond: 200, toFullMarkMebibytes: 24 };
 /**
@@ -260,6 +266,10 @@ interface ReplaySteps {
   quick: boolean;
 }
 
+/** A node that takes no more writes: its guardrail refuses them, or it stopped after its guardrail said its disk was filling. */
+const takesNoWrites = (point: DiskClimb['points'][number]): boolean =>
+  point.diskUsage === 'FULL' || (!point.reachable && point.diskUsage === 'STUFFED');
+
 /** 2025: node 3 on a small disk, filled by new sessions until it fails; `faultBegins` is told when the climb starts. */
 async function fillDisk(steps: ReplaySteps, faultBegins: (at: number) => void): Promise<{ faultEndAt: number; climb: DiskClimb }> {
   const { phase, wait, timeline, acting, owner, progress, signal, quick } = steps;
@@ -289,16 +299,16 @@ async function fillDisk(steps: ReplaySteps, faultBegins: (at: number) => void): 
   const writes = sessionTraffic(owner, acting.balancer.url, { perSecond: writesPerSecond, mix: { POST: 1, GET: 0, DELETE: 0 } });
   progress.line(`and ${writesPerSecond} new sessions per second to ${acting.balancer.url}: the data that fills the disk`);
   const points: DiskClimb['points'] = [];
-  const faultEndAt = await phase('the climb', `new sessions to fill node ${node}'s disk until the node fails (disk_failure_policy: stop), at most 4 minutes`, async () => {
+  const faultEndAt = await phase('the climb', `new sessions to fill node ${node}'s disk until it takes no more writes (its guardrail says FULL, or it stops), at most 4 minutes`, async () => {
     for (const deadline = Date.now() + 240_000; Date.now() < deadline;) {
       const point = await diskPoint(acting, address);
       points.push(point);
-      // Failed: it stopped answering after its guardrail said its disk was filling, for 3 s on
-      // end (one probe that timed out on a node busy flushing is not it); since its sidecars said so.
+      // Failed for 3 s on end (one probe that timed out on a node busy flushing is not it):
+      // it gossips FULL, or it stopped answering after its guardrail said its disk was filling.
       const lately = points.filter((p) => p.at > point.at - 3000);
-      if (lately.length >= 3 && lately.every((p) => !p.reachable && (p.diskUsage === 'STUFFED' || p.diskUsage === 'FULL'))) {
-        const unreachable = timeline.events().filter((e) => e.fleet === acting.name && e.at >= faultAt && e.text.includes('node is unreachable') && e.text.endsWith(`(${address})`));
-        return unreachable.at(-1)?.at ?? point.at;
+      if (lately.length >= 3 && lately.every(takesNoWrites)) {
+        const failedAt = (points.findLast((p) => !takesNoWrites(p)) ?? point).at;
+        return points.find((p) => p.at > failedAt)?.at ?? point.at;
       }
       await sleep(1000, undefined, { signal });
     }
@@ -313,12 +323,12 @@ async function fillDisk(steps: ReplaySteps, faultBegins: (at: number) => void): 
 const titles: Record<ScenarioId, string> = {
   2022: '2022-09-15: rolling maintenance; the service\'s driver never takes a node back',
   2023: '2023-01-24: a rebooted node coordinates before it sees its peers (T327954)',
-  2025: '2025-03-31: a node\'s disk fills, and the node stops (T390513)',
+  2025: '2025-03-31: a node\'s disk fills, and the node takes no more writes (T390513)',
 };
 const incidents: Record<ScenarioId, string> = {
   2022: 'in production: errors for 13 minutes; humans noticed after 12, nothing paged',
   2023: 'in production (2023-01-24): about half of all edits failed for 16 minutes and nothing paged; the report says a rolling restart of Kask at 21:07 was followed by recovery at 21:10, while T327954 puts the cause in Cassandra (node 1 could not hear its peers)',
-  2025: 'in production (2025-03-31): disk use climbed for three weeks and nothing said so; nodes in both data centers stopped with full disks, edits failed for about 40 minutes, and service came back only when storage was wiped, every session with it. Here a day of growth lasts 6 s: the ticket, the page and the failure, in that order',
+  2025: 'in production (2025-03-31): disk use climbed for three weeks and nothing said so; nodes in both data centers stopped with full disks, edits failed for about 40 minutes, and service came back only when storage was wiped, every session with it. Here a day of growth lasts 4 s, the climb three weeks: the ticket, the page and the failure, in that order',
 };
 
 /** What the first pod's sidecar last read of a node's storage. */
