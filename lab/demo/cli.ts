@@ -83,10 +83,20 @@ if (scenarios.length === 0 || !(rate > 0 && rate <= 500)) {
 const cleanups: (() => unknown)[] = [];
 const owner: Cleanup = { teardown: (fn) => cleanups.unshift(fn) };
 // One cleanup, however many ask for it (a signal and the scenario it stops), so that
-// nobody exits while another is still stopping something.
+// nobody exits while another is still stopping something. One that fails is said, and
+// the rest still run: a cluster left half restored must not pass for a clean exit.
 let cleaning: Promise<void> | undefined;
+let cleanupFailed = false;
 const cleanUp = (): Promise<void> => cleaning ??= (async () => {
-  while (cleanups.length > 0) await cleanups.shift()?.();
+  while (cleanups.length > 0) {
+    try {
+      await cleanups.shift()?.();
+    } catch (error) {
+      console.error(`demo: cleaning up failed: ${(error as Error).message}`);
+      cleanupFailed = true;
+      process.exitCode = 1;
+    }
+  }
 })();
 const progress = new Progress();
 let live: Fleet[] = [];
@@ -96,7 +106,7 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {
     progress.line(`${signal}: stopping everything the demo started`);
     stopping.abort(new Error(`stopped by ${signal}`));
-    void cleanUp().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
+    void cleanUp().finally(() => process.exit(cleanupFailed ? 1 : signal === 'SIGINT' ? 130 : 143));
   });
 }
 

@@ -17,6 +17,7 @@ import { localNode, status } from '../../lab/cluster/cluster.ts';
 import { activeRules } from '../../lab/cluster/faults.ts';
 import { smallDisk } from '../../lab/cluster/small-disk.ts';
 import type { RunResult, ScenarioResult } from '../../lab/demo/incidents.ts';
+import { restoreClusterAfter } from '../support/restore-cluster.ts';
 
 const demo = join(import.meta.dirname, '../../lab/demo/cli.ts');
 // The demo's quick form takes about 9 minutes, above the suite's per-file timeout.
@@ -29,12 +30,18 @@ function smallDiskLeft(): string[] {
   return [...(smallDisk() === null ? [] : ['the record']), ...mounts, ...loops];
 }
 
-/** Runs the demo; a test that ends early, however it ends, stops it (SIGTERM: it cleans up after itself). */
+/** Runs the demo; a test that ends early, however it ends, stops it (SIGTERM: it cleans up after itself) and restores the cluster. */
 function startDemo(t: Test, args: string[]): ChildProcessByStdio<null, Readable, Readable> {
   const child = spawn(process.execPath, [demo, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const stop = (): void => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM'); };
-  process.once('exit', stop);
-  t.teardown(stop);
+  const running = (): boolean => child.exitCode === null && child.signalCode === null;
+  const closed = once(child, 'close').catch(() => undefined);
+  process.once('exit', () => { if (running()) child.kill('SIGTERM'); });
+  t.teardown(async () => {
+    if (running()) child.kill('SIGTERM');
+    await closed;
+  });
+  // Should the demo's own cleanup fail, the suite's later files still find the cluster whole.
+  restoreClusterAfter(t);
   return child;
 }
 
@@ -198,5 +205,6 @@ void t.test('SIGTERM in the middle of the disk\'s climb: the demo stops at once,
   t.ok(existsSync(join(localNode(3).dir, 'data', 'system')), 'node 3\'s data is back in its own directory');
   t.same(activeRules(), [], 'no iptables rule is left');
   t.equal(processes(), before, 'no service, sidecar or Prometheus it started is left running');
-  t.ok((await status()).every((node) => node.process === 'running' && node.answersCql), 'every node runs and answers CQL');
+  const nodes = await status();
+  t.ok(nodes.every((node) => node.process === 'running' && node.answersCql), 'every node runs and answers CQL', { nodes, output: output.slice(-3000) });
 });
