@@ -306,10 +306,9 @@ async function fillDisk(steps: ReplaySteps, faultBegins: (at: number) => void): 
       // Failed for 3 s on end (one probe that timed out on a node busy flushing is not it):
       // it gossips FULL, or it stopped answering after its guardrail said its disk was filling.
       const lately = points.filter((p) => p.at > point.at - 3000);
-      if (lately.length >= 3 && lately.every(takesNoWrites)) {
-        const failedAt = (points.findLast((p) => !takesNoWrites(p)) ?? point).at;
-        return points.find((p) => p.at > failedAt)?.at ?? point.at;
-      }
+      // It failed when it first took no writes: a guardrail that flickers back to STUFFED
+      // while a compaction frees room has refused writes all the same.
+      if (lately.length >= 3 && lately.every(takesNoWrites)) return (points.find(takesNoWrites) ?? point).at;
       await sleep(1000, undefined, { signal });
     }
     throw new Error(`node ${node}'s disk did not fill within 4 minutes: ${JSON.stringify(points.at(-1))}`);

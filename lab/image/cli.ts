@@ -1,7 +1,7 @@
 // npm run image: builds the image from the Dockerfile with podman, on the local base when
 // the public one cannot be pulled, and writes its SBOM beside it.
 import { copyFileSync, mkdirSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { buildImage } from './build.ts';
 import { podman } from './podman.ts';
@@ -27,7 +27,7 @@ try {
   const image = await buildImage(work, (line) => { console.log(line); });
   const mounted = (await podman(['image', 'mount', image.name])).trim();
   try {
-    mkdirSync(join(args.sbom, '..'), { recursive: true });
+    mkdirSync(dirname(args.sbom), { recursive: true });
     copyFileSync(join(mounted, 'app/sbom.cdx.json'), args.sbom);
   } finally {
     await podman(['image', 'unmount', image.name]);
