@@ -44,15 +44,25 @@ void t.test('a holder that never releases loses the lease at its TTL', async (t)
 });
 
 void t.test('a renewed lease outlives its first TTL; only its holder renews it', async (t) => {
-  const holder = lease('pod-renewing', 3);
-  const other = lease('pod-other', 3);
+  // Each step at a time set from the last answer, with seconds to spare around the TTL's
+  // edges: a Paxos round on a busy machine can take a second or more (CI saw a renewal
+  // 2 s after a 3 s lease was taken arrive too late).
+  const ttlSeconds = 6;
+  const holder = lease('pod-renewing', ttlSeconds);
+  const other = lease('pod-other', ttlSeconds);
+  const until = (at: number): Promise<void> => sleep(Math.max(0, at - Date.now()));
   t.equal((await holder.acquire()).acquired, true);
-  await sleep(2000);
+  // The first TTL ends at the latest ttl after this answer.
+  const acquiredBy = Date.now();
+  await until(acquiredBy + 3000);
+  // The renewed TTL ends at the earliest ttl after this request.
+  const renewedFrom = Date.now();
   t.equal(await holder.renew(), true, 'renewed by its holder');
   t.equal(await other.renew(), false, 'not by another pod');
-  await sleep(1500);
+  await until(acquiredBy + ttlSeconds * 1000 + 500);
+  t.ok(Date.now() < renewedFrom + ttlSeconds * 1000, 'checked before the renewed TTL could end');
   t.same(await other.acquire(), { acquired: false, holder: 'pod-renewing:1' }, 'still held past the first TTL: the row lives by its renewed holder');
-  await sleep(2500);
+  await until(Date.now() + ttlSeconds * 1000 + 500);
   t.equal(await holder.renew(), false, 'not renewed in time: lost, and the holder is told');
   t.same(await other.acquire(), { acquired: true, holder: 'pod-other:1' }, 'free for the next pod');
   await other.release();
