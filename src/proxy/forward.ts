@@ -186,8 +186,6 @@ export class Forwarder {
     const canReplay = config.retries.enabled && replayable(method, path);
     if (canReplay) this.#retryBudget.recordRequest();
     flight.deadline = Date.now() + config.upstream.headers_timeout_ms;
-    const clientGone = (): void => { if (!res.writableFinished) flight.abort?.emit('abort'); };
-    res.once('close', clientGone);
     try {
       for (;;) {
         flight.attempts++;
@@ -225,7 +223,6 @@ export class Forwarder {
       }
     } finally {
       flight.abort = null;
-      res.off('close', clientGone);
     }
   }
 
@@ -302,8 +299,13 @@ export class Forwarder {
     this.#sweeper = null;
   }
 
-  /** The response closed, however it ended: the slot, the body's bytes and the connection's count are free at once. */
+  /**
+   * The response closed, however it ended: the slot, the body's bytes and the
+   * connection's count are free at once; an attempt still under way for a client that
+   * left is aborted.
+   */
   #finish(flight: Flight): void {
+    if (!flight.res.writableFinished) flight.abort?.emit('abort');
     this.#inflight--;
     this.#options.metrics.inflight.dec();
     this.#flights.delete(flight);

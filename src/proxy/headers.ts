@@ -68,7 +68,9 @@ export function upstreamRequestHeaders(
 export function clientResponseHeaders(headers: Record<string, string | string[] | undefined>): Record<string, string | string[]> {
   const drop = namedInConnection(headers.connection);
   const out: Record<string, string | string[]> = {};
-  for (const [name, value] of Object.entries(headers)) {
+  // for-in, not Object.entries: no array per header on the request path.
+  for (const name in headers) {
+    const value = headers[name];
     if (value === undefined || hopByHop.has(name) || drop.has(name)) continue;
     out[name] = value;
   }

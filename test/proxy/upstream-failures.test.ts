@@ -1,5 +1,8 @@
 // When the service refuses, resets, hangs or dies mid-answer, the client gets the
 // matching problem (or a cut connection once the answer has begun) and SREs a count.
+import { once } from 'node:events';
+import net from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
 import { request } from 'undici';
 import { freePort, startTestProxy, startUpstream } from '../support/http.ts';
@@ -37,6 +40,24 @@ void t.test('service does not answer in time: 504', async (t) => {
   t.equal(answer.status, 504);
   t.equal(answer.type, 'urn:sessionstore-sidecar:problem:upstream-timeout');
   t.equal(await errorCount(registry, 'timeout'), 1);
+});
+
+void t.test('a client that leaves while the service works: the request to the service is cut at once, counted 499', async (t) => {
+  let serviceSawClose: (() => void) | undefined;
+  const closed = new Promise<void>((resolve) => { serviceSawClose = resolve; });
+  // Never answers; its response closes when the connection under it does.
+  const upstream = await startUpstream(t, (_req, res) => { res.once('close', () => { serviceSawClose?.(); }); });
+  const { port, answers } = await startTestProxy(t, upstream.url, { upstream: { headers_timeout_ms: 60_000 } });
+  const socket = net.connect(port, '127.0.0.1');
+  await once(socket, 'connect');
+  socket.write('GET /sessions/v1/k HTTP/1.1\r\nHost: x\r\n\r\n');
+  for (let i = 0; i < 100 && upstream.seen.length === 0; i++) await sleep(10);
+  const left = Date.now();
+  socket.destroy();
+  await closed;
+  t.ok(Date.now() - left < 1000, `the service's connection closed ${Date.now() - left} ms after the client left, not at the 60 s timeout`);
+  for (let i = 0; i < 100 && answers.length === 0; i++) await sleep(10);
+  t.equal(answers.at(-1)?.status, 499, 'counted as the client going away');
 });
 
 void t.test('service killed mid-response: the client sees a truncated answer, never a clean one', async (t) => {
