@@ -1,10 +1,12 @@
-// npm run cluster -- up | status | stop N | kill N | pause N | resume N | start N | down [--wipe]
+// npm run cluster -- up [--dcs 1|2] | status | stop N | kill N | pause N | resume N | start N | down [--wipe]
 import { MissingToolError } from './install.ts';
 import * as cluster from './cluster.ts';
 import { parseNodeNumber } from './layout.ts';
 
 const usage = `usage: npm run cluster -- <command>
   up          start the three nodes (fetching Cassandra first if needed) and create the schema
+              --dcs 2: a second data center, dc2 (nodes 5, 6, 7 on 127.0.0.5-7), joins;
+              --dcs 1: it leaves again. Without --dcs the shape stays as it is
   status      each node's address, process and whether it answers CQL
   stop N      clean shutdown of node N (SIGTERM)
   kill N      SIGKILL node N
@@ -27,14 +29,22 @@ const log = (line: string): void => {
 const isolation = (args: string[]): cluster.IsolationOptions =>
   ({ peersKeepItUp: args.includes('--peers-keep-it-up'), gossipOnly: args.includes('--gossip-only') });
 
+function dataCenters(args: string[]): { dataCenters?: 1 | 2 } {
+  const at = args.indexOf('--dcs');
+  if (at === -1) return {};
+  const value = args[at + 1];
+  if (value !== '1' && value !== '2') throw new Error(`--dcs takes 1 or 2, got ${JSON.stringify(value)}`);
+  return { dataCenters: Number(value) as 1 | 2 };
+}
+
 async function main(args: string[]): Promise<void> {
   const [command, arg] = args;
   switch (command) {
     case 'up':
-      return cluster.up(log);
+      return cluster.up(log, dataCenters(args));
     case 'status':
       for (const node of await cluster.status()) {
-        console.log(`node ${node.number}  ${node.address.padEnd(10)}  ${node.process.padEnd(8)} pid ${String(node.pid ?? '-').padEnd(8)} cql ${node.answersCql ? 'yes' : 'no'}`);
+        console.log(`node ${node.number}  ${node.dataCenter}  ${node.address.padEnd(10)}  ${node.process.padEnd(8)} pid ${String(node.pid ?? '-').padEnd(8)} cql ${node.answersCql ? 'yes' : 'no'}`);
       }
       return;
     case 'stop':

@@ -1,16 +1,20 @@
 // The local three-node Apache Cassandra cluster: start, stop, kill, pause and resume
-// nodes, each a JVM of its own. The CLI (cli.ts) and the tests share this API.
+// nodes, each a JVM of its own; in the two-DC shape, a second data center of three
+// joined to it. The CLI (cli.ts) and the tests share this API.
 import cassandra from 'cassandra-driver';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { promisify } from 'node:util';
 import { connectToCoordinator, consistencies } from '../../src/cluster/coordinator-client.ts';
 import { activeRules, healAll, isolateNode, resetFailureDetectors, type IsolationOptions } from './faults.ts';
 import { checkJava, ensureCassandra } from './install.ts';
 import { certificateAuthorityIn, createCertificateAuthority } from '../certs.ts';
-import { allNodes, dataCenter, layoutVersion, localNode, paths, spareNode, type LocalNode, type NodePlace, type NodeNumber } from './layout.ts';
+import {
+  allNodes, dataCenter, layoutVersion, localNode, paths, secondDataCenter, secondDataCenterNodes, spareNode, type LocalNode, type NodePlace, type NodeNumber,
+} from './layout.ts';
 import { java17Options, javaArguments, writeNodeFiles, type StartAs } from './node-files.ts';
 import { leaveSmallDisk, moveToSmallDisk, smallDisk, type SmallDiskOptions, type SmallDiskSettings } from './small-disk.ts';
 import { sidecarTables } from './sidecar-schema.ts';
@@ -19,6 +23,7 @@ export type ProcessState = 'running' | 'paused' | 'stopped';
 
 export interface NodeStatus {
   number: NodeNumber;
+  dataCenter: string;
   address: string;
   pid: number | null;
   process: ProcessState;
@@ -32,6 +37,19 @@ export const sessionsKeyspace = 'sessions';
 const startTimeoutMs = 180_000;
 
 const pidFile = (node: NodePlace): string => join(node.dir, 'pid');
+
+/** Whether dc2 is part of the cluster (its nodes' folders exist from their first start until the data center leaves). */
+export const hasSecondDataCenter = (): boolean => secondDataCenterNodes().some((node) => existsSync(node.dir));
+
+/** Every member of the cluster: dc1's nodes, and dc2's in the two-DC shape. */
+export const members = (): LocalNode[] => [...allNodes(), ...(hasSecondDataCenter() ? secondDataCenterNodes() : [])];
+
+/** The data centers of the cluster's shape, each with its members. */
+const dataCentersOf = (nodes: LocalNode[]): Map<string, LocalNode[]> =>
+  nodes.reduce((byName, node) => byName.set(node.dataCenter, [...(byName.get(node.dataCenter) ?? []), node]), new Map<string, LocalNode[]>());
+
+/** A keyspace with replicas only in `name`, which liveness reads use: a read there at a consistency of N counts only that data center's nodes. */
+const livenessKeyspace = (name: string): string => `lab_liveness_${name}`;
 
 /** The node's JVM pid, or null when it does not run (a stale pid file or a reused pid do not count). */
 export function nodePid(node: NodePlace): number | null {
@@ -100,6 +118,14 @@ function ensureTlsMaterial(log: Log): void {
   log(`made a throwaway CA and node certificates in ${paths.tls}`);
 }
 
+/** A node's certificate (naming its address) from the lab's CA, for a machine made after the cluster: the spare, dc2's nodes. */
+function ensureNodeCertificate(node: NodePlace): void {
+  const keystore = join(paths.tls, `node${node.number}.pem`);
+  if (existsSync(keystore)) return;
+  const issued = certificateAuthorityIn(paths.tls).issue(`node${node.number}`, { ipAddresses: [node.address], days: 3650 });
+  writeFileSync(keystore, issued.key + issued.cert);
+}
+
 /** A cluster whose data folders were made for another configuration starts again from nothing. */
 function ensureLayout(log: Log): void {
   const current = existsSync(paths.layoutVersion) ? readFileSync(paths.layoutVersion, 'utf8') : null;
@@ -114,11 +140,19 @@ function ensureLayout(log: Log): void {
   ensureTlsMaterial(log);
 }
 
+const nodetoolArguments = (node: LocalNode, lib: string, args: string[]): string[] => {
+  const classpath = readdirSync(lib).filter((f) => f.endsWith('.jar')).map((f) => join(lib, f)).join(':');
+  return [...java17Options, '-cp', classpath, 'org.apache.cassandra.tools.NodeTool', '-h', '127.0.0.1', '-p', String(node.jmxPort), ...args];
+};
+
 /** Runs Cassandra's nodetool against one node, over its local JMX port. */
 function nodetool(node: LocalNode, lib: string, args: string[]): void {
-  const classpath = readdirSync(lib).filter((f) => f.endsWith('.jar')).map((f) => join(lib, f)).join(':');
-  execFileSync('java', [...java17Options, '-cp', classpath, 'org.apache.cassandra.tools.NodeTool', '-h', '127.0.0.1', '-p', String(node.jmxPort), ...args],
-    { stdio: ['ignore', 'ignore', 'pipe'] });
+  execFileSync('java', nodetoolArguments(node, lib, args), { stdio: ['ignore', 'ignore', 'pipe'] });
+}
+
+/** nodetool without blocking this process: several nodes' at once. */
+async function nodetoolAsync(node: LocalNode, lib: string, args: string[]): Promise<void> {
+  await promisify(execFile)('java', nodetoolArguments(node, lib, args));
 }
 
 /**
@@ -169,7 +203,7 @@ export async function queryNode(
   credentials: Credentials = adminCredentials(),
 ): Promise<cassandra.types.ResultSet> {
   const client = connectToCoordinator({
-    address: node.address, localDataCenter: dataCenter, connectTimeoutMs: timeoutMs, readTimeoutMs: timeoutMs, authProvider: authProvider(credentials),
+    address: node.address, localDataCenter: node.dataCenter, connectTimeoutMs: timeoutMs, readTimeoutMs: timeoutMs, authProvider: authProvider(credentials),
   });
   try {
     return await client.execute(query, params, { prepare: params.length > 0, consistency });
@@ -188,8 +222,9 @@ export async function answersCql(node: NodePlace): Promise<boolean> {
 
 export async function status(): Promise<NodeStatus[]> {
   return Promise.all(
-    allNodes().map(async (node) => ({
+    members().map(async (node) => ({
       number: node.number,
+      dataCenter: node.dataCenter,
       address: node.address,
       pid: nodePid(node),
       process: processState(node),
@@ -222,27 +257,36 @@ async function listsOtherNodesAsPeers(node: LocalNode): Promise<boolean> {
   try {
     const peers = await queryNode(node, 'SELECT peer FROM system.peers_v2');
     const listed = new Set(peers.rows.map((row) => String(row.get('peer'))));
-    return allNodes().every((other) => other.number === node.number || listed.has(other.address));
+    return members().every((other) => other.number === node.number || listed.has(other.address));
   } catch {
     return false;
   }
 }
 
 /**
- * True when `observer`, as coordinator, sees every running node up: a read at a
- * consistency equal to the number of running nodes (replication is 3, so every
- * node is a replica) succeeds only if the coordinator counts them all as alive.
+ * True when `observer`, as coordinator, sees every running node up: in each data
+ * center, a read at a consistency equal to its number of running nodes (its liveness
+ * keyspace has 3 replicas there, so every node is one) succeeds only if the
+ * coordinator counts them all as alive.
  */
 async function seesRunningNodesUp(observer: LocalNode): Promise<boolean> {
-  const running = allNodes().filter((n) => processState(n) === 'running').length;
-  const consistency = [consistencies.one, consistencies.two, consistencies.three][running - 1] ?? consistencies.all;
   try {
-    await queryNode(observer, `SELECT key FROM ${sessionsKeyspace}.values WHERE key = ?`, ['cluster-liveness-check'], consistency);
+    for (const [name, nodes] of dataCentersOf(members())) {
+      const running = nodes.filter((n) => processState(n) === 'running').length;
+      if (running === 0) continue;
+      const consistency = [consistencies.one, consistencies.two, consistencies.three][running - 1] ?? consistencies.all;
+      await queryNode(observer, `SELECT k FROM ${livenessKeyspace(name)}.nodes WHERE k = 0`, [], consistency);
+    }
     return true;
   } catch {
     return false;
   }
 }
+
+const createLivenessKeyspace = async (node: LocalNode, name: string): Promise<void> => {
+  await queryNode(node, `CREATE KEYSPACE IF NOT EXISTS ${livenessKeyspace(name)} WITH replication = {'class': 'NetworkTopologyStrategy', '${name}': 3}`, [], consistencies.localOne, 20_000);
+  await queryNode(node, `CREATE TABLE IF NOT EXISTS ${livenessKeyspace(name)}.nodes (k int PRIMARY KEY)`, [], consistencies.localOne, 20_000);
+};
 
 async function createSchema(log: Log): Promise<void> {
   const node = localNode(1);
@@ -250,6 +294,7 @@ async function createSchema(log: Log): Promise<void> {
   await queryNode(node, `CREATE TABLE IF NOT EXISTS ${sessionsKeyspace}.values (key text PRIMARY KEY, value blob)`, [], consistencies.localOne, 20_000);
   // The sidecar's own tables, exactly as production creates them (k8s/cassandra/sidecar-role.cql).
   for (const statement of sidecarTables()) await queryNode(node, statement, [], consistencies.localOne, 20_000);
+  await createLivenessKeyspace(node, dataCenter);
   log(`schema ready: keyspace ${sessionsKeyspace} (NetworkTopologyStrategy ${dataCenter}: 3), tables ${sessionsKeyspace}.values, sidecar_leases and sidecar_canary`);
 }
 
@@ -265,7 +310,7 @@ const schemaVersion = async (node: NodePlace): Promise<string> =>
 async function settleSchema(log: Log): Promise<void> {
   const behind = async (): Promise<LocalNode[]> => {
     const expected = await schemaVersion(localNode(1));
-    const nodes = allNodes().filter((node) => processState(node) === 'running');
+    const nodes = members().filter((node) => processState(node) === 'running');
     const versions = await Promise.all(nodes.map((node) => schemaVersion(node).catch(() => '')));
     return nodes.filter((_, i) => versions[i] !== expected);
   };
@@ -288,18 +333,25 @@ export interface StartTiming {
   seenUpMs: number;
 }
 
-/** Starts every node that is not running; returns when all answer CQL, know each other, and the schema exists. */
-export async function up(log: Log = quiet): Promise<void> {
+/**
+ * Starts every member that is not running; returns when all answer CQL, know each
+ * other, and the schema exists. `dataCenters` changes the shape: 2 has dc2 join, 1
+ * has it leave; without it the shape stays as it is.
+ */
+export async function up(log: Log = quiet, options: { dataCenters?: 1 | 2 } = {}): Promise<void> {
   checkJava();
   const lib = ensureCassandra(log);
-  if (allNodes().every((node) => processState(node) === 'stopped')) ensureLayout(log);
+  if (members().every((node) => processState(node) === 'stopped')) ensureLayout(log);
   const begin = Date.now();
+  const leaving = options.dataCenters === 1 && hasSecondDataCenter();
   // A small disk left by a run that was killed, its node stopped since (or the machine rebooted, and the mount is gone): the node starts on its own data.
   const onSmallDisk = smallDisk();
   if (onSmallDisk !== null && processState(localNode(onSmallDisk.node)) === 'stopped') leaveSmallDisk();
   // A replacement cut short (the matrix's replaced-node row): the member's place is the spare's until it is put back.
   const replaced = replacedMember();
-  for (const node of allNodes().filter((n) => n.number !== replaced)) {
+  // dc2's nodes are left stopped when dc2 leaves: its data center is dropped from the keyspaces without them.
+  const starting = (leaving ? allNodes() : members()).filter((n) => n.number !== replaced);
+  for (const node of starting) {
     const state = processState(node);
     if (state === 'paused') resumeNode(node.number);
     if (state === 'stopped') {
@@ -311,14 +363,74 @@ export async function up(log: Log = quiet): Promise<void> {
       spawnNode(node, lib);
     }
   }
-  for (const node of allNodes().filter((n) => n.number !== replaced)) await waitFor('it answers CQL', node, () => answersCql(node));
+  for (const node of starting) await waitFor('it answers CQL', node, () => answersCql(node));
   await putBack(log);
-  for (const node of allNodes()) await waitFor('it lists the other nodes as peers', node, () => listsOtherNodesAsPeers(node));
+  if (leaving) await secondDataCenterLeaves(log, lib);
+  for (const node of members()) await waitFor('it lists the other nodes as peers', node, () => listsOtherNodesAsPeers(node));
   await ensureAdminRole(log, lib);
   await createSchema(log);
+  if (options.dataCenters === 2 && !hasSecondDataCenter()) await secondDataCenterJoins(log, lib);
   await settleSchema(log);
-  for (const node of allNodes()) await waitFor('it sees every node up', node, () => seesRunningNodesUp(node));
-  log(`cluster up: 3 nodes of ${dataCenter} answer CQL and see each other (${((Date.now() - begin) / 1000).toFixed(1)} s)`);
+  for (const node of members()) await waitFor('it sees every node up', node, () => seesRunningNodesUp(node));
+  const shape = [...dataCentersOf(members())].map(([name, nodes]) => `${nodes.length} nodes of ${name}`).join(' and ');
+  log(`cluster up: ${shape} answer CQL and see each other (${((Date.now() - begin) / 1000).toFixed(1)} s)`);
+}
+
+const replicatedTo = (names: string[]): string =>
+  `{'class': 'NetworkTopologyStrategy', ${names.map((name) => `'${name}': 3`).join(', ')}}`;
+
+/**
+ * dc2 joins, by Cassandra's procedure for a new data center: its nodes start without
+ * bootstrap (nothing streams), the keyspaces gain 3 replicas there, and each node
+ * rebuilds system_auth from dc1, so that logins work through it. The sessions written
+ * before it joined are not rebuilt: the two-DC replays write their own.
+ */
+async function secondDataCenterJoins(log: Log, lib: string): Promise<void> {
+  const begin = Date.now();
+  const node1 = localNode(1);
+  const nodes = secondDataCenterNodes();
+  for (const node of nodes) {
+    rmSync(node.dir, { recursive: true, force: true });
+    ensureNodeCertificate(node);
+    log(`starting node ${node.number} on ${node.address} (${node.dataCenter}, rack ${node.rack})`);
+    spawnNode(node, lib);
+  }
+  // Until system_auth has replicas in dc2, nobody can log in through its nodes: dc1's node 1 says when they have joined.
+  for (const node of nodes) {
+    await waitFor(`node 1 lists it in ${node.dataCenter}`, node, async () => {
+      const rows = await queryNode(node1, 'SELECT data_center FROM system.peers_v2 WHERE peer = ?', [node.address]).then((r) => r.rows, () => []);
+      return rows.some((row) => row.get('data_center') === node.dataCenter);
+    });
+  }
+  const names = [dataCenter, secondDataCenter];
+  for (const keyspace of ['system_auth', sessionsKeyspace]) {
+    await queryNode(node1, `ALTER KEYSPACE ${keyspace} WITH replication = ${replicatedTo(names)}`, [], consistencies.localOne, 20_000);
+  }
+  await createLivenessKeyspace(node1, secondDataCenter);
+  await Promise.all(nodes.map((node) => nodetoolAsync(node, lib, ['rebuild', '--keyspace', 'system_auth', '--', dataCenter])));
+  for (const node of nodes) await waitFor('it answers CQL', node, () => answersCql(node));
+  log(`${secondDataCenter} joined: ${nodes.length} nodes, system_auth and ${sessionsKeyspace} replicated 3 and 3 (${((Date.now() - begin) / 1000).toFixed(1)} s)`);
+}
+
+/** dc2 leaves: its nodes stop and are removed from the ring, the keyspaces drop their replicas there, and the nodes' folders go. */
+async function secondDataCenterLeaves(log: Log, lib: string): Promise<void> {
+  const begin = Date.now();
+  const node1 = localNode(1);
+  const nodes = secondDataCenterNodes();
+  await Promise.all(nodes.map((node) => stopPlace(node, log)));
+  // Cassandra refuses to drop a data center that still has members from a keyspace's
+  // replication, so they leave the ring first; with every replica there gone, nothing streams.
+  const hostIds = new Map((await queryNode(node1, 'SELECT peer, host_id FROM system.peers_v2')).rows.map((row) => [String(row.get('peer')), String(row.get('host_id'))]));
+  for (const node of nodes) {
+    const hostId = hostIds.get(node.address);
+    if (hostId !== undefined) await nodetoolAsync(node1, lib, ['removenode', hostId]);
+    rmSync(node.dir, { recursive: true, force: true });
+  }
+  for (const keyspace of ['system_auth', sessionsKeyspace]) {
+    await queryNode(node1, `ALTER KEYSPACE ${keyspace} WITH replication = ${replicatedTo([dataCenter])}`, [], consistencies.localOne, 20_000);
+  }
+  await queryNode(node1, `DROP KEYSPACE IF EXISTS ${livenessKeyspace(secondDataCenter)}`, [], consistencies.localOne, 20_000);
+  log(`${secondDataCenter} left: its nodes stopped and removed, the keyspaces in ${dataCenter} only (${((Date.now() - begin) / 1000).toFixed(1)} s)`);
 }
 
 /**
@@ -360,7 +472,7 @@ export async function startNode(number: NodeNumber, log: Log = quiet, options: {
   spawnNode(node, ensureCassandra(log));
   await waitFor('it answers CQL', node, () => answersCql(node));
   const cqlMs = Date.now() - begin;
-  for (const other of allNodes()) {
+  for (const other of members()) {
     if (options.waitForPeers !== false && other.number !== number && processState(other) === 'running') {
       await waitFor(`node ${other.number} sees it up`, node, () => seesRunningNodesUp(other));
     }
@@ -436,12 +548,7 @@ export async function replaceNode(number: NodeNumber, log: Log = quiet): Promise
   const member = localNode(number);
   const spare = spareNode(member);
   await stopNode(number, log);
-  // The spare's certificate, from the lab's CA, as the new machine's would be.
-  const keystore = join(paths.tls, `node${spare.number}.pem`);
-  if (!existsSync(keystore)) {
-    const issued = certificateAuthorityIn(paths.tls).issue(`node${spare.number}`, { ipAddresses: [spare.address], days: 3650 });
-    writeFileSync(keystore, issued.key + issued.cert);
-  }
+  ensureNodeCertificate(spare);
   try {
     await startReplacing(spare, member.address, log);
   } catch (error) {
@@ -581,15 +688,16 @@ export async function down(log: Log = quiet, options: { wipe?: boolean } = {}): 
   heal();
   const replaced = replacedMember();
   if (replaced !== null) await stopPlace(spareNode(localNode(replaced)), log);
-  await Promise.all(allNodes().map((node) => stopNode(node.number, log)));
+  const nodes = members();
+  await Promise.all(nodes.map((node) => stopNode(node.number, log)));
   leaveSmallDisk();
   if (options.wipe) {
-    for (const node of allNodes()) rmSync(node.dir, { recursive: true, force: true });
+    for (const node of nodes) rmSync(node.dir, { recursive: true, force: true });
     // The superuser lives in the data: a new cluster needs it made anew.
     rmSync(paths.credentials, { force: true });
     log('cluster data deleted');
   }
 }
 
-export { allNodes, localNode, type LocalNode, type NodeNumber };
+export { allNodes, localNode, secondDataCenterNodes, type LocalNode, type NodeNumber };
 export { blockGroupFrom, isolateNode, type IsolationOptions } from './faults.ts';

@@ -3,7 +3,7 @@
 // conf/jvm-server.options and conf/jvm17-server.options).
 import { mkdirSync, readdirSync, statfsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { allNodes, dataCenter, paths, type NodePlace } from './layout.ts';
+import { allNodes, paths, type NodePlace } from './layout.ts';
 import { smallDisk } from './small-disk.ts';
 
 const heap = process.env.SIDECAR_CASSANDRA_HEAP ?? '512M';
@@ -27,7 +27,8 @@ function cassandraYaml(node: NodePlace, { replacing }: StartAs): string {
   const seeds = allNodes().filter((n) => replacing === undefined || (n.address !== node.address && n.address !== replacing)).map((n) => `${n.address}:7000`).join(',');
   const ring = replacing === undefined
     ? `initial_token: ${node.initialToken}
-# Every node is a seed and the ring is new: nothing to stream, so no bootstrap wait.
+# dc1's nodes are all seeds of a new ring, and dc2's join as a new data center whose
+# data is rebuilt from dc1 afterwards (Cassandra's procedure): nothing to stream at start.
 auto_bootstrap: false`
     : `# Replacing ${replacing}: its token and its data are streamed from the others.
 auto_bootstrap: true`;
@@ -103,7 +104,7 @@ export function writeNodeFiles(node: NodePlace, startAs: StartAs = {}): void {
     mkdirSync(join(node.dir, sub), { recursive: true });
   }
   writeFileSync(join(node.dir, 'conf', 'cassandra.yaml'), cassandraYaml(node, startAs));
-  writeFileSync(join(node.dir, 'conf', 'cassandra-rackdc.properties'), `dc=${dataCenter}\nrack=${node.rack}\n`);
+  writeFileSync(join(node.dir, 'conf', 'cassandra-rackdc.properties'), `dc=${node.dataCenter}\nrack=${node.rack}\n`);
   writeFileSync(join(node.dir, 'conf', 'logback.xml'), logbackXml(node));
 }
 
