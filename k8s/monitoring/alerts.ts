@@ -36,6 +36,12 @@ const quorumLost = `avg by (job) (${credentialed(`sessionstore_sidecar_local_quo
 // page. Keyed on the alert having fired, whose `for:` rides out a probe's blip, not on
 // any one sample of the gauge: a canary that timed out once must not hide a page.
 const quorumAlertFiredRecently = `max by (job) (max_over_time(ALERTS{alertname="SessionStoreLocalQuorumUnavailable", alertstate="firing", job="${sidecarJob}"}[5m]))`;
+// A data center the keyspace is replicated to (the local one, or another) without a
+// quorum of reachable replicas, by a majority of the sidecars: Kask's deletes, at
+// EACH_QUORUM, fail there and everywhere else.
+const dataCenterQuorumLost = (range: string): string =>
+  `avg by (job, dc) (${credentialed(`min_over_time(sessionstore_sidecar_data_center_quorum_available{job="${sidecarJob}"}[${range}])`)}) < 0.5`;
+const serverErrors = (matchers: string): string => `sum by (job) (rate(sessionstore_sidecar_http_requests_total{job="${sidecarJob}", code=~"5.."${matchers}}[2m]))`;
 
 // A node's disk (the 2025-03-31 outage: three weeks of growth nobody saw, then full
 // disks, nodes down in both data centers, and every session wiped to recover). Cassandra
@@ -86,8 +92,15 @@ export function alertRules(diskScale = 1): AlertRule[] {
   return [
   {
     alert: 'SessionStoreErrorRateHigh',
+    // Deletes that failed while some data center lacked quorum (over the rate's window)
+    // are that data center's, and SessionStoreDataCenterQuorumUnavailable says so.
     expr: `(
-  sum by (job) (rate(sessionstore_sidecar_http_requests_total{job="${sidecarJob}", code=~"5.."}[2m]))
+  (
+    ${serverErrors('')}
+  unless on (job) (${dataCenterQuorumLost('2m')})
+  or
+    ${serverErrors(', method!="DELETE"')}
+  )
 /
   sum by (job) (rate(sessionstore_sidecar_http_requests_total{job="${sidecarJob}"}[2m]))
 ) > 0.05
@@ -97,7 +110,16 @@ unless on (job) (${diskFullFiredRecently})`,
     forSeconds: 120,
     severity: 'page',
     summary: 'MediaWiki sees session store errors',
-    description: '{{ $value | humanizePercentage }} of session store requests through the sidecars ({{ $labels.job }}) were answered with a 5xx over the last 2 minutes: logins and edits are failing. Cassandra still has LOCAL_QUORUM (that has its own alert), so the fault is the service, a coordinator, or the path.',
+    description: '{{ $value | humanizePercentage }} of session store requests through the sidecars ({{ $labels.job }}) were answered with a 5xx over the last 2 minutes: logins and edits are failing. Cassandra still has LOCAL_QUORUM (that has its own alert), so the fault is the service, a coordinator, or the path. (While a data center lacks quorum, the deletes that fail for it are not counted here.)',
+  },
+  {
+    alert: 'SessionStoreDataCenterQuorumUnavailable',
+    expr: `${dataCenterQuorumLost('1m')}
+unless on (job) (${quorumLost})`,
+    forSeconds: 300,
+    severity: 'ticket',
+    summary: 'Data center {{ $labels.dc }} has no quorum of session store replicas, as the sidecars of {{ $labels.job }} see it: every delete fails',
+    description: 'Most sidecars of {{ $labels.job }} reach too few Cassandra replicas in data center {{ $labels.dc }} for a quorum there. Reads and writes (LOCAL_QUORUM) succeed here; deletes (EACH_QUORUM) fail everywhere, so a session ended by a logout stays readable until its TTL. The data center\'s own sidecars page for it (SessionStoreLocalQuorumUnavailable) if they still run; if nothing pages there, the data center itself is gone: depool it. /status says which nodes the sidecars reach (cluster.dataCenters). No restart of any service helps; the sidecars do none.',
   },
   {
     alert: 'SessionStoreCoordinatorCannotAchieveLocalQuorum',

@@ -12,7 +12,7 @@ import { cassandraSecurity } from './connection-options.ts';
 import { createClusterMetrics, type ClusterMetrics } from './metrics.ts';
 import { NodeProber, type ProbeOutcome } from './node-prober.ts';
 import { diskUsageStates, type CanaryResult, type GossipHeartbeats, type Member, type NodeStorage } from './probe.ts';
-import { coordinatorHealth, judgeCanary, localQuorum, membershipAgrees, membershipChanges, schemaAgrees, summarizeCluster, type BreakerState, type ClusterView, type CoordinatorHealth, type NodeState } from './view.ts';
+import { coordinatorHealth, dataCenterQuorums, judgeCanary, localQuorum, membershipAgrees, membershipChanges, schemaAgrees, summarizeCluster, type BreakerState, type ClusterView, type CoordinatorHealth, type NodeState } from './view.ts';
 
 const unknown = 'unknown';
 
@@ -81,6 +81,7 @@ export class ClusterMonitor {
     this.#resolve = options.resolve ?? resolveWithSystem;
     // Not known until the first node has answered: a 0 here would page for an outage nobody has seen.
     this.#metrics.localQuorumAvailable.remove();
+    this.#metrics.dataCenterQuorumAvailable.reset();
   }
 
   /**
@@ -331,7 +332,12 @@ export class ClusterMonitor {
     this.#coordinatorHealth = coordinatorHealth(nodes, this.#config.local_data_center, summary.quorum === true);
     this.#metrics.membershipAgreement.set(summary.membership ? 1 : 0);
     this.#metrics.schemaAgreement.set(summary.schema ? 1 : 0);
-    if (settled) this.#metrics.localQuorumAvailable.set(quorum.available ? 1 : 0);
+    if (settled) {
+      this.#metrics.localQuorumAvailable.set(quorum.available ? 1 : 0);
+      // Only the data centers the keyspace is replicated to now: one that left has no series.
+      this.#metrics.dataCenterQuorumAvailable.reset();
+      for (const dc of dataCenterQuorums(nodes, this.#config.local_data_center)) this.#metrics.dataCenterQuorumAvailable.set({ dc: dc.name }, dc.available ? 1 : 0);
+    }
     if (summary.quorum !== null && summary.quorum !== this.#summary.quorum) {
       this.#logger[summary.quorum ? 'info' : 'warn']({ evidence: quorum }, `LOCAL_QUORUM ${summary.quorum ? 'is achievable' : 'is NOT achievable'} in ${this.#config.local_data_center}: ${quorum.why}`);
     }

@@ -7,6 +7,7 @@ export interface ClusterMetrics {
   probeDuration: Histogram<'address' | 'probe'>;
   probeQueries: Counter<'address'>;
   localQuorumAvailable: Gauge;
+  dataCenterQuorumAvailable: Gauge<'dc'>;
   coordinatorQuorum: Gauge<'address' | 'dc' | 'rack'>;
   schemaAgreement: Gauge;
   membershipAgreement: Gauge;
@@ -32,6 +33,11 @@ export function createClusterMetrics(registry: Registry): ClusterMetrics {
     }),
     probeQueries: new Counter({ name: `${metricPrefix}probe_queries_total`, help: 'CQL queries the sidecar sent to each node as coordinator (its cost to Cassandra).', labelNames: ['address'], registers }),
     localQuorumAvailable: new Gauge({ name: `${metricPrefix}local_quorum_available`, help: "1 when LOCAL_QUORUM is achievable in the local data center by the sidecar's own probes, 0 when it is not; absent while the sidecar knows no node or not every node has answered its first probe.", registers }),
+    dataCenterQuorumAvailable: new Gauge({
+      name: `${metricPrefix}data_center_quorum_available`,
+      help: "1 when a quorum of the data center's replicas is reachable by the sidecar's own probes, for each data center the keyspace is replicated to (the local one included): all of them at 1 is what EACH_QUORUM deletes need. Absent like local_quorum_available.",
+      labelNames: ['dc'], registers,
+    }),
     coordinatorQuorum: new Gauge({
       name: `${metricPrefix}coordinator_can_achieve_local_quorum`,
       help: "1 when the node, as coordinator, achieved LOCAL_QUORUM (its own data center's) in the sidecar's last canary; 0 when it answers but cannot, or does not answer.",

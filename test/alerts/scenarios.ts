@@ -109,6 +109,15 @@ function traffic(errorsFrom: number, errorsUntil: number, errorShare: number, co
   };
 }
 
+/** Deletes, `share` of the requests on top of `traffic`'s, all failing (EACH_QUORUM) from `failFrom` until `failUntil`. */
+function deletes(failFrom: number, failUntil: number, share: number): Record<string, Increments> {
+  const count = Math.round(perStep * share);
+  return {
+    ...everyPod('sessionstore_sidecar_http_requests_total', { method: 'DELETE', code: '204' }, [[0, count], [failFrom, 0], [failUntil, count]]),
+    ...everyPod('sessionstore_sidecar_http_requests_total', { method: 'DELETE', code: '500' }, [[0, 0], [failFrom, count], [failUntil, 0]]),
+  };
+}
+
 type Series = Record<string, Timeline | Increments>;
 const merge = (parts: Series[]): Series => Object.fromEntries(parts.flatMap((p) => Object.entries(p)));
 
@@ -235,6 +244,19 @@ export const scenarios: Scenario[] = [
       ...traffic(5, 15, 1, '503'),
     },
     fires: [{ alert: 'SessionStoreLocalQuorumUnavailable', labels: job, from: 6.5, until: 15.5, value: 0 }],
+  },
+  {
+    // The local data center is eqiad; codfw, the other, loses two of its three nodes for 12 minutes.
+    name: 'the other data center without quorum for 12 minutes: deletes fail here (8% of requests), reads and writes do not; a ticket naming it, no error page',
+    minutes: 25,
+    series: {
+      ...quietDay(),
+      ...everyPod('sessionstore_sidecar_data_center_quorum_available', { dc: 'eqiad' }, [[0, 1]]),
+      ...everyPod('sessionstore_sidecar_data_center_quorum_available', { dc: 'codfw' }, [[0, 1], [5, 0], [17, 1]]),
+      ...['10.192.0.10', '10.192.16.11'].map((address) => everyPod('sessionstore_sidecar_cassandra_node_up', { address }, [[0, 1], [5, 0], [17, 1]])).reduce((a, b) => ({ ...a, ...b })),
+      ...deletes(5, 17, 0.08),
+    },
+    fires: [{ alert: 'SessionStoreDataCenterQuorumUnavailable', labels: { ...job, dc: 'codfw' }, from: 10, until: 18 }],
   },
   {
     name: 'a node\'s disk past the guardrail\'s failure threshold for 10 minutes: every coordinator refuses the writes it holds (40% of requests), and only the full-disk page, naming the node, pages',
