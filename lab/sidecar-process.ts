@@ -8,7 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { request } from 'undici';
 import { stringify } from 'yaml';
 import cassandra from 'cassandra-driver';
-import { adminCredentials, authProvider } from './cluster/cluster.ts';
+import { adminCredentials, allNodes, authProvider, type LocalNode } from './cluster/cluster.ts';
 import { temporaryDirectory, type Cleanup } from './cleanup.ts';
 import { freePort } from './net.ts';
 
@@ -113,10 +113,13 @@ export async function fleetLeaseHolder(): Promise<string | null> {
   }
 }
 
-/** Reads every acknowledged write back from Cassandra at LOCAL_QUORUM: the keys whose value is missing or different. */
-export async function lostWrites(acked: Map<string, Buffer>): Promise<string[]> {
+/**
+ * Reads every acknowledged write back from Cassandra at LOCAL_QUORUM, in the data center
+ * that acknowledged it (dc1 unless `nodes` say otherwise): the keys whose value is missing or different.
+ */
+export async function lostWrites(acked: Map<string, Buffer>, nodes: LocalNode[] = allNodes()): Promise<string[]> {
   const client = new cassandra.Client({
-    contactPoints: ['127.0.0.1', '127.0.0.2', '127.0.0.3'], localDataCenter: 'dc1', authProvider: authProvider(),
+    contactPoints: nodes.map((node) => node.address), localDataCenter: nodes[0]?.dataCenter ?? 'dc1', authProvider: authProvider(),
     profiles: [new cassandra.ExecutionProfile('default', { consistency: cassandra.types.consistencies.localQuorum })],
   });
   try {
