@@ -4,13 +4,14 @@ import { join } from 'node:path';
 import { writeFileSync } from 'node:fs';
 import type { Cleanup } from '../cleanup.ts';
 import { temporaryDirectory } from '../cleanup.ts';
+import { dockerfileEnv } from '../dockerfile.ts';
 import { freePort } from '../net.ts';
 import { findProgram, startNginxProxy } from '../reference-proxies.ts';
 import { startSidecar } from '../sidecar-process.ts';
 import { suiteLimits } from './corpus.ts';
 import type { Target } from './run.ts';
 
-/** The sidecar as in a pod, minus remediation (its upstream is no session service). */
+/** The sidecar as in a pod, minus remediation (its upstream is no session service): the image's heap flags, whose bounds the corpus tests. */
 export async function sidecarTarget(owner: Cleanup, upstreamUrl: string): Promise<Target & { adminUrl: string }> {
   const pidFile = join(temporaryDirectory(owner, 'adversary-'), 'service.pid');
   writeFileSync(pidFile, '1');
@@ -23,7 +24,7 @@ export async function sidecarTarget(owner: Cleanup, upstreamUrl: string): Promis
     service: { pid_file: pidFile, canary: { enabled: false } },
     remediation: { enabled: false },
     logging: { level: 'error' },
-  });
+  }, { env: { NODE_OPTIONS: dockerfileEnv('NODE_OPTIONS') } });
   return { name: 'sidecar', port: Number(new URL(sidecar.url).port), pid: sidecar.pid, metricsUrl: `${sidecar.adminUrl}/metrics`, adminUrl: sidecar.adminUrl };
 }
 
