@@ -102,12 +102,11 @@ export async function spawnSidecar(t: Cleanup, cliArgs: string[], ports: { port:
   };
 }
 
-/** Who holds the fleet lease of a data center right now (null: nobody), read through its own nodes (dc1's unless `nodes` say otherwise). */
-export async function fleetLeaseHolder(nodes: LocalNode[] = allNodes()): Promise<string | null> {
-  const dataCenter = nodes[0]?.dataCenter ?? 'dc1';
-  const client = new cassandra.Client({ contactPoints: nodes.map((node) => node.address), localDataCenter: dataCenter, authProvider: authProvider() });
+/** Who holds the fleet lease of data center dc1 right now (null: nobody). */
+export async function fleetLeaseHolder(): Promise<string | null> {
+  const client = new cassandra.Client({ contactPoints: ['127.0.0.1', '127.0.0.2', '127.0.0.3'], localDataCenter: 'dc1', authProvider: authProvider() });
   try {
-    const row = (await client.execute('SELECT holder FROM sessions.sidecar_leases WHERE scope = ?', [dataCenter], { prepare: true, consistency: cassandra.types.consistencies.localSerial })).first() as cassandra.types.Row | null;
+    const row = (await client.execute("SELECT holder FROM sessions.sidecar_leases WHERE scope = 'dc1'", [], { consistency: cassandra.types.consistencies.serial })).first() as cassandra.types.Row | null;
     return (row?.get('holder') as string | null | undefined) ?? null;
   } finally {
     await client.shutdown();

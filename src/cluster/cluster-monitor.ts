@@ -334,9 +334,14 @@ export class ClusterMonitor {
     this.#metrics.schemaAgreement.set(summary.schema ? 1 : 0);
     if (settled) {
       this.#metrics.localQuorumAvailable.set(quorum.available ? 1 : 0);
-      // Only the data centers the keyspace is replicated to now: one that left has no series.
+      // Only the data centers the keyspace is replicated to now (one that left has no series),
+      // each once every node of it known has answered a first probe: a remote data center's
+      // nodes, discovered after the local ones, are not "without quorum" for not being probed yet.
       this.#metrics.dataCenterQuorumAvailable.reset();
-      for (const dc of dataCenterQuorums(nodes, this.#config.local_data_center)) this.#metrics.dataCenterQuorumAvailable.set({ dc: dc.name }, dc.available ? 1 : 0);
+      const probed = (name: string): boolean => nodes.every((n) => n.dataCenter !== name || n.lastSuccessAt !== null || n.lastError !== null);
+      for (const dc of dataCenterQuorums(nodes, this.#config.local_data_center)) {
+        if (probed(dc.name)) this.#metrics.dataCenterQuorumAvailable.set({ dc: dc.name }, dc.available ? 1 : 0);
+      }
     }
     if (summary.quorum !== null && summary.quorum !== this.#summary.quorum) {
       this.#logger[summary.quorum ? 'info' : 'warn']({ evidence: quorum }, `LOCAL_QUORUM ${summary.quorum ? 'is achievable' : 'is NOT achievable'} in ${this.#config.local_data_center}: ${quorum.why}`);
