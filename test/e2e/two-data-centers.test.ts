@@ -10,21 +10,14 @@
 //      back, and both data centers serve every request again.
 // No restart anywhere; dc2 pages for its quorum, dc1 pages for nothing and files a
 // ticket naming dc2.
-// And 2022's stale pool in dc1 (one node bounced, three pods' drivers never take it
-// back): dc1's two acting pods restart one at a time under dc1's fleet lease, its
-// dry-run pod changes nothing, and dc2's pod restarts on its own lease meanwhile.
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import t, { type Test } from 'tap';
-import { request } from 'undici';
-import { temporaryDirectory } from '../../lab/cleanup.ts';
 import { allNodes, pauseNode, resumeNode, secondDataCenterNodes, startNode, stopNode, up } from '../../lab/cluster/cluster.ts';
 import { secondDataCenter } from '../../lab/cluster/layout.ts';
 import { startPrometheus, type PrometheusServer } from '../../lab/prometheus.ts';
-import { bounceNode, fastSidecar, graceMs, labService, sustainMs } from '../../lab/scenarios.ts';
+import { fastSidecar, graceMs, labService, sustainMs } from '../../lab/scenarios.ts';
 import { startService, until } from '../../lab/session-service/harness.ts';
-import { fleetLeaseHolder, lostWrites, metricOf, restartsBy, startSidecar, type SidecarProcess } from '../../lab/sidecar-process.ts';
+import { lostWrites, metricOf, restartsBy, startSidecar, type SidecarProcess } from '../../lab/sidecar-process.ts';
 import { sessionTraffic, type Traffic, type TrafficResult } from '../../lab/traffic.ts';
 
 // dc2 joining and leaving take about a minute and a half on a two-core machine, the replay three.
@@ -132,65 +125,4 @@ void t.test('dc2 loses quorum, then all of it, then comes back: dc1 serves all b
   t.ok(one.acked.size > 0 && two.acked.size > 0, 'writes were acknowledged in both');
   t.same(await lostWrites(one.acked), [], `every write dc1 acknowledged reads back in dc1 (${one.acked.size})`);
   t.same(await lostWrites(two.acked, secondDataCenterNodes()), [], `every write dc2 acknowledged reads back in dc2 (${two.acked.size})`);
-});
-
-// The fleet lease is per data center (its scope is the local data center's name).
-const depooled = async (sidecar: SidecarProcess): Promise<boolean> => ((await sidecar.status()).proxy as { depooled: boolean }).depooled;
-
-void t.test("2022's stale pool in dc1: its pods restart one at a time under dc1's lease, a dry run changes nothing, and dc2 restarts on its own lease meanwhile", async (t) => {
-  const dc1Pods = await Promise.all(['act', 'act', 'dry'].map(async (mode) => {
-    const service = await startService(t, { ...labService, fault: 'stale-pool' });
-    const sidecar = await startSidecar(t, service.url, service.pidFile, { ...fastSidecar, remediation: { ...fastSidecar.remediation, dry_run: mode === 'dry' } });
-    return { mode, service, sidecar };
-  }));
-  const token = 'a-test-admin-token-of-32-characters';
-  const tokenFile = join(temporaryDirectory(t, 'sidecar-token-'), 'token');
-  writeFileSync(tokenFile, `${token}\n`);
-  const dc2Service = await startService(t, { ...labService, dataCenter: 'dc2' });
-  const dc2Sidecar = await startSidecar(t, dc2Service.url, dc2Service.pidFile, {
-    ...fastSidecar, admin: { token_file: tokenFile }, cassandra: { contact_points: [secondDataCenterNodes()[0]?.address ?? ''], local_data_center: 'dc2' },
-  });
-  const acting = dc1Pods.filter((p) => p.mode === 'act');
-  const dry = dc1Pods.find((p) => p.mode === 'dry');
-  let [overlaps, samples] = [0, 0];
-  const watching = { on: true };
-  const watcher = (async () => {
-    while (watching.on) {
-      const states = await Promise.all(dc1Pods.map((p) => depooled(p.sidecar)));
-      samples++;
-      if (states.filter(Boolean).length > 1) overlaps++;
-      await sleep(20);
-    }
-  })();
-  const traffic = [...dc1Pods.map((p) => p.sidecar), dc2Sidecar].map((sidecar) => sessionTraffic(t, sidecar.url, { perSecond: 10 }));
-  await bounceNode(2);
-
-  // While one of dc1's pods restarts under dc1's lease, an operator restarts dc2's pod: it takes dc2's lease, not waiting.
-  await until(async () => (await fleetLeaseHolder()) !== null, 120_000, "a dc1 pod takes dc1's lease");
-  const manual = await request(`${dc2Sidecar.adminUrl}/remediation/restart`, { method: 'POST', headers: { authorization: `Bearer ${token}` } });
-  const outcome = (await manual.body.json()) as { outcome?: string };
-  t.equal(outcome.outcome, 'restarted', `dc2's pod restarted while dc1's lease was held (${JSON.stringify(outcome).slice(0, 200)})`);
-
-  await until(async () => (await Promise.all(acting.map((p) => metricOf(p.sidecar, 'sessionstore_sidecar_pool_restarts_total', { result: 'restarted' })))).every((n) => n === 1), 120_000, "both of dc1's acting pods restarted");
-  await until(async () => dry !== undefined && (await metricOf(dry.sidecar, 'sessionstore_sidecar_pool_restarts_total', { result: 'dry_run' })) >= 1, 60_000, 'the dry run');
-  watching.on = false;
-  await watcher;
-  const results = await Promise.all(traffic.map((load) => load.stop()));
-
-  t.equal(overlaps, 0, `never two of dc1's pods depooled at once (${samples} samples)`);
-  t.same(acting.map((p) => p.service.supervisor.restarts()), [1, 1], "each of dc1's acting pods restarted its service once");
-  const waited = dc1Pods.filter((p) => p.sidecar.logs.some((l) => String(l.msg).startsWith('another sidecar in this data center is restarting')));
-  t.ok(waited.length >= 1, `dc1's lease was contended: ${waited.length} pod(s) waited for it (the real LWT said no)`);
-  if (dry) {
-    const line = dry.sidecar.logs.find((l) => l.msg === 'dry run: would restart the service now');
-    t.match(line?.evidence, [/stale_pool: 127\.0\.0\.2 has been a healthy coordinator for \d+ s and the service's pool has held 0 connections to it/], 'the dry run logged its evidence');
-    t.notOk(dry.sidecar.logs.some((l) => String(l.msg).startsWith("restarting the service's pool gracefully")), 'and it never depooled: a dry run has no effect on traffic');
-    t.equal(dry.service.supervisor.restarts(), 0, 'and restarted nothing');
-    t.equal(await metricOf(dry.sidecar, 'sessionstore_sidecar_pool_restarts_total', { result: 'restarted' }), 0);
-  }
-  t.equal(await metricOf(dc2Sidecar, 'sessionstore_sidecar_pool_restarts_total', { rule: 'stale_pool' }), 0, "dc2's pod found no stale pool of its own: node 2 is dc1's");
-  const acked = new Map(results.slice(0, dc1Pods.length).flatMap((r) => [...r.acked]));
-  t.ok(acked.size > 0 && (results.at(-1)?.acked.size ?? 0) > 0, 'writes were acknowledged in both');
-  t.same(await lostWrites(acked), [], `every write dc1 acknowledged reads back in dc1 (${acked.size})`);
-  t.same(await lostWrites(results.at(-1)?.acked ?? new Map<string, Buffer>(), secondDataCenterNodes()), [], "every write dc2 acknowledged reads back in dc2");
 });
