@@ -1,12 +1,42 @@
 // Loopback ports for the lab's processes.
+import { randomInt } from 'node:crypto';
 import { once } from 'node:events';
-import net, { type AddressInfo } from 'node:net';
+import { readFileSync } from 'node:fs';
+import net from 'node:net';
 
-/** A port nothing listens on right now (the OS picks it). */
+/** Where the kernel starts picking the local ports of outgoing connections. */
+function ephemeralRangeStart(): number {
+  try {
+    return Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]) || 32768;
+  } catch {
+    return 32768;
+  }
+}
+
+async function bindable(port: number): Promise<boolean> {
+  const server = net.createServer();
+  try {
+    server.listen(port, '127.0.0.1');
+    await once(server, 'listening');
+    return true;
+  } catch {
+    return false;
+  } finally {
+    if (server.listening) await new Promise((resolve) => server.close(resolve));
+  }
+}
+
+/**
+ * A port nothing listens on right now, below the kernel's ephemeral range: a port the
+ * kernel picked (listen on 0) could be given to an outgoing connection before the
+ * process it is for binds it (EADDRINUSE in a demo's fleet start, with thousands of
+ * connections a minute), one below that range cannot.
+ */
 export async function freePort(): Promise<number> {
-  const server = net.createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
+  const end = ephemeralRangeStart();
+  const start = Math.max(1024, end - 12_000);
+  for (;;) {
+    const port = randomInt(start, end);
+    if (await bindable(port)) return port;
+  }
 }
