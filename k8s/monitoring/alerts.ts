@@ -169,11 +169,13 @@ unless on (job, instance) (
   },
   {
     alert: 'SessionStoreCassandraNodeDown',
-    expr: `avg by (job, address) (${credentialed(`sessionstore_sidecar_cassandra_node_up{job="${sidecarJob}"}`)}) < 0.5`,
+    // By data center too: the sidecars probe the other data center's nodes as well, and a
+    // ticket filed in eqiad about a codfw node must say so.
+    expr: `avg by (job, dc, address) (${credentialed(`sessionstore_sidecar_cassandra_node_up{job="${sidecarJob}"}`)}) < 0.5`,
     forSeconds: 900,
     severity: 'ticket',
-    summary: 'Cassandra node {{ $labels.address }} has not answered for 15 minutes',
-    description: 'Most sidecars cannot reach Cassandra node {{ $labels.address }} as a coordinator. LOCAL_QUORUM still holds with the other replicas, but one more node lost would stop the session store. Longer than a planned reboot takes.',
+    summary: 'Cassandra node {{ $labels.address }} in data center {{ $labels.dc }} has not answered for 15 minutes',
+    description: 'Most sidecars of {{ $labels.job }} cannot reach Cassandra node {{ $labels.address }} (data center {{ $labels.dc }}) as a coordinator. Its data center\'s quorum still holds with the other replicas, but one more node lost there would stop LOCAL_QUORUM in it (and every delete, at EACH_QUORUM, everywhere). Longer than a planned reboot takes.',
   },
   {
     alert: 'SessionStoreCassandraDiskFull',

@@ -320,9 +320,19 @@ export const scenarios: Scenario[] = [
     minutes: 25,
     series: {
       ...quietDay(),
-      ...everyPod('sessionstore_sidecar_cassandra_node_up', { address: third }, [[0, 1], [2, 0], [22, 1]]),
+      ...everyPod('sessionstore_sidecar_cassandra_node_up', { address: third, dc: 'eqiad' }, [[0, 1], [2, 0], [22, 1]]),
     },
-    fires: [{ alert: 'SessionStoreCassandraNodeDown', labels: { ...job, address: third }, from: 17, until: 22 }],
+    fires: [{ alert: 'SessionStoreCassandraNodeDown', labels: { ...job, dc: 'eqiad', address: third }, from: 17, until: 22 }],
+  },
+  {
+    // The local data center is eqiad: its sidecars probe codfw's nodes too.
+    name: 'a node of the other data center down for 20 minutes: the ticket names that data center',
+    minutes: 25,
+    series: {
+      ...quietDay(),
+      ...everyPod('sessionstore_sidecar_cassandra_node_up', { address: '10.192.0.10', dc: 'codfw' }, [[0, 1], [2, 0], [22, 1]]),
+    },
+    fires: [{ alert: 'SessionStoreCassandraNodeDown', labels: { ...job, dc: 'codfw', address: '10.192.0.10' }, from: 17, until: 22 }],
   },
   {
     name: 'a rollout before the Cassandra Secret exists: every sidecar is refused by every node; a ticket, and no page about Cassandra',
