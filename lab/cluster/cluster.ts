@@ -13,7 +13,7 @@ import { activeRules, healAll, isolateNode, resetFailureDetectors, type Isolatio
 import { checkJava, ensureCassandra } from './install.ts';
 import { certificateAuthorityIn, createCertificateAuthority } from '../certs.ts';
 import {
-  allNodes, dataCenter, layoutVersion, localNode, paths, secondDataCenter, secondDataCenterNodes, spareNode, type LocalNode, type NodePlace, type NodeNumber,
+  allNodes, dataCenter, hasSecondDataCenter, layoutVersion, localNode, members, paths, secondDataCenter, secondDataCenterNodes, spareNode, type LocalNode, type NodePlace, type NodeNumber,
 } from './layout.ts';
 import { java17Options, javaArguments, writeNodeFiles, type StartAs } from './node-files.ts';
 import { leaveSmallDisk, moveToSmallDisk, smallDisk, type SmallDiskOptions, type SmallDiskSettings } from './small-disk.ts';
@@ -37,12 +37,6 @@ export const sessionsKeyspace = 'sessions';
 const startTimeoutMs = 180_000;
 
 const pidFile = (node: NodePlace): string => join(node.dir, 'pid');
-
-/** Whether dc2 is part of the cluster (its nodes' folders exist from their first start until the data center leaves). */
-export const hasSecondDataCenter = (): boolean => secondDataCenterNodes().some((node) => existsSync(node.dir));
-
-/** Every member of the cluster: dc1's nodes, and dc2's in the two-DC shape. */
-export const members = (): LocalNode[] => [...allNodes(), ...(hasSecondDataCenter() ? secondDataCenterNodes() : [])];
 
 /** The data centers of the cluster's shape, each with its members. */
 const dataCentersOf = (nodes: LocalNode[]): Map<string, LocalNode[]> =>

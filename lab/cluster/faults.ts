@@ -44,7 +44,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { mbeanAttribute } from './jmx.ts';
-import { allNodes, localNode, paths, type NodeNumber } from './layout.ts';
+import { localNode, members, paths, type NodeNumber } from './layout.ts';
 
 const chain = 'SESSIONSTORE-LAB';
 const storagePort = '7000';
@@ -108,7 +108,7 @@ export interface IsolationOptions {
 /** Cuts node n off from its peers' internode traffic: all of it, or with `gossipOnly` their gossip alone (see the header). */
 export function isolateNode(n: NodeNumber, options: IsolationOptions = {}): void {
   if (options.peersKeepItUp) {
-    for (const peer of allNodes()) if (peer.number !== n) setPhiConvictThreshold(peer.number, phiThatNeverConvicts);
+    for (const peer of members()) if (peer.number !== n) setPhiConvictThreshold(peer.number, phiThatNeverConvicts);
   }
   addRule(options.gossipOnly ? deafRule(n) : isolationRule(n));
 }

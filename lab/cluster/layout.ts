@@ -2,6 +2,7 @@
 // three nodes on their own loopback addresses with Cassandra's standard ports; in the
 // two-DC shape (`npm run cluster -- up --dcs 2`) a second one, dc2, of three more, as
 // production runs eqiad and codfw.
+import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
 const root = resolve(import.meta.dirname, '../..');
@@ -55,6 +56,10 @@ export function localNode(number: NodeNumber): LocalNode {
 export const allNodes = (): LocalNode[] => nodeNumbers.map(localNode);
 /** dc2's three nodes, members only in the two-DC shape. */
 export const secondDataCenterNodes = (): LocalNode[] => secondNodeNumbers.map(localNode);
+/** Whether dc2 is part of the cluster (its nodes' folders exist from their first start until the data center leaves). */
+export const hasSecondDataCenter = (): boolean => secondDataCenterNodes().some((node) => existsSync(node.dir));
+/** Every member of the cluster: dc1's nodes, and dc2's in the two-DC shape. */
+export const members = (): LocalNode[] => [...allNodes(), ...(hasSecondDataCenter() ? secondDataCenterNodes() : [])];
 
 /**
  * A new machine for a member's place (the matrix's replaced-node row): an address the
