@@ -8,11 +8,20 @@
 //      fail and its sidecar holds back.
 //   2. then its last node hangs too (paused): nothing of dc2 answers. Then it all comes
 //      back, and both data centers serve every request again.
+// The fleet lease, per data center on the same table: dc1 and dc2 each have one holder at
+// a time, side by side; while dc2 has no quorum, dc1's is still taken and released
+// (LOCAL_SERIAL: one data center's outage never stops the other's restarts), dc2's not.
 // No restart anywhere; dc2 pages for its quorum, dc1 pages for nothing and files a
 // ticket naming dc2.
+//   3. T327954 in dc1 while dc2 is healthy: node 1 reboots deaf to its peers' gossip,
+//      and they keep it UP in both data centers. dc1's sidecar names it, pages for it and shields its
+//      users with retries; dc2's coordinators never use it (its deletes reach dc1's
+//      other two replicas), so dc2's sidecar has nothing to say and its users see nothing.
 import { setTimeout as sleep } from 'node:timers/promises';
+import cassandra from 'cassandra-driver';
 import t, { type Test } from 'tap';
-import { allNodes, pauseNode, resumeNode, secondDataCenterNodes, startNode, stopNode, up } from '../../lab/cluster/cluster.ts';
+import { FleetLease } from '../../src/remediate/lease.ts';
+import { allNodes, authProvider, heal, pauseNode, rebootIsolated, resumeNode, secondDataCenterNodes, startNode, stopNode, up } from '../../lab/cluster/cluster.ts';
 import { secondDataCenter } from '../../lab/cluster/layout.ts';
 import { startPrometheus, type PrometheusServer } from '../../lab/prometheus.ts';
 import { fastSidecar, graceMs, labService, sustainMs } from '../../lab/scenarios.ts';
@@ -60,6 +69,15 @@ const total = (counts: Record<string, number>): number => Object.values(counts).
 
 interface DataCenterStatus { name: string; available: boolean; why: string }
 
+/** Pods' fleet leases in one data center, through a client local to it, as its sidecars take them (a scope per data center). */
+function leasesIn(t: Test, dataCenter: 'dc1' | 'dc2'): (pod: string) => FleetLease {
+  const nodes = dataCenter === secondDataCenter ? secondDataCenterNodes() : allNodes();
+  const client = new cassandra.Client({ contactPoints: nodes.map((n) => n.address), localDataCenter: dataCenter, authProvider: authProvider() });
+  t.teardown(() => client.shutdown());
+  const scope = `${dataCenter}-two-dc-test-${process.pid}`;
+  return (pod) => new FleetLease(client, { keyspace: 'sessions', scope, pod, pid: 1, ttlSeconds: 30 });
+}
+
 async function dataCentersSeenBy(sidecar: SidecarProcess): Promise<{ eachQuorumAvailable: boolean; dataCenters: DataCenterStatus[] }> {
   return (await sidecar.status()).cluster as { eachQuorumAvailable: boolean; dataCenters: DataCenterStatus[] };
 }
@@ -71,6 +89,13 @@ void t.test('dc2 loses quorum, then all of it, then comes back: dc1 serves all b
   const healthy = { dc1: dc1.traffic.snapshot(), dc2: dc2.traffic.snapshot() };
   t.equal(healthy.dc1.failed + healthy.dc2.failed, 0, `both data centers serve every request before the fault (${healthy.dc1.ok} and ${healthy.dc2.ok}; their services restarted ${servicesStarted.join(' and ')} times while starting)`);
 
+  const [dc1Lease, dc2Lease] = [leasesIn(t, 'dc1'), leasesIn(t, 'dc2')];
+  const [first1, first2, second1] = [dc1Lease('dc1-pod-a'), dc2Lease('dc2-pod-a'), dc1Lease('dc1-pod-b')];
+  const both = await Promise.all([first1.acquire(), first2.acquire()]);
+  t.same(both.map((r) => r.acquired), [true, true], 'the lease: a pod in each data center holds its own at the same time');
+  t.same(await second1.acquire(), { acquired: false, holder: first1.holder }, 'and a second dc1 pod is told who holds dc1\'s');
+  await Promise.all([first1.release(), first2.release()]);
+
   // 1. Two of dc2's three nodes stop: dc2 has no quorum.
   const quorumLostAt = Date.now();
   await Promise.all([stopNode(6), stopNode(7)]);
@@ -81,6 +106,9 @@ void t.test('dc2 loses quorum, then all of it, then comes back: dc1 serves all b
   const remote = seen.dataCenters.find((d) => d.name === secondDataCenter);
   t.ok(remote && !remote.available && /1 of 3 nodes in dc2 reachable/.test(remote.why), `dc1's /status says why deletes fail: ${remote?.why ?? 'dc2 missing'}`);
   t.equal(await metricOf(dc2.sidecar, 'sessionstore_sidecar_remediation_suppressed', { reason: 'no_local_quorum' }), 1, "dc2's sidecar holds back: no local quorum");
+  t.same(await second1.acquire(), { acquired: true, holder: second1.holder }, 'the lease: dc1\'s is taken while dc2 has no quorum (LOCAL_SERIAL)');
+  await second1.release();
+  await t.rejects(dc2Lease('dc2-pod-b').acquire(), { message: /consistency LOCAL_SERIAL \(2 required but only 1 alive\)/ }, 'dc2\'s cannot be: Unavailable');
 
   // 2. Its last node hangs too, then all three come back.
   const allDownAt = Date.now();
@@ -130,6 +158,54 @@ void t.test('dc2 loses quorum, then all of it, then comes back: dc1 serves all b
     `dc1's Prometheus pages for nothing with production for: (conditions that held briefly: ${dc1.prometheus.alertLives().map((l) => l.alert).join(', ') || 'none'})`);
 
   t.ok(one.acked.size > 0 && two.acked.size > 0, 'writes were acknowledged in both');
+  t.same(await lostWrites(one.acked), [], `every write dc1 acknowledged reads back in dc1 (${one.acked.size})`);
+  t.same(await lostWrites(two.acked, secondDataCenterNodes()), [], `every write dc2 acknowledged reads back in dc2 (${two.acked.size})`);
+});
+
+void t.test('T327954 in dc1 while dc2 is healthy: dc1 names node 1 and shields its users, dc2 sees nothing wrong, nothing restarts', async (t) => {
+  const [dc1, dc2] = [await startSite(t, 'dc1'), await startSite(t, 'dc2')];
+  await sleep(5000);
+  const servicesStarted = [dc1.supervisorRestarts(), dc2.supervisorRestarts()];
+  const broken = allNodes()[0]?.address ?? '';
+  // Whatever happens, node 1 hears its peers again and their failure detectors are back to the default.
+  t.teardown(() => { heal(); });
+
+  const faultFrom = Date.now();
+  // Deaf to its peers' gossip only, as in 2023: replica traffic still reaches it. (Dropping all of it, dc2's
+  // EACH_QUORUM deletes failed now and then: a coordinator forwards a write to another data center through one node there.)
+  const answeredAt = await rebootIsolated(1, undefined, { peersKeepItUp: true, gossipOnly: true });
+  await until(async () => (await metricOf(dc1.sidecar, 'sessionstore_sidecar_broken_coordinator', { address: broken })) === 1, 30_000, "dc1's sidecar names node 1");
+  const namedAt = Date.now();
+  // The split view: the services' drivers take node 1 back at their reconnect, and a third of dc1's queries meet it.
+  await sleep(20_000);
+  heal();
+  const healedAt = Date.now();
+  // Past the stale-pool grace and the sustain from the heal: a restart now would be a false one.
+  await sleep(graceMs + sustainMs + 5000);
+  const [one, two] = [await dc1.traffic.stop(), await dc2.traffic.stop()];
+
+  const share = (result: TrafficResult): string => `${result.failed} of ${result.sent} (${(100 * result.failed / result.sent).toFixed(2)}%) ${JSON.stringify(result.failures)}`;
+  t.comment(`node 1 answered CQL ${((answeredAt - faultFrom) / 1000).toFixed(1)} s after it was killed, named by dc1's sidecar ${((namedAt - answeredAt) / 1000).toFixed(1)} s later; split view ${((healedAt - answeredAt) / 1000).toFixed(1)} s`);
+  const retried = await metricOf(dc1.sidecar, 'sessionstore_sidecar_retries_total');
+  t.ok(retried > 0, `the fault reached dc1's users: its sidecar retried ${retried} storage errors`);
+  t.ok(one.failed / one.sent < 0.01, `dc1: under 1% of requests failed through the sidecar: ${share(one)}`);
+  t.equal(two.failed, 0, `dc2: no request failed: ${share(two)}`);
+  t.ok(dc1.sidecar.logs.some((l) => String(l.msg).startsWith(`Cassandra node ${broken} cannot coordinate LOCAL_QUORUM`)), "dc1's sidecar logged node 1 as the cause, for a human to act on");
+  t.equal(await metricOf(dc2.sidecar, 'sessionstore_sidecar_broken_coordinator'), 0, "dc2's sidecar names no broken coordinator: node 1 coordinates none of dc2's queries");
+  t.equal(await metricOf(dc2.sidecar, 'sessionstore_sidecar_local_quorum_available'), 1, "dc2's sidecar: its own quorum held");
+  const dc2Errors = dc2.sidecar.logs.filter((l) => l.level === 'error').map((l) => String(l.msg));
+  t.same(dc2Errors, [], "dc2's sidecar logged no error");
+
+  for (const [i, site] of [dc1, dc2].entries()) {
+    t.equal(await restartsBy(site.sidecar), 0, `${site.name}: no restart by its sidecar`);
+    t.equal(site.supervisorRestarts(), servicesStarted[i], `${site.name}: its service ran throughout`);
+    t.notOk(site.sidecar.logs.some((l) => String(l.msg).startsWith('divergence:')), `${site.name}: no divergence found`);
+  }
+  const page = dc1.prometheus.alertLives().find((l) => l.alert === 'SessionStoreCoordinatorCannotAchieveLocalQuorum');
+  t.equal(page?.labels.address, broken, `dc1's Prometheus paged naming node 1 (with the lab's short for:): ${dc1.prometheus.describe(page, faultFrom)}`);
+  // From the fault on, only node 1's reboot itself may show there, as the node-down ticket's condition while it was down.
+  const dc2Alerts = dc2.prometheus.alertLives().filter((l) => l.activeAt >= faultFrom && !(l.alert === 'SessionStoreCassandraNodeDown' && l.labels.address === broken));
+  t.same(dc2Alerts.map((l) => l.alert), [], "dc2's Prometheus: no alert even pending, but for node 1's reboot");
   t.same(await lostWrites(one.acked), [], `every write dc1 acknowledged reads back in dc1 (${one.acked.size})`);
   t.same(await lostWrites(two.acked, secondDataCenterNodes()), [], `every write dc2 acknowledged reads back in dc2 (${two.acked.size})`);
 });
