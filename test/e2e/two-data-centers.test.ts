@@ -8,15 +8,16 @@
 //      fail and its sidecar holds back.
 //   2. then its last node hangs too (paused): nothing of dc2 answers. Then it all comes
 //      back, and both data centers serve every request again.
-// The fleet lease, per data center on the same table: dc1 and dc2 each have one holder at
-// a time, side by side; while dc2 has no quorum, dc1's is still taken and released
-// (LOCAL_SERIAL: one data center's outage never stops the other's restarts), dc2's not.
-// No restart anywhere; dc2 pages for its quorum, dc1 pages for nothing and files a
-// ticket naming dc2.
+//   No restart anywhere; dc2 pages for its quorum, dc1 pages for nothing and files a
+//   ticket naming dc2. On the way, the fleet lease per data center on the same table:
+//   dc1 and dc2 each have one holder at a time, side by side; while dc2 has no quorum,
+//   dc1's is still taken and released (LOCAL_SERIAL: one data center's outage never
+//   stops the other's restarts), dc2's not.
 //   3. T327954 in dc1 while dc2 is healthy: node 1 reboots deaf to its peers' gossip,
-//      and they keep it UP in both data centers. dc1's sidecar names it, pages for it and shields its
-//      users with retries; dc2's coordinators never use it (its deletes reach dc1's
-//      other two replicas), so dc2's sidecar has nothing to say and its users see nothing.
+//      and they keep it UP in both data centers. dc1's sidecar names it, pages for it
+//      and shields its users with retries; dc2's coordinators never use it (its deletes
+//      reach dc1's other two replicas), so dc2's sidecar has nothing to say and its
+//      users see nothing. No restart anywhere.
 import { setTimeout as sleep } from 'node:timers/promises';
 import cassandra from 'cassandra-driver';
 import t, { type Test } from 'tap';
@@ -68,6 +69,20 @@ const onlyDeletes = (counts: Record<string, number>): boolean => Object.keys(cou
 const total = (counts: Record<string, number>): number => Object.values(counts).reduce((a, b) => a + b, 0);
 
 interface DataCenterStatus { name: string; available: boolean; why: string }
+
+/** No restart by either sidecar, each service ran from `servicesStarted` on, no divergence found. */
+async function nothingRestarted(t: Test, sites: Site[], servicesStarted: number[]): Promise<void> {
+  for (const [i, site] of sites.entries()) {
+    t.equal(await restartsBy(site.sidecar), 0, `${site.name}: no restart by its sidecar`);
+    t.equal(site.supervisorRestarts(), servicesStarted[i], `${site.name}: its service ran throughout`, { errors: site.serviceLines.filter((l) => l.includes('ERROR')).slice(-5) });
+    const divergences = site.sidecar.logs.filter((l) => String(l.msg).startsWith('divergence:'));
+    // On failure, the evidence the sidecar acted on and what the driver said meanwhile: CI keeps only this output.
+    t.equal(divergences.length, 0, `${site.name}: no divergence found`, {
+      divergences: divergences.map((l) => `${String(l.time)} ${String(l.msg)}: ${JSON.stringify(l.evidence ?? l)}`),
+      driver: site.serviceLines.filter((l) => l.includes('"DEBUG"')).slice(-20),
+    });
+  }
+}
 
 /** Pods' fleet leases in one data center, through a client local to it, as its sidecars take them (a scope per data center). */
 function leasesIn(t: Test, dataCenter: 'dc1' | 'dc2'): (pod: string) => FleetLease {
@@ -139,16 +154,7 @@ void t.test('dc2 loses quorum, then all of it, then comes back: dc1 serves all b
       `its driver failed ${failedConnects.length} connections other than refused${failedConnects.length > 0 ? `, the last: ${failedConnects.at(-1)}` : ''}`);
   }
 
-  for (const [i, site] of [dc1, dc2].entries()) {
-    t.equal(await restartsBy(site.sidecar), 0, `${site.name}: no restart by its sidecar`);
-    t.equal(site.supervisorRestarts(), servicesStarted[i], `${site.name}: its service ran throughout`, { errors: site.serviceLines.filter((l) => l.includes('ERROR')).slice(-5) });
-    const divergences = site.sidecar.logs.filter((l) => String(l.msg).startsWith('divergence:'));
-    // On failure, the evidence the sidecar acted on and what the driver said meanwhile: CI keeps only this output.
-    t.equal(divergences.length, 0, `${site.name}: no divergence found`, {
-      divergences: divergences.map((l) => `${String(l.time)} ${String(l.msg)}: ${JSON.stringify(l.evidence ?? l)}`),
-      driver: site.serviceLines.filter((l) => l.includes('"DEBUG"')).slice(-20),
-    });
-  }
+  await nothingRestarted(t, [dc1, dc2], servicesStarted);
   const quorumPage = dc2.prometheus.alertLives().find((l) => l.alert === 'SessionStoreLocalQuorumUnavailable');
   t.ok(quorumPage?.firedAt, `dc2's Prometheus paged for its lost quorum: ${dc2.prometheus.describe(quorumPage, quorumLostAt)}`);
   t.same(dc2.prometheus.productionPages().map((l) => l.alert).filter((a) => a !== 'SessionStoreLocalQuorumUnavailable'), [], 'and with production for: for nothing else');
@@ -196,11 +202,7 @@ void t.test('T327954 in dc1 while dc2 is healthy: dc1 names node 1 and shields i
   const dc2Errors = dc2.sidecar.logs.filter((l) => l.level === 'error').map((l) => String(l.msg));
   t.same(dc2Errors, [], "dc2's sidecar logged no error");
 
-  for (const [i, site] of [dc1, dc2].entries()) {
-    t.equal(await restartsBy(site.sidecar), 0, `${site.name}: no restart by its sidecar`);
-    t.equal(site.supervisorRestarts(), servicesStarted[i], `${site.name}: its service ran throughout`);
-    t.notOk(site.sidecar.logs.some((l) => String(l.msg).startsWith('divergence:')), `${site.name}: no divergence found`);
-  }
+  await nothingRestarted(t, [dc1, dc2], servicesStarted);
   const page = dc1.prometheus.alertLives().find((l) => l.alert === 'SessionStoreCoordinatorCannotAchieveLocalQuorum');
   t.equal(page?.labels.address, broken, `dc1's Prometheus paged naming node 1 (with the lab's short for:): ${dc1.prometheus.describe(page, faultFrom)}`);
   // From the fault on, only node 1's reboot itself may show there, as the node-down ticket's condition while it was down.
