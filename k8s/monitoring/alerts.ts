@@ -63,6 +63,11 @@ export const recordingRules: { record: string; expr: string }[] = [
 const guardrailSays = (state: string): string => `${perNode('sessionstore_sidecar_cassandra_node_disk_usage_state', `, state="${state}"`)} == 1`;
 const diskFull = `${perNode('sessionstore_sidecar_cassandra_node_load_bytes')} >= ${fullAt}
 or ${guardrailSays('full')}`;
+// The disk series name a node by its address; its data center comes from its
+// cassandra_node_up, which each sidecar exports, with `dc`, for every node it knows
+// (topk: one data center per node, should two sidecars ever disagree for a scrape).
+const withDataCenter = (expr: string): string => `(${expr})
+* on (job, address) group_left (dc) topk by (job, address) (1, 0 * max by (job, address, dc) (sessionstore_sidecar_cassandra_node_up{job="${sidecarJob}", dc!="unknown"}) + 1)`;
 /** The disk alerts' trends, with a day `daySeconds` long (the lab replays weeks in minutes). */
 function diskTrends(daySeconds: number): { fillingUp: string; growing: string } {
   const predictedLoad = (windowDays: number, horizonDays: number): string => {
@@ -179,26 +184,26 @@ unless on (job, instance) (
   },
   {
     alert: 'SessionStoreCassandraDiskFull',
-    expr: diskFull,
+    expr: withDataCenter(diskFull),
     forSeconds: diskFor(120),
     severity: 'page',
-    summary: 'Cassandra node {{ $labels.address }} has a full disk',
+    summary: 'Cassandra node {{ $labels.address }} in data center {{ $labels.dc }} has a full disk',
     description: `Cassandra node {{ $labels.address }} holds live data past ${disk.fullFraction * 100}% of its data disk, or its disk usage guardrail says FULL and Cassandra refuses the writes it is a replica for. A node whose disk fills stops (disk_failure_policy), and with two of a data center's three down the session store is down: on 2025-03-31 storage was wiped to recover, and every session with it. Make room on the node (snapshots, compaction, TTL: see the runbook); never wipe its data.`,
   },
   {
     alert: 'SessionStoreCassandraDiskFillingUp',
-    expr: trends.fillingUp,
+    expr: withDataCenter(trends.fillingUp),
     forSeconds: diskFor(1800),
     severity: 'page',
-    summary: `Cassandra node {{ $labels.address }} will have a full disk within ${disk.pageHorizonDays} days`,
+    summary: `Cassandra node {{ $labels.address }} in data center {{ $labels.dc }} will have a full disk within ${disk.pageHorizonDays} days`,
     description: `At the rate its data grew over the last ${promDuration(disk.pageWindowDays * day)}, Cassandra node {{ $labels.address }} passes ${disk.fullFraction * 100}% of its data disk within ${disk.pageHorizonDays} days (its load, as its gossip says, extrapolated against sessionstore_sidecar_cassandra_node_disk_capacity_bytes). Find what grows before the disk fills: on 2025-03-31 three weeks of growth ended with full disks and every session wiped.`,
   },
   {
     alert: 'SessionStoreCassandraDiskGrowing',
-    expr: trends.growing,
+    expr: withDataCenter(trends.growing),
     forSeconds: diskFor(3600),
     severity: 'ticket',
-    summary: `Cassandra node {{ $labels.address }} will have a full disk within ${disk.ticketHorizonDays} days`,
+    summary: `Cassandra node {{ $labels.address }} in data center {{ $labels.dc }} will have a full disk within ${disk.ticketHorizonDays} days`,
     description: `At the rate its data grew over the last ${promDuration(disk.ticketWindowDays * day)}, Cassandra node {{ $labels.address }} passes ${disk.fullFraction * 100}% of its data disk within ${disk.ticketHorizonDays} days, or its disk usage guardrail says STUFFED (past its warn threshold). Nothing fails yet; find what grows (a TTL not applied, a compaction behind, snapshots kept) while there is time.`,
   },
   {

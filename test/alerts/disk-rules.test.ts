@@ -20,7 +20,9 @@ const dir = temporaryDirectory(t, 'disk-rules-');
 const stepMinutes = 10;
 const perDay = (24 * 60) / stepMinutes;
 const pods = ['pod-a:9364', 'pod-b:9364'];
-const [climbing, steady] = ['10.64.0.144', '10.64.16.85'];
+// In two data centers: each alert names its node's.
+const [climbing, steady] = ['10.64.0.144', '10.192.16.85'];
+const dataCenter: Record<string, string> = { [climbing]: 'eqiad', [steady]: 'codfw' };
 const capacity = 1_500_000_000_000;
 const diskAlerts = diskAlertNames;
 
@@ -46,7 +48,7 @@ function testDiskAlerts(name: string, inputSeries: { series: string; values: str
         eval_time: promDuration(Math.round(day * 86400)),
         alertname,
         exp_alerts: firing.filter((f) => f.alert === alertname).map(({ address }) => {
-          const labels = { job: sidecarJob, address, severity: alert.severity };
+          const labels = { job: sidecarJob, address, dc: dataCenter[address] as string, severity: alert.severity };
           return { exp_labels: labels, exp_annotations: annotations(alert, labels, undefined) };
         }),
       };
@@ -61,6 +63,7 @@ const samples = (days: number, value: (day: number) => number): number[] => Arra
 const everyNode = (days: number, load: Record<string, (day: number) => number>): { series: string; values: string }[] => Object.entries(load).flatMap(([address, at]) => [
   ...series('sessionstore_sidecar_cassandra_node_load_bytes', { address }, samples(days, at)),
   ...series('sessionstore_sidecar_cassandra_node_disk_capacity_bytes', { address }, samples(days, () => capacity)),
+  ...series('sessionstore_sidecar_cassandra_node_up', { address, dc: dataCenter[address] as string, rack: 'r1' }, samples(days, () => 1)),
 ]);
 
 void t.test('the 2025-03-31 climb: the ticket weeks ahead, the page days ahead, the full-disk page at 90%', async (t) => {

@@ -121,13 +121,18 @@ function deletes(failFrom: number, failUntil: number, share: number): Record<str
 type Series = Record<string, Timeline | Increments>;
 const merge = (parts: Series[]): Series => Object.fromEntries(parts.flatMap((p) => Object.entries(p)));
 
+/** A node's cassandra_node_up on every pod, with its data center as the sidecars label it (eqiad's nodes are 10.64.*, codfw's 10.192.*). */
+function nodeUp(address: string, values: Timeline): Series {
+  return everyPod('sessionstore_sidecar_cassandra_node_up', { address, dc: address.startsWith('10.192.') ? 'codfw' : 'eqiad' }, values);
+}
+
 /** What every pod exports on a quiet day; scenarios override what they change. */
 function quietDay(): Series {
   return merge([
     Object.fromEntries(pods.map((instance) => [`up{job="${sidecarJob}",instance="${instance}"}`, [[0, 1]] as Timeline])),
     everyPod('sessionstore_sidecar_local_quorum_available', {}, [[0, 1]]),
     ...[rebooted, second, third].flatMap((address) => [
-      everyPod('sessionstore_sidecar_cassandra_node_up', { address }, [[0, 1]]),
+      nodeUp(address, [[0, 1]]),
       everyPod('sessionstore_sidecar_broken_coordinator', { address }, [[0, 0]]),
       everyPod('sessionstore_sidecar_service_pool_connections', { address }, [[0, 2]]),
     ]),
@@ -152,7 +157,7 @@ export const scenarios: Scenario[] = [
     minutes: 26,
     series: {
       ...quietDay(),
-      ...everyPod('sessionstore_sidecar_cassandra_node_up', { address: rebooted }, [[0, 1], [1, 0], [5, 1]]),
+      ...nodeUp(rebooted, [[0, 1], [1, 0], [5, 1]]),
       ...everyPod('sessionstore_sidecar_broken_coordinator', { address: rebooted }, [[0, 0], [5, 1], [21, 0]]),
       ...traffic(5, 21, 1 / 3),
     },
@@ -166,7 +171,7 @@ export const scenarios: Scenario[] = [
     minutes: 26,
     series: {
       ...quietDay(),
-      ...everyPod('sessionstore_sidecar_cassandra_node_up', { address: rebooted }, [[0, 1], [1, 0], [5, 1]]),
+      ...nodeUp(rebooted, [[0, 1], [1, 0], [5, 1]]),
       ...everyPod('sessionstore_sidecar_broken_coordinator', { address: rebooted }, [[0, 0], [5, 1], [21, 0]]),
     },
     fires: [{ alert: 'SessionStoreCoordinatorCannotAchieveLocalQuorum', labels: { ...job, address: rebooted }, from: 6, until: 21 }],
@@ -177,7 +182,7 @@ export const scenarios: Scenario[] = [
     minutes: 20,
     series: {
       ...quietDay(),
-      ...everyPod('sessionstore_sidecar_cassandra_node_up', { address: rebooted }, [[0, 0], [2, 1], [15, 0]]),
+      ...nodeUp(rebooted, [[0, 0], [2, 1], [15, 0]]),
       ...everyPod('sessionstore_sidecar_service_pool_connections', { address: rebooted }, [[0, 0]]),
       ...traffic(2, 15, 0.3),
       ...everyPod('sessionstore_sidecar_view_divergence', { rule: 'false_unavailability' }, [[0, 0], [2.5, 1], [15, 0]]),
@@ -195,7 +200,7 @@ export const scenarios: Scenario[] = [
     minutes: 20,
     series: {
       ...quietDay(),
-      ...everyPod('sessionstore_sidecar_cassandra_node_up', { address: rebooted }, [[0, 0], [2, 1]]),
+      ...nodeUp(rebooted, [[0, 0], [2, 1]]),
       ...on(a, 'sessionstore_sidecar_service_pool_connections', { address: rebooted }, [[0, 0], [3, 2]]),
       ...on(b, 'sessionstore_sidecar_service_pool_connections', { address: rebooted }, [[0, 0], [3.5, 2]]),
       ...traffic(2, 2.5, 0.3),
@@ -215,7 +220,7 @@ export const scenarios: Scenario[] = [
     series: {
       ...quietDay(),
       // The reboot: 4 minutes down; back, it coordinates before it sees its peers for one scrape; the pools take it back within a minute.
-      ...everyPod('sessionstore_sidecar_cassandra_node_up', { address: third }, [[0, 1], [5, 0], [9, 1]]),
+      ...nodeUp(third, [[0, 1], [5, 0], [9, 1]]),
       ...everyPod('sessionstore_sidecar_broken_coordinator', { address: third }, [[0, 0], [9, 1], [9.5, 0]]),
       ...everyPod('sessionstore_sidecar_service_pool_connections', { address: third }, [[0, 2], [5, 0], [10, 2]]),
       // Its shutdown fails the requests it was coordinating: 1% for one scrape.
@@ -238,8 +243,8 @@ export const scenarios: Scenario[] = [
     minutes: 25,
     series: {
       ...quietDay(),
-      ...everyPod('sessionstore_sidecar_cassandra_node_up', { address: second }, [[0, 1], [5, 0], [15, 1]]),
-      ...everyPod('sessionstore_sidecar_cassandra_node_up', { address: third }, [[0, 1], [5, 0], [15, 1]]),
+      ...nodeUp(second, [[0, 1], [5, 0], [15, 1]]),
+      ...nodeUp(third, [[0, 1], [5, 0], [15, 1]]),
       ...everyPod('sessionstore_sidecar_local_quorum_available', {}, [[0, 1], [5.5, 0], [15.5, 1]]),
       ...traffic(5, 15, 1, '503'),
     },
@@ -253,7 +258,7 @@ export const scenarios: Scenario[] = [
       ...quietDay(),
       ...everyPod('sessionstore_sidecar_data_center_quorum_available', { dc: 'eqiad' }, [[0, 1]]),
       ...everyPod('sessionstore_sidecar_data_center_quorum_available', { dc: 'codfw' }, [[0, 1], [5, 0], [17, 1]]),
-      ...['10.192.0.10', '10.192.16.11'].map((address) => everyPod('sessionstore_sidecar_cassandra_node_up', { address }, [[0, 1], [5, 0], [17, 1]])).reduce((a, b) => ({ ...a, ...b })),
+      ...merge(['10.192.0.10', '10.192.16.11'].map((address) => nodeUp(address, [[0, 1], [5, 0], [17, 1]]))),
       ...deletes(5, 17, 0.08),
     },
     fires: [{ alert: 'SessionStoreDataCenterQuorumUnavailable', labels: { ...job, dc: 'codfw' }, from: 10, until: 18 }],
@@ -266,7 +271,7 @@ export const scenarios: Scenario[] = [
       ...everyPod('sessionstore_sidecar_cassandra_node_disk_usage_state', { address: third, state: 'full' }, [[0, 0], [5, 1], [15, 0]]),
       ...traffic(5, 15, 0.4),
     },
-    fires: [{ alert: 'SessionStoreCassandraDiskFull', labels: { ...job, address: third }, from: 7, until: 15 }],
+    fires: [{ alert: 'SessionStoreCassandraDiskFull', labels: { ...job, dc: 'eqiad', address: third }, from: 7, until: 15 }],
   },
   {
     name: 'a restart that did not cure, and one that failed: a human is paged, once each',
@@ -320,7 +325,7 @@ export const scenarios: Scenario[] = [
     minutes: 25,
     series: {
       ...quietDay(),
-      ...everyPod('sessionstore_sidecar_cassandra_node_up', { address: third, dc: 'eqiad' }, [[0, 1], [2, 0], [22, 1]]),
+      ...nodeUp(third, [[0, 1], [2, 0], [22, 1]]),
     },
     fires: [{ alert: 'SessionStoreCassandraNodeDown', labels: { ...job, dc: 'eqiad', address: third }, from: 17, until: 22 }],
   },
@@ -330,7 +335,7 @@ export const scenarios: Scenario[] = [
     minutes: 25,
     series: {
       ...quietDay(),
-      ...everyPod('sessionstore_sidecar_cassandra_node_up', { address: '10.192.0.10', dc: 'codfw' }, [[0, 1], [2, 0], [22, 1]]),
+      ...nodeUp('10.192.0.10', [[0, 1], [2, 0], [22, 1]]),
     },
     fires: [{ alert: 'SessionStoreCassandraNodeDown', labels: { ...job, dc: 'codfw', address: '10.192.0.10' }, from: 17, until: 22 }],
   },
@@ -341,7 +346,7 @@ export const scenarios: Scenario[] = [
       ...quietDay(),
       ...everyPod('sessionstore_sidecar_config_lacking', { setting: 'cassandra.password_file' }, [[0, 0], [2, 1], [18, 0]]),
       ...everyPod('sessionstore_sidecar_local_quorum_available', {}, [[0, 1], [2, 0], [18, 1]]),
-      ...[rebooted, second, third].flatMap((address) => Object.entries(everyPod('sessionstore_sidecar_cassandra_node_up', { address }, [[0, 1], [2, 0], [18, 1]]))).reduce<Series>((all, [k, v]) => ({ ...all, [k]: v }), {}),
+      ...merge([rebooted, second, third].map((address) => nodeUp(address, [[0, 1], [2, 0], [18, 1]]))),
     },
     fires: pods.map((instance) => ({ alert: 'SessionStoreSidecarLacksSecret', labels: { ...job, instance, setting: 'cassandra.password_file' }, from: 12, until: 18 })),
   },
