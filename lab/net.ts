@@ -26,17 +26,23 @@ async function bindable(port: number): Promise<boolean> {
   }
 }
 
+/** Every port this process handed out: nothing listens on one until its process starts. */
+const handedOut = new Set<number>();
+
 /**
  * A port nothing listens on right now, below the kernel's ephemeral range: a port the
  * kernel picked (listen on 0) could be given to an outgoing connection before the
  * process it is for binds it (EADDRINUSE in a demo's fleet start, with thousands of
- * connections a minute), one below that range cannot.
+ * connections a minute), one below that range cannot. Never the same port twice: a
+ * fleet's pods, balancer and Prometheus ask side by side, before any of them listens.
  */
 export async function freePort(): Promise<number> {
   const end = ephemeralRangeStart();
   const start = Math.max(1024, end - 12_000);
   for (;;) {
     const port = randomInt(start, end);
+    if (handedOut.has(port)) continue;
+    handedOut.add(port);
     if (await bindable(port)) return port;
   }
 }

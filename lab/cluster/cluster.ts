@@ -52,7 +52,10 @@ export function nodePid(node: NodePlace): number | null {
   try {
     const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
     const state = /\) (\S)/.exec(readFileSync(`/proc/${pid}/stat`, 'utf8'))?.[1];
-    return cmdline.includes(`-Dcassandra.storagedir=${node.dir}\0`) && state !== 'Z' ? pid : null;
+    // A killed JVM's main thread is a zombie before its other threads have exited; until
+    // they have, its files, mounts and ports are still held.
+    const exited = state === 'Z' && readdirSync(`/proc/${pid}/task`).length === 1;
+    return cmdline.includes(`-Dcassandra.storagedir=${node.dir}\0`) && !exited ? pid : null;
   } catch {
     return null;
   }
@@ -584,11 +587,11 @@ export async function giveSmallDisk(n: NodeNumber, options: SmallDiskOptions, lo
   return settings;
 }
 
-/** The node on a small disk, if any, back on its own directory with everything it wrote; it is left stopped (restore() starts it). */
+/** The node on a small disk, if any, back on its own directory and the data it had before (small-disk.ts says why); it is left stopped (restore() starts it). */
 export async function takeBackSmallDisk(log: Log = quiet): Promise<void> {
   const settings = smallDisk();
   if (settings === null) return;
-  // Killed: a node whose disk filled does not stop within a minute, and its data is complete on disk (its commit log is not on the small disk).
+  // Killed: a node whose disk filled does not stop within a minute.
   await killNode(settings.node, log);
   leaveSmallDisk();
   log(`node ${settings.node} is back on its own disk`);
@@ -600,7 +603,8 @@ export async function killNode(number: NodeNumber, log: Log = quiet): Promise<vo
   const pid = nodePid(node);
   if (pid === null) return;
   process.kill(pid, 'SIGKILL');
-  await waitForExit(node, 10_000);
+  // Whoever goes on (a restart, an unmount of its disk) needs it gone, not going.
+  if (!(await waitForExit(node, 30_000))) throw new Error(`node ${number} (pid ${pid}) has not exited 30 s after SIGKILL`);
   log(`node ${number} killed`);
 }
 

@@ -14,13 +14,17 @@
 // starts again. Session traffic then fills the room.
 //
 // takeBackSmallDisk() reverses it: the node is killed (a node whose disk filled does
-// not stop cleanly), its data, with what it wrote on the small disk, is copied back to
-// its own directory, the filesystem is unmounted and its loop device detached, the
-// image deleted. restore() and down() call it, so a test or demo that fails half way,
+// not stop cleanly) and starts again on its own directory, which still holds its data
+// as it was before the fault; the filesystem is unmounted and its loop device
+// detached, the image deleted. What the node wrote onto the full disk is dropped, not
+// copied back: a flush cut short by ENOSPC can leave files that stop Cassandra from
+// starting, and the lab's later tests need the node whole. Its replicas hold those
+// writes (LOCAL_QUORUM), and read repair and hints bring it up to date, as after any
+// node that was down for a few minutes. restore() and down() call it, so a test or demo that fails half way,
 // or a killed one followed by `npm run cluster -- down`, leaves no mount and no loop
 // device behind. Needs root (mount, losetup).
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { localNode, paths, type NodeNumber, type NodePlace } from './layout.ts';
 
@@ -93,25 +97,29 @@ export function moveToSmallDisk(n: NodeNumber, { roomMebibytes }: SmallDiskOptio
   return settings;
 }
 
+/** Unmounts the small disk and detaches its loop device (-d); while what held its files is still exiting, for up to 10 s. */
+function unmount(disk: string): void {
+  for (const deadline = Date.now() + 10_000; ;) {
+    const result = spawnSync('umount', ['-d', disk], { encoding: 'utf8' });
+    if (result.status === 0) return;
+    if (!/busy/.test(result.stderr) || Date.now() > deadline) {
+      const holders = spawnSync('fuser', ['-vm', disk], { encoding: 'utf8' });
+      throw new Error(`umount -d ${disk}: ${result.stderr.trim() || `exit ${result.status}`} ${holders.error ? '' : holders.stderr.trim()}`);
+    }
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 250);
+  }
+}
+
 /**
- * Puts the node's data back in its own directory and removes the small disk; the node
- * must be stopped. Safe to call when no node is on a small disk.
+ * Returns the node to its own data directory, as it was before the fault, and removes
+ * the small disk; the node must be stopped. Safe to call when no node is on a small disk.
  */
 export function leaveSmallDisk(): void {
   const settings = smallDisk();
   if (settings === null) return;
   const node = localNode(settings.node);
   const disk = mountPoint(node);
-  if (isMountPoint(disk)) {
-    const data = join(node.dir, 'data');
-    const back = join(node.dir, 'data.from-small-disk');
-    rmSync(back, { recursive: true, force: true });
-    run('cp', ['-a', settings.dataDirectory, back]);
-    rmSync(data, { recursive: true, force: true });
-    renameSync(back, data);
-    // -d: the loop device goes with the mount.
-    run('umount', ['-d', disk]);
-  }
+  if (isMountPoint(disk)) unmount(disk);
   rmSync(disk, { recursive: true, force: true });
   rmSync(image(node), { force: true });
   rmSync(record, { force: true });

@@ -141,6 +141,8 @@ try {
     const scope: Cleanup = last && args.keep ? owner : { teardown: (fn) => scenarioCleanups.unshift(fn) };
     if (!(last && args.keep)) owner.teardown(async () => { while (scenarioCleanups.length > 0) await scenarioCleanups.shift()?.(); });
     progress.line(`scenario ${id}`);
+    // A scenario whose fleets fail to start has none to explain, not the last one's.
+    live = [];
     results.push(await runScenario(id, { owner: scope, progress, signal: stopping.signal, options: { quick: args.quick, rate, ...(args['service-cmd'] === undefined ? {} : { serviceCommand: args['service-cmd'] }) }, fleets: (f) => { live = f; } }));
     // Its traffic has stopped: its pods, balancers and Prometheus stop side by side (each sidecar takes its propagation time).
     if (!(last && args.keep)) await Promise.all(scenarioCleanups.splice(0).map((cleanup) => cleanup()));

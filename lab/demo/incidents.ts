@@ -242,7 +242,7 @@ export async function runScenario(id: ScenarioId, context: Context): Promise<Sce
     return Promise.all(fleets.map((fleet, i) => runResult(fleet, seen[i] as TrafficResult, { startedAt, faultAt, faultEndAt, endedAt: Date.now() }, timeline, id, views.get(fleet.name) ?? null, climb)));
   });
   if (id === '2025') {
-    await phase(`node ${filling.node} back on its own disk`, 'its data copied back, the small disk unmounted, the node serving CQL again', async () => {
+    await phase(`node ${filling.node} back on its own disk`, 'the small disk unmounted, the node serving CQL again on its own disk and the data it had before', async () => {
       await takeBackSmallDisk();
       await startNode(filling.node);
     });

@@ -45,6 +45,12 @@ function startDemo(t: Test, args: string[]): ChildProcessByStdio<null, Readable,
   return child;
 }
 
+/** For a failed demo: its own error (the failing step, a node's log), which the sidecars' state it prints after would push out of a plain tail, and that tail. */
+function failureOutput(output: string): { error: string; output: string } {
+  const at = output.search(/demo failed:|demo: cleaning up failed:/);
+  return { error: at === -1 ? '(none said)' : output.slice(at, at + 3000), output: output.slice(-3000) };
+}
+
 /** Run in the page (browser JavaScript): each canvas, its chart's series lengths, and how many of its pixels are painted. */
 const inBrowser = `[...document.querySelectorAll('canvas')].map((canvas) => {
   const chart = Chart.getChart(canvas);
@@ -72,7 +78,7 @@ void t.test('npm run demo -- --quick: three incidents, dry run against acting, t
   let output = '';
   for (const stream of [child.stdout, child.stderr]) stream.on('data', (chunk: Buffer) => { output += chunk.toString(); });
   const [code] = (await once(child, 'close')) as [number | null];
-  t.equal(code, 0, 'the demo succeeded', { output: output.slice(-4000) });
+  t.equal(code, 0, 'the demo succeeded', failureOutput(output));
   t.match(output, /▶ start two fleets: waiting for/, 'a newcomer is told what each phase waits for (plain lines without a terminal)');
   t.match(output, /┌.*scenario.*run.*failed/s, 'a summary table');
 
@@ -197,7 +203,7 @@ void t.test('SIGTERM in the middle of the disk\'s climb: the demo stops at once,
   t.ok(smallDiskLeft().length >= 2, `the fault is in place: node 3's data on a mounted loop device (${smallDiskLeft().join('; ')})`);
   child.kill('SIGTERM');
   const [code] = await closed;
-  t.equal(code, 143, 'the demo exits 143 after SIGTERM', { output: output.slice(-3000) });
+  t.equal(code, 143, 'the demo exits 143 after SIGTERM', failureOutput(output));
   const afterSignal = output.slice(output.indexOf('SIGTERM: stopping everything the demo started'));
   t.ok(afterSignal.length < output.length, 'it says it stops everything');
   t.notMatch(afterSignal, /▶ the climb|▶ collect/, 'no step of the scenario starts after the signal');
