@@ -1,7 +1,7 @@
 // node bench/heap-flags.bench.ts ["FLAGS;FLAGS;…"]: the production build under the same
 // load with different NODE_OPTIONS, side by side, pinned as in proxy.bench.ts (sidecar
 // on CPU 1, upstream and load on CPU 0): CPU per 1,000 requests, p99, p99.9 and the event
-// loop's lag maximum open loop at 1,000 and 3,000 requests/s for 20 s each, then RSS and
+// loop's longest stall open loop at 1,000 and 3,000 requests/s for 20 s each, then RSS and
 // throughput after 8 s saturated (wrk). Run `npm run build` first. Default variants:
 // none, the image's, and two others. (docs/benchmarks.md compares the image's flags with
 // none in bench/tail.bench.ts's run.)
@@ -13,7 +13,7 @@ import { adminCredentials } from '../lab/cluster/cluster.ts';
 import { dockerfileEnv } from '../lab/dockerfile.ts';
 import { freePort } from '../lab/net.ts';
 import { findProgram, removeWorkFiles, start, startNginxUpstream, writeSidecarConfig } from '../lab/reference-proxies.ts';
-import { cpuSeconds, ensureOpenLoop, eventLoopLagMaxMs, memoryMb, openLoop, openLoopWarmupSeconds, wrk } from './measure.ts';
+import { cpuSeconds, ensureOpenLoop, eventLoopStallMaxMs, memoryMb, openLoop, openLoopWarmupSeconds, wrk } from './measure.ts';
 
 const variants = (process.argv[2] ?? `;${dockerfileEnv('NODE_OPTIONS')};--max-old-space-size=96 --max-semi-space-size=16;--max-old-space-size=64 --max-semi-space-size=8`).split(';');
 const nginx = findProgram('nginx');
@@ -25,7 +25,7 @@ ensureOpenLoop((line) => { console.error(`# ${line}`); });
 await promisify(execFile)('taskset', ['-a', '-p', '-c', '0', String(process.pid)]);
 const upstream = await startNginxUpstream(nginx, await freePort(), { cpu: 0 });
 try {
-  console.log('| NODE_OPTIONS | rate | CPU s / 1k req | p99 µs | p99.9 µs | lag max ms | RSS MB after saturation | saturation req/s (wrk) |\n|---|---:|---:|---:|---:|---:|---:|---:|');
+  console.log('| NODE_OPTIONS | rate | CPU s / 1k req | p99 µs | p99.9 µs | longest stall ms | RSS MB after saturation | saturation req/s (wrk) |\n|---|---:|---:|---:|---:|---:|---:|---:|');
   for (const flags of variants) {
     const [port, admin] = [await freePort(), await freePort()];
     const config = writeSidecarConfig(port, admin, upstream, { contact_points: ['127.0.0.1'], ...adminCredentials() });
@@ -35,11 +35,11 @@ try {
       await sleep(4000);
       const rows: string[] = [];
       for (const rate of [1000, 3000]) {
-        await eventLoopLagMaxMs(adminUrl); // resets the maximum
+        await eventLoopStallMaxMs(adminUrl); // resets the maximum
         const cpuBefore = cpuSeconds(sidecar.pid);
         const steady = await openLoop(sidecar.url, rate, 20, 0);
         const cpuPer1000 = ((cpuSeconds(sidecar.pid) - cpuBefore) / (rate * (20 + openLoopWarmupSeconds))) * 1000;
-        rows.push(`${rate} | ${cpuPer1000.toFixed(3)} | ${steady.p99Us} | ${steady.p999Us} | ${await eventLoopLagMaxMs(adminUrl)}`);
+        rows.push(`${rate} | ${cpuPer1000.toFixed(3)} | ${steady.p99Us} | ${steady.p999Us} | ${await eventLoopStallMaxMs(adminUrl)}`);
       }
       const saturated = await wrk(sidecar.url, 64, 8, 0);
       for (const row of rows) console.log(`| ${flags ? `\`${flags}\`` : 'none'} | ${row} | ${memoryMb(sidecar.pid).rss} | ${saturated.requestsPerSecond} |`);

@@ -11,6 +11,7 @@ import { status as clusterStatus } from '../lab/cluster/cluster.ts';
 import { paths } from '../lab/cluster/layout.ts';
 import { ensureGoProgram } from '../lab/go-program.ts';
 import { findProgram } from '../lab/reference-proxies.ts';
+import { eventLoopSamplingMs } from '../src/telemetry/metrics.ts';
 
 const ticksPerSecond = 100; // Linux USER_HZ
 const cpuCount = (): number => cpus().length;
@@ -75,10 +76,14 @@ export async function openLoop(url: string, rate: number, seconds: number, cpu: 
   return { rate, sent: n('sent'), failed: n('failed'), p50Us: n('p50_us'), p99Us: n('p99_us'), p999Us: n('p999_us'), maxUs: n('max_us'), dispatchLateP99Us: n('dispatch_late_p99_us') };
 }
 
-/** The largest event-loop delay the sidecar saw since the last scrape (prom-client resets it on each). */
-export async function eventLoopLagMaxMs(adminUrl: string): Promise<number> {
+/**
+ * The sidecar's longest event-loop stall since the last scrape (prom-client resets its
+ * maximum on each): the lag maximum less the sampling interval it includes.
+ */
+export async function eventLoopStallMaxMs(adminUrl: string): Promise<number> {
   const text = await (await request(`${adminUrl}/metrics`)).body.text();
-  return Math.round(Number(/^sessionstore_sidecar_nodejs_eventloop_lag_max_seconds (\S+)$/m.exec(text)?.[1] ?? NaN) * 10000) / 10;
+  const lagMaxMs = Number(/^sessionstore_sidecar_nodejs_eventloop_lag_max_seconds (\S+)$/m.exec(text)?.[1] ?? NaN) * 1000;
+  return Math.round(Math.max(0, lagMaxMs - eventLoopSamplingMs) * 10) / 10;
 }
 
 /**

@@ -23,7 +23,7 @@ import { adminCredentials, status as clusterStatus, up as clusterUp } from '../l
 import { dockerfileEnv } from '../lab/dockerfile.ts';
 import { freePort } from '../lab/net.ts';
 import { findProgram, removeWorkFiles, start, startNginxProxy, startNginxUpstream, writeSidecarConfig, type Running } from '../lab/reference-proxies.ts';
-import { cpuSeconds, ensureOpenLoop, eventLoopLagMaxMs, memoryMb, openLoop, openLoopWarmupSeconds, sidelineCluster, summary, wrk, type OpenLoopResult } from './measure.ts';
+import { cpuSeconds, ensureOpenLoop, eventLoopStallMaxMs, memoryMb, openLoop, openLoopWarmupSeconds, sidelineCluster, summary, wrk, type OpenLoopResult } from './measure.ts';
 
 const seconds = Number(process.env.BENCH_SECONDS ?? 10);
 const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -59,12 +59,12 @@ async function roundOf(target: Target): Promise<Round> {
 /** The sidecar alone: idle, then 1,000 requests/s, each for memorySeconds. */
 async function memoryPhases(sidecar: Target, adminUrl: string): Promise<Record<string, number>> {
   log(`sidecar idle for ${memorySeconds} s (its probes and observers only)`);
-  await eventLoopLagMaxMs(adminUrl);
+  await eventLoopStallMaxMs(adminUrl);
   const idleCpu = cpuSeconds(sidecar.pid);
   await sleep(memorySeconds * 1000);
   const idleMs = ((cpuSeconds(sidecar.pid) - idleCpu) / memorySeconds) * 1000;
   const idle = memoryMb(sidecar.pid);
-  const idleLag = await eventLoopLagMaxMs(adminUrl);
+  const idleStall = await eventLoopStallMaxMs(adminUrl);
   log(`sidecar at 1,000 requests/s for ${memorySeconds} s`);
   let steadyMax = 0;
   const sampler = setInterval(() => { steadyMax = Math.max(steadyMax, memoryMb(sidecar.pid).rss); }, 1000);
@@ -72,9 +72,9 @@ async function memoryPhases(sidecar: Target, adminUrl: string): Promise<Record<s
   clearInterval(sampler);
   const steady = memoryMb(sidecar.pid);
   return {
-    idleCpuMsPerS: Math.round(idleMs * 10) / 10, idleRssMb: idle.rss, idleAnonMb: idle.anon, idleLagMaxMs: idleLag,
+    idleCpuMsPerS: Math.round(idleMs * 10) / 10, idleRssMb: idle.rss, idleAnonMb: idle.anon, idleStallMaxMs: idleStall,
     steadyRssMb: steady.rss, steadyMaxRssMb: Math.max(steadyMax, steady.rss), steadyAnonMb: steady.anon,
-    steadyCpuPer1000: steadyRun.cpuPer1000 ?? NaN, steadyLagMaxMs: await eventLoopLagMaxMs(adminUrl), steadyP99Us: steadyRun.p99Us,
+    steadyCpuPer1000: steadyRun.cpuPer1000 ?? NaN, steadyStallMaxMs: await eventLoopStallMaxMs(adminUrl), steadyP99Us: steadyRun.p99Us,
   };
 }
 
@@ -214,8 +214,8 @@ function render(results: Map<string, Round[]>, peaks: Record<string, number>, me
       ...rateTable(k),
     ]),
     '',
-    `The sidecar alone: idle ${memorySeconds} s: ${memory.idleCpuMsPerS} ms CPU per second, RSS ${memory.idleRssMb} MB (${memory.idleAnonMb} MB private), event-loop lag max ${memory.idleLagMaxMs} ms. ` +
-    `At 1,000 requests/s for ${memorySeconds} s: RSS ${memory.steadyRssMb} MB (at most ${memory.steadyMaxRssMb}, ${memory.steadyAnonMb} MB private), ${memory.steadyCpuPer1000} CPU s per 1,000 requests, p99 ${memory.steadyP99Us} µs, event-loop lag max ${memory.steadyLagMaxMs} ms.`,
+    `The sidecar alone: idle ${memorySeconds} s: ${memory.idleCpuMsPerS} ms CPU per second, RSS ${memory.idleRssMb} MB (${memory.idleAnonMb} MB private), longest event-loop stall ${memory.idleStallMaxMs} ms. ` +
+    `At 1,000 requests/s for ${memorySeconds} s: RSS ${memory.steadyRssMb} MB (at most ${memory.steadyMaxRssMb}, ${memory.steadyAnonMb} MB private), ${memory.steadyCpuPer1000} CPU s per 1,000 requests, p99 ${memory.steadyP99Us} µs, longest event-loop stall ${memory.steadyStallMaxMs} ms.`,
     '',
     '| start-up (3 runs) | until /healthz answers | RSS 5 s later |',
     '|---|---:|---:|',

@@ -18,7 +18,7 @@ import { adminCredentials } from '../lab/cluster/cluster.ts';
 import { dockerfileEnv } from '../lab/dockerfile.ts';
 import { freePort } from '../lab/net.ts';
 import { removeWorkFiles, start, startNginxUpstream, writeSidecarConfig, type Running } from '../lab/reference-proxies.ts';
-import { ensureOpenLoop, eventLoopLagMaxMs, nginxBesideRunningCluster, openLoop, sidelineCluster, summary } from './measure.ts';
+import { ensureOpenLoop, eventLoopStallMaxMs, nginxBesideRunningCluster, openLoop, sidelineCluster, summary } from './measure.ts';
 
 const seconds = Number(process.env.TAIL_SECONDS ?? 20);
 const rounds = Number(process.env.TAIL_ROUNDS ?? 2);
@@ -50,7 +50,7 @@ const variants: Variant[] = [
 ];
 
 interface GcPauses { count: number; totalMs: number; maxMs: number }
-interface Measured { p50Us: number; p99Us: number; p999Us: number; lagMaxMs: number; gc: Record<string, GcPauses> }
+interface Measured { p50Us: number; p99Us: number; p999Us: number; stallMaxMs: number; gc: Record<string, GcPauses> }
 
 /** The collector's pauses in a --trace-gc log, by kind, from byte `from` on. */
 function gcPauses(file: string, from: number): Record<string, GcPauses> {
@@ -101,11 +101,11 @@ try {
       try {
         await sleep(5000); // start-up, first probes and first look at the service
         for (const [k, rate] of rates.entries()) {
-          if (!variant.floor) await eventLoopLagMaxMs(`http://127.0.0.1:${admin}`); // resets the maximum
+          if (!variant.floor) await eventLoopStallMaxMs(`http://127.0.0.1:${admin}`); // resets the maximum
           const from = readFileSync(gcLog, 'utf8').length;
           const measured = await openLoop(target.url, rate, seconds, 0);
-          const lagMaxMs = variant.floor ? NaN : await eventLoopLagMaxMs(`http://127.0.0.1:${admin}`);
-          results.get(variant.name)?.[k]?.push({ p50Us: measured.p50Us, p99Us: measured.p99Us, p999Us: measured.p999Us, lagMaxMs, gc: gcPauses(gcLog, from) });
+          const stallMaxMs = variant.floor ? NaN : await eventLoopStallMaxMs(`http://127.0.0.1:${admin}`);
+          results.get(variant.name)?.[k]?.push({ p50Us: measured.p50Us, p99Us: measured.p99Us, p999Us: measured.p999Us, stallMaxMs, gc: gcPauses(gcLog, from) });
           log(`round ${round}: ${variant.name} at ${rate}/s: p99 ${measured.p99Us} µs, p99.9 ${measured.p999Us} µs`);
         }
       } finally {
@@ -130,10 +130,10 @@ const gcCell = (runs: Measured[]): string => {
 console.log(`Where the tail comes from (open loop, ${seconds} s per rate, median of ${rounds} rounds and min–max; latency in µs from each request's intended start; NODE_OPTIONS of the image: \`${imageFlags}\`):\n`);
 for (const [k, rate] of rates.entries()) {
   console.log(`At ${rate} requests/s:\n`);
-  console.log('| variant | p50 | p99 | p99.9 | event-loop delay max ms | GC pauses (count, sum, largest; per phase) |\n|---|---:|---:|---:|---:|---|');
+  console.log('| variant | p50 | p99 | p99.9 | longest event-loop stall ms | GC pauses (count, sum, largest; per phase) |\n|---|---:|---:|---:|---:|---|');
   for (const variant of variants) {
     const runs = results.get(variant.name)?.[k] ?? [];
-    console.log(`| ${variant.name} | ${cell(runs.map((r) => r.p50Us))} | ${cell(runs.map((r) => r.p99Us))} | ${cell(runs.map((r) => r.p999Us))} | ${cell(runs.map((r) => r.lagMaxMs))} | ${gcCell(runs)} |`);
+    console.log(`| ${variant.name} | ${cell(runs.map((r) => r.p50Us))} | ${cell(runs.map((r) => r.p99Us))} | ${cell(runs.map((r) => r.p999Us))} | ${cell(runs.map((r) => r.stallMaxMs))} | ${gcCell(runs)} |`);
   }
   console.log('');
 }
