@@ -175,7 +175,9 @@ void t.test('node 2 stopped and started again', async (t) => {
   t.ok(afterExitMs <= 3 * intervalMs, `node_up fell to 0 within 3 probe intervals of the node stopping (${afterExitMs} ms after it exited, ${fromSignalMs} ms after SIGTERM)`);
   t.ok(openAfterExitMs <= 3 * intervalMs, `its breaker opened within 3 probe intervals (${openAfterExitMs} ms after it exited)`);
   t.equal(await metric(registry, 'sessionstore_sidecar_cassandra_node_up', { address: '127.0.0.2' }), 0);
-  t.equal(await metric(registry, 'sessionstore_sidecar_coordinator_breaker_state', { address: '127.0.0.2' }), 2);
+  // While the node stays down its breaker goes half-open every reset_timeout for one trial probe, and open again.
+  const breakerState = await metric(registry, 'sessionstore_sidecar_coordinator_breaker_state', { address: '127.0.0.2' });
+  t.ok(breakerState === 1 || breakerState === 2, `its breaker series says open (2) or half-open (1), not closed: ${breakerState}`);
   t.ok(others.alwaysReachable, 'nodes 1 and 3 stayed up');
   t.ok(others.maxLatencyMs < probe.timeout_ms / 2, `their probes kept their latency (max ${others.maxLatencyMs} ms; bound: half the ${probe.timeout_ms} ms timeout)`);
   t.ok(logLines().some((l) => l.address === '127.0.0.2' && String(l.msg).startsWith('node is unreachable')), 'one log line says node 2 is unreachable and why');
