@@ -20,9 +20,9 @@
 // copied back: a flush cut short by ENOSPC can leave files that stop Cassandra from
 // starting, and the lab's later tests need the node whole. Its replicas hold those
 // writes (LOCAL_QUORUM), and read repair and hints bring it up to date, as after any
-// node that was down for a few minutes. restore() and down() call it, so a test or demo that fails half way,
-// or a killed one followed by `npm run cluster -- down`, leaves no mount and no loop
-// device behind. Needs root (mount, losetup).
+// node that was down for a few minutes. restore() and down() call it, so a test or demo
+// that fails half way, or a killed one followed by `npm run cluster -- down`, leaves no
+// mount and no loop device behind. Needs root (mount, losetup).
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -102,9 +102,11 @@ function unmount(disk: string): void {
   for (const deadline = Date.now() + 10_000; ;) {
     const result = spawnSync('umount', ['-d', disk], { encoding: 'utf8' });
     if (result.status === 0) return;
-    if (!/busy/.test(result.stderr) || Date.now() > deadline) {
+    const said = result.error ? result.error.message : result.stderr.trim() || `exit ${result.status}`;
+    if (!said.includes('busy') || Date.now() > deadline) {
       const holders = spawnSync('fuser', ['-vm', disk], { encoding: 'utf8' });
-      throw new Error(`umount -d ${disk}: ${result.stderr.trim() || `exit ${result.status}`} ${holders.error ? '' : holders.stderr.trim()}`);
+      throw new Error(`umount -d ${disk}: ${said} ${holders.error ? '' : holders.stderr.trim()}\n` +
+        'Stop what holds it, then `npm run cluster -- down` takes the small disk back.');
     }
     Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 250);
   }
