@@ -4,14 +4,13 @@
 // life is recorded from Prometheus's own API: when its condition began to hold
 // (activeAt), when it fired, and when it resolved.
 import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { request } from 'undici';
 import { stringify } from 'yaml';
 import { alertRules, ruleGroups, sidecarJob, type RuleTimeScale } from '../k8s/monitoring/alerts.ts';
-import { temporaryDirectory, type Cleanup } from './cleanup.ts';
+import { stopChild, temporaryDirectory, type Cleanup } from './cleanup.ts';
 import { freePort } from './net.ts';
 
 /** How the lab shortens `for:` (2m becomes 6s): a replay lasts seconds, not minutes. */
@@ -63,12 +62,7 @@ export async function startPrometheus(t: Cleanup, targets: string[], scale: Rule
   ], { stdio: ['ignore', 'ignore', 'pipe'] });
   let log = '';
   child.stderr.on('data', (chunk: Buffer) => { log = (log + chunk.toString()).slice(-4000); });
-  const exited = once(child, 'exit');
-  const stop = async (): Promise<void> => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    child.kill('SIGTERM');
-    await exited;
-  };
+  const stop = async (): Promise<void> => { await stopChild(child, 'prometheus', 10_000); };
   t.teardown(stop);
   const url = `http://127.0.0.1:${port}`;
   const api = async <T>(path: string): Promise<T> => {

@@ -1,7 +1,6 @@
 // The sidecar as a separate process in front of a test service, the way it runs in
 // a pod: its config file, its logs, its admin endpoints, and steady client load.
 import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { chmodSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -9,7 +8,7 @@ import { request } from 'undici';
 import { stringify } from 'yaml';
 import cassandra from 'cassandra-driver';
 import { adminCredentials, allNodes, authProvider, type LocalNode } from './cluster/cluster.ts';
-import { temporaryDirectory, type Cleanup } from './cleanup.ts';
+import { stopChild, temporaryDirectory, type Cleanup } from './cleanup.ts';
 import { freePort } from './net.ts';
 
 /**
@@ -71,12 +70,8 @@ export async function spawnSidecar(t: Cleanup, cliArgs: string[], ports: { port:
   const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...launch.env } });
   let stderr = '';
   child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString(); process.stderr.write(chunk); });
-  const stop = async (signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> => {
-    if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
-    const closed = once(child, 'close') as Promise<[number | null]>;
-    child.kill(signal);
-    return (await closed)[0];
-  };
+  // Past its own deadline (at most 30 s with the lab's settings) a sidecar that still runs is hung.
+  const stop = (signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> => stopChild(child, `the sidecar on port ${ports.port}`, 60_000, signal);
   t.teardown(() => stop());
   const logs: Record<string, unknown>[] = [];
   let buffered = '';

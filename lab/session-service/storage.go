@@ -81,8 +81,6 @@ func (s *Storage) Delete(ctx context.Context, key string) error {
 		WithContext(ctx).Consistency(gocql.EachQuorum).Exec()
 }
 
-func (s *Storage) Close() { s.session.Close() }
-
 // forgetfulPool models the 2022 driver bug (gocql #1582 and #1678: a node restarted in
 // a rolling restart is never reconnected) inside the real driver. gocql calls the host
 // filter from handleNodeDown with the host already marked down, whichever way it

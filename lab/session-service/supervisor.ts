@@ -4,6 +4,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { stopChild } from '../cleanup.ts';
 
 /** One exit of the service's process: a signal's name when one ended it (a restart by the sidecar: SIGTERM), else its exit code. */
 export interface ServiceExit {
@@ -83,11 +84,7 @@ export function superviseService(options: SupervisorOptions): Supervisor {
     exits: () => exits,
     stop: async () => {
       stopping = true;
-      if (child && child.exitCode === null) {
-        const exited = new Promise((resolve) => child?.once('exit', resolve));
-        child.kill('SIGTERM');
-        await exited;
-      }
+      if (child) await stopChild(child, 'the session service', 10_000);
     },
   };
 }
