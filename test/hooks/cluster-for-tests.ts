@@ -1,7 +1,8 @@
 // The shared cluster's life around a test run, run by the before and after hooks
 // in a child process that tap does not measure (coverage is about src/, not the lab).
 //   begin TAP_PID: one cluster shared by the whole suite. Starts whatever is not
-//     running (and warms a cluster it started) and remembers whether it started anything. Test runs share the cluster
+//     running, warms the cluster (seconds when it is warm already) and remembers whether
+//     it started anything. Test runs share the cluster
 //     and stop its nodes, so a second run at the same time is refused. Builds the lab's
 //     session service (Go, gocql) once, so that no test's time bound pays for it.
 //   end TAP_PID: stops the cluster if this run started it (SIDECAR_KEEP_CLUSTER=1
@@ -38,8 +39,9 @@ if (phase === 'begin') {
   } else {
     await up((line) => { console.log(`# [cluster] ${line}`); });
     writeFileSync(marker, new Date().toISOString());
-    await warmUp((line) => { console.log(`# [cluster] ${line}`); });
   }
+  // A cluster started just before the run (CI starts it while lint runs) is as cold as one started here.
+  await warmUp((line) => { console.log(`# [cluster] ${line}`); });
 } else if (phase === 'end') {
   if (holder !== tapPid) process.exit(0); // not this run's cluster to touch
   if (existsSync(marker) && process.env.SIDECAR_KEEP_CLUSTER !== '1') {
