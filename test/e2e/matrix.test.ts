@@ -22,7 +22,7 @@ restoreClusterAfter(t);
 // no room for them (37 minutes together). Each is held here by what its sidecar saw on the real
 // cluster, replayed through the decision core (test/reconcile/recorded-rows.test.ts), and by its
 // parts: the stale fleet and the sidecar killed mid-restart by the lease's tests on the real cluster
-// (test/remediate/lease.test.ts, test/e2e/fleet-lease.test.ts) and the remediator's; the whole data
+// (test/remediate/lease.test.ts, test/e2e/incident-2022.test.ts) and the remediator's; the whole data
 // center's outage by test/e2e/outage.test.ts; the stalling node by the canary's thresholds
 // (test/cluster/view.test.ts) and the monitor's breaker bounds (test/cluster/cluster-monitor.test.ts);
 // the slow start and the crash loop by the rule that a service not answering is never judged
