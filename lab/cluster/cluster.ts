@@ -15,7 +15,7 @@ import { certificateAuthorityIn, createCertificateAuthority } from '../certs.ts'
 import {
   allNodes, dataCenter, hasSecondDataCenter, layoutVersion, localNode, members, paths, secondDataCenter, secondDataCenterNodes, spareNode, type LocalNode, type NodePlace, type NodeNumber,
 } from './layout.ts';
-import { java17Options, javaArguments, writeNodeFiles, type StartAs } from './node-files.ts';
+import { java17Options, javaArguments, settleClassArchive, writeNodeFiles, type StartAs } from './node-files.ts';
 import { leaveSmallDisk, moveToSmallDisk, smallDisk, type SmallDiskOptions, type SmallDiskSettings } from './small-disk.ts';
 import { sidecarTables } from './sidecar-schema.ts';
 
@@ -242,6 +242,7 @@ async function waitFor(what: string, node: NodePlace, check: () => Promise<boole
 
 function spawnNode(node: NodePlace, lib: string, startAs: StartAs = {}): void {
   writeNodeFiles(node, startAs);
+  settleClassArchive(node, lib);
   const out = openSync(join(node.dir, 'logs', 'stdout.log'), 'a');
   const child = spawn('java', javaArguments(node, lib, startAs), { detached: true, stdio: ['ignore', out, out] });
   closeSync(out);
