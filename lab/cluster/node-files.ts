@@ -151,12 +151,18 @@ export const java17Options = [
 const sharedClassArchive = (lib: string): string => join(dirname(lib), 'classes.jsa');
 const dumpedClassArchive = (node: NodePlace, lib: string): string => join(dirname(lib), `classes-node${node.number}.jsa`);
 
-/** Before `node` starts (it is stopped): the archive it wrote at its last exit, if any, becomes the shared one. */
+/**
+ * Before `node` starts (it is stopped, so the archive it wrote at its last exit is whole):
+ * that archive becomes the shared one if there is none yet. Once there is, every node's
+ * own is dropped (one from a node that has left, dc2's or the spare, included).
+ */
 export function settleClassArchive(node: NodePlace, lib: string): void {
-  const dumped = dumpedClassArchive(node, lib);
-  if (!existsSync(dumped)) return;
-  if (existsSync(sharedClassArchive(lib))) rmSync(dumped);
-  else renameSync(dumped, sharedClassArchive(lib));
+  const shared = sharedClassArchive(lib);
+  if (!existsSync(shared) && existsSync(dumpedClassArchive(node, lib))) renameSync(dumpedClassArchive(node, lib), shared);
+  if (!existsSync(shared)) return;
+  for (const file of readdirSync(dirname(lib))) {
+    if (/^classes-node\d+\.jsa$/.test(file)) rmSync(join(dirname(lib), file));
+  }
 }
 
 function classArchiveOptions(node: NodePlace, lib: string): string[] {
