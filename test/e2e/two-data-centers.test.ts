@@ -15,9 +15,14 @@
 //   stops the other's restarts), dc2's not.
 //   3. T327954 in dc1 while dc2 is healthy: node 1 reboots deaf to its peers' gossip,
 //      and they keep it UP in both data centers. dc1's sidecar names it, pages for it
-//      and shields its users with retries; dc2's coordinators never use it (its deletes
-//      reach dc1's other two replicas), so dc2's sidecar has nothing to say and its
-//      users see nothing. No restart anywhere.
+//      and shields its users with retries; dc2's coordinators never use it but as the
+//      node that relays their deletes (EACH_QUORUM) to dc1, which a deaf node does, so
+//      dc2's sidecar has nothing to say and its users see nothing. No restart anywhere.
+//      One exception, Cassandra's own: in the seconds after node 1 is killed (its peers
+//      still hold it UP), a dc2 delete relayed to dc1 through it times out with no dc1
+//      acknowledgement (measured with a dc2 client alone: 2 of the 10 deletes in the 4 s
+//      after the kill, none later), and so may each retry of it; so dc2 may fail
+//      deletes, and only deletes, while node 1 is down.
 import { setTimeout as sleep } from 'node:timers/promises';
 import cassandra from 'cassandra-driver';
 import t, { type Test } from 'tap';
@@ -195,12 +200,17 @@ void t.test('T327954 in dc1 while dc2 is healthy: dc1 names node 1 and shields i
   const retried = await metricOf(dc1.sidecar, 'sessionstore_sidecar_retries_total');
   t.ok(retried > 0, `the fault reached dc1's users: its sidecar retried ${retried} storage errors`);
   t.ok(one.failed / one.sent < 0.01, `dc1: under 1% of requests failed through the sidecar: ${share(one)}`);
-  t.equal(two.failed, 0, `dc2: no request failed: ${share(two)}`);
+  // While node 1 was down (killed, restarting), only dc2's deletes may fail (the relay, see the header); from its return on, nothing.
+  const dc2WhileDown = failuresBetween(two, faultFrom, answeredAt);
+  t.ok(onlyDeletes(dc2WhileDown), `dc2: only deletes failed while node 1 was down: ${share(two)}`, { serviceErrors: dc2.serviceLines.filter((l) => l.includes('ERROR')).slice(-5) });
+  t.same(failuresBetween(two, answeredAt, Infinity), {}, `dc2: no request failed from node 1's return on, deaf as it was: ${share(two)}`);
   t.ok(dc1.sidecar.logs.some((l) => String(l.msg).startsWith(`Cassandra node ${broken} cannot coordinate LOCAL_QUORUM`)), "dc1's sidecar logged node 1 as the cause, for a human to act on");
   t.equal(await metricOf(dc2.sidecar, 'sessionstore_sidecar_broken_coordinator'), 0, "dc2's sidecar names no broken coordinator: node 1 coordinates none of dc2's queries");
   t.equal(await metricOf(dc2.sidecar, 'sessionstore_sidecar_local_quorum_available'), 1, "dc2's sidecar: its own quorum held");
-  const dc2Errors = dc2.sidecar.logs.filter((l) => l.level === 'error').map((l) => String(l.msg));
-  t.same(dc2Errors, [], "dc2's sidecar logged no error");
+  // The deletes the relay failed are logged as the service's errors, as they should be; nothing else is.
+  const relayed = (l: Record<string, unknown>): boolean => l.msg === 'the session service answered with an error' && l.method === 'DELETE' && Date.parse(String(l.time)) < answeredAt;
+  const dc2Errors = dc2.sidecar.logs.filter((l) => l.level === 'error' && !relayed(l)).map((l) => String(l.msg));
+  t.same(dc2Errors, [], "dc2's sidecar logged no error but a delete failed while node 1 was down");
 
   await nothingRestarted(t, [dc1, dc2], servicesStarted);
   const page = dc1.prometheus.alertLives().find((l) => l.alert === 'SessionStoreCoordinatorCannotAchieveLocalQuorum');
