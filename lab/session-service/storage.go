@@ -49,14 +49,18 @@ func openStorage(c Config, log *Logger) (*Storage, error) {
 			EnableHostVerification: false,
 		}
 	}
+	var forget *forgetfulPool
 	if c.LabFault == "stale-pool" {
-		forget := newForgetfulPool(cluster.ConnectTimeout, log)
+		forget = newForgetfulPool(cluster.ConnectTimeout, log)
 		cluster.HostFilter = forget
 		cluster.Dialer = forget
 	}
 	session, err := cluster.CreateSession()
 	if err != nil {
 		return nil, fmt.Errorf("cannot connect to Cassandra: %w", err)
+	}
+	if forget != nil {
+		forget.arm()
 	}
 	return &Storage{session: session, table: c.Cassandra.Table, ttl: c.DefaultTTL}, nil
 }
@@ -89,8 +93,12 @@ func (s *Storage) Delete(ctx context.Context, key string) error {
 // UP event nor the reconnect ticker, can ever connect to it again: the pool holds no
 // connection to a node that is healthy, until the process restarts, as in 2022.
 // Everything else, including the control connection to other nodes, is untouched.
+// It forgets only once the session is up (arm): the bug is about nodes lost while the
+// service runs, and a node whose first connection timed out on a busy machine is taken
+// back at gocql's reconnect interval, as the driver does.
 type forgetfulPool struct {
 	mu        sync.Mutex
+	armed     bool
 	forgotten map[string]bool
 	dialer    net.Dialer
 	log       *Logger
@@ -106,6 +114,10 @@ func (f *forgetfulPool) Accept(host *gocql.HostInfo) bool {
 	if host.State() == gocql.NodeDown {
 		address := host.ConnectAddress().String()
 		f.mu.Lock()
+		if !f.armed {
+			f.mu.Unlock()
+			return true
+		}
 		first := !f.forgotten[address]
 		f.forgotten[address] = true
 		f.mu.Unlock()
@@ -114,6 +126,13 @@ func (f *forgetfulPool) Accept(host *gocql.HostInfo) bool {
 		}
 	}
 	return true
+}
+
+// arm starts forgetting: from now on, a host seen down is never dialled again.
+func (f *forgetfulPool) arm() {
+	f.mu.Lock()
+	f.armed = true
+	f.mu.Unlock()
 }
 
 func (f *forgetfulPool) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
