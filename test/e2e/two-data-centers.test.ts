@@ -260,7 +260,7 @@ void t.test('T327954 in dc1 while dc2 is healthy: dc1 names node 1 and shields i
 
 void t.test("the 2022 stale pool in both data centers at once: one restart at a time in each, under each one's own lease, neither waiting for the other", async (t) => {
   // Two pods in dc1, whose lease must let one restart at a time, and one in dc2, which must not wait for dc1's: six
-  // Cassandra nodes leave two cores little room for more (a fourth pod's restarted driver timed out connecting).
+  // Cassandra nodes leave two cores little room for more (with four pods, restarted drivers timed out connecting).
   const pods: StalePod[] = [];
   for (const [name, dataCenter] of [['dc1 pod 1', 'dc1'], ['dc1 pod 2', 'dc1'], ['dc2 pod', 'dc2']] as const) {
     // The lease tried again within a second or so, not 10 s: a pod waiting for its peer's restart surely meets it.
@@ -273,27 +273,26 @@ void t.test("the 2022 stale pool in both data centers at once: one restart at a 
   };
   const settled = async (p: StalePod): Promise<boolean> =>
     (await metricOf(p.sidecar, 'sessionstore_sidecar_restart_in_progress')) === 0 && poolHoldsItsDataCenter(p);
-  // The lab's stale pool forgets a node whose first connections time out on this busy machine, and the sidecar cures
-  // that as it should: the replay starts once every pool is whole with no restart under way, and counts from there.
+  // A first connection that timed out on this busy machine is taken back at the reconnect interval: the replay starts
+  // once every pool is whole with no restart under way, and counts from there.
   await until(async () => (await Promise.all(pods.map(settled))).every(Boolean), graceMs + sustainMs + 45_000, "every pod's pool holds every node of its data center before the fault");
   const servicesStarted = pods.map((p) => p.service.supervisor.restarts());
   const restartsBefore = await Promise.all(pods.map((p) => restartsBy(p.sidecar)));
   const inDataCenter = (dataCenter: DataCenter): StalePod[] => pods.filter((p) => p.dataCenter === dataCenter);
   const restarted = async (p: StalePod): Promise<boolean> => (await restartsBy(p.sidecar)) > (restartsBefore[pods.indexOf(p)] ?? 0);
-  const twoOut = { dc1: 0, dc2: 0, samples: 0 };
+  const bothOut = { samples: 0, dc1: 0 };
   const watching = { on: true };
   // Also when the test ends early: the sidecars it asks are stopped then.
   t.teardown(() => { watching.on = false; });
   const watcher = (async () => {
     while (watching.on) {
-      const out = await Promise.all(pods.map(async (p) => ((await p.sidecar.status()).proxy as { depooled: boolean }).depooled && p.dataCenter));
-      twoOut.samples++;
-      if (out.filter((d) => d === 'dc1').length > 1) twoOut.dc1++;
-      if (out.filter((d) => d === 'dc2').length > 1) twoOut.dc2++;
+      const out = await Promise.all(inDataCenter('dc1').map(async (p) => ((await p.sidecar.status()).proxy as { depooled: boolean }).depooled));
+      bothOut.samples++;
+      if (out.filter(Boolean).length > 1) bothOut.dc1++;
       await sleep(100);
     }
   })();
-  // dc1's lease (the sidecars' own scope: their data center) is held by someone else, as by an SRE's maintenance, until a dc2 pod has restarted.
+  // dc1's lease (the sidecars' own scope: their data center) is held by someone else, as by an SRE's maintenance, until dc2's pod has restarted.
   const maintenance = leasesIn(t, 'dc1', { scope: 'dc1', ttlSeconds: 300 })('sre-maintenance');
   t.teardown(() => maintenance.release());
   t.ok((await maintenance.acquire()).acquired, "dc1's lease is held by another holder before the fault");
@@ -331,7 +330,7 @@ void t.test("the 2022 stale pool in both data centers at once: one restart at a 
   await sleep(3000);
   const results = await Promise.all(pods.map((p) => p.traffic.stop()));
 
-  t.same(twoOut, { dc1: 0, dc2: 0, samples: twoOut.samples }, `in each data center, never two pods depooled at once (${twoOut.samples} samples)`);
+  t.equal(bothOut.dc1, 0, `dc1: never its two pods depooled at once (${bothOut.samples} samples)`);
   const dc1 = inDataCenter('dc1');
   // Waiting for its peer: the holder named is that pod's sidecar (host:pid).
   const waitedForPeer = dc1.some((p) => p.sidecar.logs.some((l) => String(l.msg).startsWith('another sidecar in this data center is restarting') &&
