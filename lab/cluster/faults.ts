@@ -91,11 +91,11 @@ const groupRule = (gid: number, n: NodeNumber): string[] =>
 const raisedFile = join(paths.cluster, 'phi-raised.json');
 const raised = (): NodeNumber[] => (existsSync(raisedFile) ? JSON.parse(readFileSync(raisedFile, 'utf8')) as NodeNumber[] : []);
 
-/** Sets a node's failure detector threshold over its local JMX port. */
-export function setPhiConvictThreshold(n: NodeNumber, phi: number): void {
-  mbeanAttribute(n, 'org.apache.cassandra.net:type=FailureDetector', 'PhiConvictThreshold', String(phi));
-  const others = raised().filter((r) => r !== n);
-  writeFileSync(raisedFile, JSON.stringify(phi === defaultPhi ? others : [...others, n]));
+/** Sets nodes' failure detector threshold over their local JMX ports. */
+function setPhiConvictThreshold(nodes: NodeNumber[], phi: number): void {
+  mbeanAttribute(nodes, 'org.apache.cassandra.net:type=FailureDetector', 'PhiConvictThreshold', String(phi));
+  const others = raised().filter((r) => !nodes.includes(r));
+  writeFileSync(raisedFile, JSON.stringify(phi === defaultPhi ? others : [...others, ...nodes]));
 }
 
 export interface IsolationOptions {
@@ -108,7 +108,7 @@ export interface IsolationOptions {
 /** Cuts node n off from its peers' internode traffic: all of it, or with `gossipOnly` their gossip alone (see the header). */
 export function isolateNode(n: NodeNumber, options: IsolationOptions = {}): void {
   if (options.peersKeepItUp) {
-    for (const peer of members()) if (peer.number !== n) setPhiConvictThreshold(peer.number, phiThatNeverConvicts);
+    setPhiConvictThreshold(members().filter((peer) => peer.number !== n).map((peer) => peer.number), phiThatNeverConvicts);
   }
   addRule(options.gossipOnly ? deafRule(n) : isolationRule(n));
 }
@@ -125,15 +125,15 @@ const overfilled = (): Record<string, string> => (existsSync(overfilledFile) ? J
 /** Node n's disk counts as full for the disk usage guardrail (see the header). */
 export function overfillDisk(n: NodeNumber): void {
   const before = overfilled();
-  const original = before[String(n)] ?? mbeanAttribute(n, guardrails, 'DataDiskUsageMaxDiskSize');
+  const original = before[String(n)] ?? mbeanAttribute([n], guardrails, 'DataDiskUsageMaxDiskSize')[0];
   writeFileSync(overfilledFile, JSON.stringify({ ...before, [n]: original }));
-  mbeanAttribute(n, guardrails, 'DataDiskUsageMaxDiskSize', '1B');
+  mbeanAttribute([n], guardrails, 'DataDiskUsageMaxDiskSize', '1B');
 }
 
 /** Puts back the disk size the guardrail counted from on the nodes overfillDisk changed; a restarted node reads its cassandra.yaml anyway. */
 function restoreDisks(running: (n: NodeNumber) => boolean): void {
   for (const [n, size] of Object.entries(overfilled())) {
-    if (running(Number(n) as NodeNumber)) mbeanAttribute(Number(n) as NodeNumber, guardrails, 'DataDiskUsageMaxDiskSize', size);
+    if (running(Number(n) as NodeNumber)) mbeanAttribute([Number(n) as NodeNumber], guardrails, 'DataDiskUsageMaxDiskSize', size);
   }
   rmSync(overfilledFile, { force: true });
 }
@@ -146,9 +146,7 @@ export function activeRules(): string[] {
 
 /** Puts the failure detectors the lab raised back to Cassandra's default; `running` says which nodes answer JMX. */
 export function resetFailureDetectors(running: (n: NodeNumber) => boolean): void {
-  for (const n of raised()) {
-    if (running(n)) setPhiConvictThreshold(n, defaultPhi);
-  }
+  setPhiConvictThreshold(raised().filter(running), defaultPhi);
   rmSync(raisedFile, { force: true });
 }
 

@@ -7,8 +7,10 @@
 //   - org.apache.cassandra.db:type=Guardrails DataDiskUsageMaxDiskSize: the disk size the
 //     disk usage guardrail counts from; below what the node holds, its disk is FULL.
 // A value is parsed as the attribute's own type (Double, Integer, Long or String); an
-// empty one sets null. Prints the value after the change.
-// Run as a single-file program: java MBeanAttribute.java PORT MBEAN ATTRIBUTE [VALUE]
+// empty one sets null. Prints the value after the change, one line per node. Several
+// nodes in one run (PORT,PORT...): each java launch compiles this file, seconds on a
+// busy machine, and the lab's caller waits for it.
+// Run as a single-file program: java MBeanAttribute.java PORT[,PORT...] MBEAN ATTRIBUTE [VALUE]
 import javax.management.Attribute;
 import javax.management.MBeanServerConnection;
 import javax.management.ObjectName;
@@ -18,13 +20,15 @@ import javax.management.remote.JMXServiceURL;
 
 public class MBeanAttribute {
     public static void main(String[] args) throws Exception {
-        String url = "service:jmx:rmi:///jndi/rmi://127.0.0.1:" + args[0] + "/jmxrmi";
-        try (JMXConnector connector = JMXConnectorFactory.connect(new JMXServiceURL(url))) {
-            MBeanServerConnection server = connector.getMBeanServerConnection();
-            ObjectName bean = new ObjectName(args[1]);
-            String name = args[2];
-            if (args.length > 3) server.setAttribute(bean, new Attribute(name, parse(server.getAttribute(bean, name), args[3])));
-            System.out.println(server.getAttribute(bean, name));
+        ObjectName bean = new ObjectName(args[1]);
+        String name = args[2];
+        for (String port : args[0].split(",")) {
+            String url = "service:jmx:rmi:///jndi/rmi://127.0.0.1:" + port + "/jmxrmi";
+            try (JMXConnector connector = JMXConnectorFactory.connect(new JMXServiceURL(url))) {
+                MBeanServerConnection server = connector.getMBeanServerConnection();
+                if (args.length > 3) server.setAttribute(bean, new Attribute(name, parse(server.getAttribute(bean, name), args[3])));
+                System.out.println(server.getAttribute(bean, name));
+            }
         }
     }
 
