@@ -208,11 +208,16 @@ export async function queryNode(
     await client.shutdown();
   }
 }
+/** Why each node last failed to answer CQL, for the error of a start that timed out. */
+const cqlFailures = new Map<string, string>();
+
 export async function answersCql(node: NodePlace): Promise<boolean> {
   try {
     await queryNode(node, 'SELECT release_version FROM system.local', [], consistencies.localOne, 2000);
+    cqlFailures.delete(node.address);
     return true;
-  } catch {
+  } catch (error) {
+    cqlFailures.set(node.address, (error as Error).message);
     return false;
   }
 }
@@ -235,7 +240,10 @@ async function waitFor(what: string, node: NodePlace, check: () => Promise<boole
   for (;;) {
     if (nodePid(node) === null) throw new Error(`node ${node.number} (${node.address}) exited while waiting until ${what}. Its log:\n${logTail(node)}`);
     if (await check()) return;
-    if (Date.now() > deadline) throw new Error(`node ${node.number} (${node.address}): timed out after ${timeoutMs} ms waiting until ${what}. Its log:\n${logTail(node)}`);
+    if (Date.now() > deadline) {
+      const lastCqlFailure = cqlFailures.get(node.address);
+      throw new Error(`node ${node.number} (${node.address}): timed out after ${timeoutMs} ms waiting until ${what}${lastCqlFailure ? ` (its last CQL answer: ${lastCqlFailure})` : ''}. Its log:\n${logTail(node)}`);
+    }
     await sleep(250);
   }
 }
