@@ -11,6 +11,7 @@ const cache = process.env.SIDECAR_CACHE_DIR ?? join(root, '.cache');
 export const dataCenter = 'dc1';
 /** The second data center of the two-DC shape: it joins dc1's cluster and leaves it again. */
 export const secondDataCenter = 'dc2';
+export type DataCenterName = typeof dataCenter | typeof secondDataCenter;
 /** Bump when the nodes' configuration changes in a way old data folders cannot follow. */
 export const layoutVersion = '3: password auth, optional client TLS, node 3 with a hostname certificate';
 export const nodeNumbers = [1, 2, 3] as const;
@@ -56,6 +57,8 @@ export function localNode(number: NodeNumber): LocalNode {
 export const allNodes = (): LocalNode[] => nodeNumbers.map(localNode);
 /** dc2's three nodes, members only in the two-DC shape. */
 export const secondDataCenterNodes = (): LocalNode[] => secondNodeNumbers.map(localNode);
+/** One data center's three nodes. */
+export const nodesIn = (name: DataCenterName): LocalNode[] => (name === secondDataCenter ? secondDataCenterNodes() : allNodes());
 /** Whether dc2 is part of the cluster (its nodes' folders exist from their first start until the data center leaves). */
 export const hasSecondDataCenter = (): boolean => secondDataCenterNodes().some((node) => existsSync(node.dir));
 /** Every member of the cluster: dc1's nodes, and dc2's in the two-DC shape. */

@@ -6,8 +6,8 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { request } from 'undici';
 import { temporaryDirectory, type Cleanup } from '../cleanup.ts';
-import { adminCredentials, allNodes, clusterTls, secondDataCenterNodes, startNode, stopNode, type Credentials, type NodeNumber } from '../cluster/cluster.ts';
-import { dataCenter, secondDataCenter } from '../cluster/layout.ts';
+import { adminCredentials, clusterTls, startNode, stopNode, type Credentials, type NodeNumber } from '../cluster/cluster.ts';
+import { dataCenter, nodesIn, type DataCenterName } from '../cluster/layout.ts';
 import { freePort } from '../net.ts';
 import { ensureServiceBinary } from './build.ts';
 import { superviseService, type Supervisor } from './supervisor.ts';
@@ -29,7 +29,7 @@ export interface ServiceOptions {
   /** The service's own group, for faults that single its sockets out. */
   gid?: number;
   /** The data center the service runs in, its hosts that data center's nodes (dc2: the two-DC shape's). */
-  dataCenter?: typeof dataCenter | typeof secondDataCenter;
+  dataCenter?: DataCenterName;
   /** The kubelet's CrashLoopBackOff between restarts (10 s doubling) instead of the tests' quick 100 ms. */
   crashLoopBackOff?: boolean;
   /** A slow start (see SupervisorOptions): startService then returns at once, without waiting for an answer. */
@@ -51,7 +51,7 @@ export function serviceConfig(port: number, options: ServiceOptions = {}): objec
     listen_address: '127.0.0.1',
     listen_port: port,
     cassandra: {
-      hosts: (options.dataCenter === secondDataCenter ? secondDataCenterNodes() : allNodes()).map((node) => node.address),
+      hosts: nodesIn(options.dataCenter ?? dataCenter).map((node) => node.address),
       local_dc: options.dataCenter ?? dataCenter,
       authentication: { username, password },
       tls: { ca_path: clusterTls.caFile, cert_path: clusterTls.clientCertFile, key_path: clusterTls.clientKeyFile },
