@@ -3,6 +3,7 @@
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { down, restore, status, up, warmUp } from '../cluster/cluster.ts';
+import { hasSecondDataCenter } from '../cluster/layout.ts';
 import type { Cleanup } from '../cleanup.ts';
 import type { Fleet } from '../fleet/fleet.ts';
 import { ensureServiceBinary } from '../session-service/build.ts';
@@ -26,6 +27,13 @@ first run also downloads Cassandra and starts it (1-2 minutes more).
       2025  a node's disk fills (T390513): node 3's data on a small disk of its own
             (a loop device; needs root), filled by new sessions until the node
             stops, with the disk alerts' days lasting seconds; one fleet, acting
+  --dcs 1|2                 the cluster's shape (default: 1). 2: the two-DC shape,
+                            as production runs eqiad and codfw: dc2 (127.0.0.5-7)
+                            joins for the demo and leaves again after (about 40 s
+                            each way; the cluster is left in the shape it was
+                            found). The fault stays in dc1, and a third fleet,
+                            acting, runs in dc2 under the same traffic. 2022 and
+                            2023 only (2025's small disk is the one-DC lab's)
   --quick                   shorter quiet windows before and after each fault
                             (CI runs this: about 40 s less; most of the time is
                             Cassandra's own restarts)
@@ -38,10 +46,11 @@ first run also downloads Cassandra and starts it (1-2 minutes more).
                             TLS files: secrets never go on a command line. It must
                             serve Kask's API on 127.0.0.1:{port} (GET/POST/DELETE
                             /sessions/v1/{key}, GET /healthz), store in the cluster
-                            at 127.0.0.1-3:9042 (keyspace sessions, table values)
-                            at LOCAL_QUORUM, exit on SIGTERM (it is started again),
-                            and not fork away: the sidecars read its pool from the
-                            pid they are given.
+                            at its data center's nodes (the config's hosts and
+                            local_dc; keyspace sessions, table values) at
+                            LOCAL_QUORUM, deletes at EACH_QUORUM, exit on SIGTERM
+                            (it is started again), and not fork away: the
+                            sidecars read its pool from the pid they are given.
   --report FILE             where the HTML report goes (default: demo-report.html);
                             the same data goes to FILE with .json
   --rate N                  requests per second to each fleet (default: 20)
@@ -53,6 +62,7 @@ try {
   args = parseArgs({
     options: {
       scenario: { type: 'string', default: 'all' },
+      dcs: { type: 'string', default: '1' },
       quick: { type: 'boolean', default: false },
       keep: { type: 'boolean', default: false },
       'service-cmd': { type: 'string' },
@@ -70,11 +80,16 @@ if (args.help) {
   console.log(help);
   process.exit(0);
 }
-const scenarioIds: ScenarioId[] = ['2022', '2023', '2025'];
+const dataCenters = args.dcs === '2' ? 2 : 1;
+const scenarioIds: ScenarioId[] = dataCenters === 2 ? ['2022', '2023'] : ['2022', '2023', '2025'];
 const scenarios = args.scenario === 'all' ? scenarioIds : scenarioIds.filter((id) => id === args.scenario);
 const rate = Number(args.rate);
-if (scenarios.length === 0 || !(rate > 0 && rate <= 500)) {
-  console.error(`${scenarios.length === 0 ? `unknown scenario ${args.scenario}` : `--rate must be between 1 and 500, not ${args.rate}`}\n\n${help}`);
+const refusal = args.dcs !== '1' && args.dcs !== '2' ? `--dcs takes 1 or 2, not ${args.dcs}`
+  : args.scenario === '2025' && dataCenters === 2 ? "--scenario 2025 runs on one data center only (its small disk is the one-DC lab's node 3)"
+    : scenarios.length === 0 ? `unknown scenario ${args.scenario}`
+      : !(rate > 0 && rate <= 500) ? `--rate must be between 1 and 500, not ${args.rate}` : null;
+if (refusal !== null) {
+  console.error(`${refusal}\n\n${help}`);
   process.exit(2);
 }
 
@@ -124,14 +139,20 @@ async function explainFailure(): Promise<void> {
 const results: ScenarioResult[] = [];
 try {
   ensureServiceBinary((line) => { progress.line(`session service: ${line}`); });
+  const log = (line: string): void => { progress.line(`cluster: ${line}`); };
   const wasUp = (await status()).every((node) => node.answersCql);
+  const foundShape = hasSecondDataCenter() ? 2 : 1;
   if (!wasUp) {
     await progress.phase('start the local Cassandra cluster', 'three nodes to answer CQL and see each other, then to warm up (first run: the download too)', async () => {
-      const log = (line: string): void => { progress.line(`cluster: ${line}`); };
       await up(log);
       await warmUp(log);
     });
     if (!args.keep) owner.teardown(() => down());
+  }
+  if (foundShape !== dataCenters) {
+    await progress.phase(dataCenters === 2 ? 'dc2 joins' : 'dc2 leaves', `the cluster in the ${dataCenters === 2 ? 'two' : 'one'}-DC shape (about 40 s)`, () => up(log, { dataCenters }));
+    // Back to the shape it was found in (and then stopped, if it was found stopped).
+    if (!args.keep) owner.teardown(() => up(log, { dataCenters: foundShape }));
   }
   owner.teardown(() => restore());
   for (const [i, id] of scenarios.entries()) {
@@ -143,7 +164,7 @@ try {
     progress.line(`scenario ${id}`);
     // A scenario whose fleets fail to start has none to explain, not the last one's.
     live = [];
-    results.push(await runScenario(id, { owner: scope, progress, signal: stopping.signal, options: { quick: args.quick, rate, ...(args['service-cmd'] === undefined ? {} : { serviceCommand: args['service-cmd'] }) }, fleets: (f) => { live = f; } }));
+    results.push(await runScenario(id, { owner: scope, progress, signal: stopping.signal, options: { quick: args.quick, rate, dataCenters, ...(args['service-cmd'] === undefined ? {} : { serviceCommand: args['service-cmd'] }) }, fleets: (f) => { live = f; } }));
     // Its traffic has stopped: its pods, balancers and Prometheus stop side by side (each sidecar takes its propagation time).
     if (!(last && args.keep)) await Promise.all(scenarioCleanups.splice(0).map((cleanup) => cleanup()));
   }

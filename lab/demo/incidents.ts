@@ -17,12 +17,17 @@
 //         service's side, and in 2025 nothing said it was coming: one fleet, acting,
 //         shows the disk alerts on the climb, time scaled so that a day lasts seconds,
 //         and the sidecars naming the full disk, with no restart.
+// With two data centers (--dcs 2), 2022 and 2023 run as production would meet them:
+// the fault in dc1, dc1's two fleets as above, and a third, acting, in dc2 under the
+// same traffic, whose sidecars must see the other data center's trouble for what it
+// is (its deletes go through dc1 at EACH_QUORUM) and neither restart nor page.
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { AlertLife } from '../prometheus.ts';
 import { disk } from '../../k8s/monitoring/alerts.ts';
 import { dataBytes } from '../cluster/small-disk.ts';
 import { flushNode, giveSmallDisk, heal, rebootIsolated, startNode, stopNode, takeBackSmallDisk, type NodeNumber } from '../cluster/cluster.ts';
 import type { Cleanup } from '../cleanup.ts';
+import { dataCenter, nodesIn, secondDataCenter, type DataCenterName } from '../cluster/layout.ts';
 import { startFleet, type Fleet, type FleetMode } from '../fleet/fleet.ts';
 import type { ServiceOptions } from '../session-service/harness.ts';
 import type { ServiceExit } from '../session-service/supervisor.ts';
@@ -39,6 +44,8 @@ export interface DemoOptions {
   serviceCommand?: string;
   /** Requests per second to each fleet. */
   rate: number;
+  /** 2: the cluster has dc2 too, and an acting fleet runs there beside dc1's (2022 and 2023 only). */
+  dataCenters: 1 | 2;
 }
 
 export interface Phase { name: string; from: number; to: number }
@@ -54,10 +61,13 @@ export interface DetectionView {
 export interface RunResult {
   fleet: string;
   mode: FleetMode;
+  dataCenter: DataCenterName;
   perSecond: SecondOfTraffic[];
   sent: number;
   failed: number;
   failures: Record<string, number>;
+  /** The same failures by the scenario's phase they fell in ("DELETE 500": 3). */
+  failuresByPhase: Record<string, Record<string, number>>;
   /** Failures the fleet itself caused: the sidecars' own 503s, and connections the balancer could not place. */
   causedBySidecar: number;
   okPerSecond: { before: number; during: number; after: number };
@@ -86,6 +96,7 @@ export interface DiskClimb {
 export interface ScenarioResult {
   id: ScenarioId;
   title: string;
+  dataCenters: 1 | 2;
   /** What the incident cost in production, to compare with. */
   incident: string;
   startedAt: number;
@@ -132,6 +143,13 @@ const filling = { node: 3 as NodeNumber, address: '127.0.0.3', writesPerSecond: 
  * probe is a node whose storage they cannot read.
  */
 const diskSidecar = { cassandra: { probe: { ...sidecar.cassandra.probe, timeout_ms: 1500, storage_interval_ms: 1000 } } };
+/**
+ * Two data centers: each sidecar probes six nodes, not three, and six JVMs share this
+ * machine's two cores with the fleets; probes at production's pace (every 2 s, 1.5 s to
+ * answer) keep the probes' own load off the nodes, and a node slowed by the machine from
+ * passing for one that is down.
+ */
+const twoDataCenterSidecar = { cassandra: { probe: { interval_ms: 2000, timeout_ms: 1500 } } };
 
 const detectedBy: Record<ScenarioId, string[]> = {
   2022: ['divergence: stale_pool'],
@@ -166,10 +184,14 @@ export async function runScenario(id: ScenarioId, context: Context): Promise<Sce
   const serviceOptions: ServiceOptions = options.serviceCommand === undefined
     ? { ...service, ...(id === '2022' ? { fault: 'stale-pool' as const } : {}) }
     : { command: options.serviceCommand };
-  const modes = id === '2025' ? ['acting'] as const : ['dry-run', 'acting'] as const;
-  const settings = id === '2025' ? { ...sidecar, ...diskSidecar } : sidecar;
-  const fleets = await phase(id === '2025' ? 'start a fleet' : 'start two fleets', 'two pods each (service + sidecar), a balancer and a Prometheus per fleet', async () => {
-    const started = await Promise.all(modes.map((mode) => startFleet(owner, { name: `${id}-${mode}`, mode, pods: 2, service: serviceOptions, sidecar: settings, alertScale })));
+  const plans: { mode: FleetMode; dataCenter: DataCenterName }[] = id === '2025' ? [{ mode: 'acting', dataCenter }] : [
+    { mode: 'dry-run', dataCenter }, { mode: 'acting', dataCenter },
+    ...(options.dataCenters === 2 ? [{ mode: 'acting', dataCenter: secondDataCenter } as const] : []),
+  ];
+  const fleetName = (plan: (typeof plans)[number]): string => (options.dataCenters === 2 ? `${id}-${plan.dataCenter}-${plan.mode}` : `${id}-${plan.mode}`);
+  const settings = id === '2025' ? { ...sidecar, ...diskSidecar } : options.dataCenters === 2 ? { ...sidecar, ...twoDataCenterSidecar } : sidecar;
+  const fleets = await phase(`start ${['a fleet', 'two fleets', 'three fleets'][plans.length - 1] ?? `${plans.length} fleets`}`, 'two pods each (service + sidecar), a balancer and a Prometheus per fleet', async () => {
+    const started = await Promise.all(plans.map((plan) => startFleet(owner, { name: fleetName(plan), ...plan, pods: 2, service: serviceOptions, sidecar: settings, alertScale })));
     for (const fleet of started) {
       for (let i = 0; fleet.balancer.endpoints().length < fleet.pods.length; i++) {
         if (i > 100) throw new Error(`${fleet.name}: the balancer has ${fleet.balancer.endpoints().length} of ${fleet.pods.length} pods in rotation after 20 s`);
@@ -223,7 +245,8 @@ export async function runScenario(id: ScenarioId, context: Context): Promise<Sce
   } else if (id === '2023') {
     faultAt = await phase('node 1 reboots', 'node 1 to serve CQL again; it cannot hear its peers, and they keep it UP', async () => {
       timeline.add('fault', null, 'node 1 reboots (killed), and comes back unable to hear its peers');
-      const back = await rebootIsolated(1, undefined, { peersKeepItUp: true });
+      // Deaf to their gossip only, as in 2023: replica traffic still reaches it, as dc2's deletes relayed to dc1 through it do.
+      const back = await rebootIsolated(1, undefined, { peersKeepItUp: true, gossipOnly: true });
       timeline.add('fault', null, 'node 1 serves CQL again and accepts coordinator work it cannot do (T327954)');
       return back;
     });
@@ -240,7 +263,7 @@ export async function runScenario(id: ScenarioId, context: Context): Promise<Sce
     const seen = await Promise.all(traffic.map((t) => t.stop()));
     clearInterval(capturing);
     timeline.stop();
-    return Promise.all(fleets.map((fleet, i) => runResult(fleet, seen[i] as TrafficResult, { startedAt, faultAt, faultEndAt, endedAt: Date.now() }, timeline, id, views.get(fleet.name) ?? null, climb)));
+    return Promise.all(fleets.map((fleet, i) => runResult(fleet, seen[i] as TrafficResult, { startedAt, faultAt, faultEndAt, endedAt: Date.now() }, phases, timeline, id, views.get(fleet.name) ?? null, climb)));
   });
   if (id === '2025') {
     await phase(`node ${filling.node} back on its own disk`, 'the small disk unmounted, the node serving CQL again on its own disk and the data it had before', async () => {
@@ -251,6 +274,7 @@ export async function runScenario(id: ScenarioId, context: Context): Promise<Sce
   return {
     id,
     title: titles[id],
+    dataCenters: options.dataCenters,
     incident: incidents[id],
     startedAt, endedAt: Date.now(), faultAt, faultEndAt, phases, events: timeline.events(), runs: results,
   };
@@ -378,7 +402,7 @@ async function detectionView(fleet: Fleet): Promise<DetectionView> {
 const sidecarRefusal = / (depooled|overloaded)$/;
 
 async function runResult(
-  fleet: Fleet, traffic: TrafficResult, times: { startedAt: number; faultAt: number; faultEndAt: number; endedAt: number },
+  fleet: Fleet, traffic: TrafficResult, times: { startedAt: number; faultAt: number; faultEndAt: number; endedAt: number }, phases: Phase[],
   timeline: Timeline, id: ScenarioId, view: DetectionView | null, disk: DiskClimb | null,
 ): Promise<RunResult> {
   const rate = (from: number, to: number): number => {
@@ -396,14 +420,23 @@ async function runResult(
     retries += await metricOf(pod.sidecar, 'sessionstore_sidecar_retries_total');
     restarts += await restartsBy(pod.sidecar);
   }
-  const lost = await lostWrites(traffic.acked);
+  // Read back in the fleet's own data center, at LOCAL_QUORUM, as its users would.
+  const lost = await lostWrites(traffic.acked, nodesIn(fleet.dataCenter));
+  const failuresByPhase: Record<string, Record<string, number>> = {};
+  for (const failure of traffic.failureLog) {
+    const name = phases.findLast((p) => p.from <= failure.at)?.name ?? 'before the first phase';
+    const counts = failuresByPhase[name] ??= {};
+    counts[failure.what] = (counts[failure.what] ?? 0) + 1;
+  }
   return {
     fleet: fleet.name,
     mode: fleet.mode,
+    dataCenter: fleet.dataCenter,
     perSecond: traffic.perSecond,
     sent: traffic.sent,
     failed: traffic.failed,
     failures: traffic.failures,
+    failuresByPhase,
     // Its own 503s, and every connection the balancer could not place because no pod was in rotation: both measured, not guessed from client errors.
     causedBySidecar: Object.entries(traffic.failures).filter(([what]) => sidecarRefusal.test(what)).reduce((sum, [, n]) => sum + n, 0) + fleet.balancer.rejectedConnections(),
     okPerSecond: { before: rate(times.startedAt, times.faultAt), during: rate(times.faultAt, times.faultEndAt), after: rate(times.faultEndAt, times.endedAt) },

@@ -6,6 +6,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { createRequire } from 'node:module';
 import { disk } from '../../k8s/monitoring/alerts.ts';
+import { dataCenter, secondDataCenter } from '../cluster/layout.ts';
 import type { DiskClimb, RunResult, ScenarioResult } from './incidents.ts';
 
 const seconds = (ms: number | null): string => (ms === null ? '—' : `${(ms / 1000).toFixed(1)} s`);
@@ -14,6 +15,7 @@ const mebibytes = (bytes: number | null): number => Math.round(((bytes ?? 0) / 1
 export interface SummaryRow {
   scenario: string;
   run: string;
+  'data center': string;
   'ok/s before': string;
   'ok/s during': string;
   'ok/s after': string;
@@ -41,6 +43,7 @@ export function summaryRows(results: ScenarioResult[]): SummaryRow[] {
   return results.flatMap((scenario) => scenario.runs.map((run: RunResult) => ({
     scenario: scenario.id,
     run: run.mode,
+    'data center': run.dataCenter,
     'ok/s before': run.okPerSecond.before.toFixed(1),
     'ok/s during': run.okPerSecond.during.toFixed(1),
     'ok/s after': run.okPerSecond.after.toFixed(1),
@@ -74,10 +77,11 @@ export function writeReport(file: string, results: ScenarioResult[]): { html: st
     const t0 = scenario.startedAt;
     const at = (ms: number): string => `+${((ms - t0) / 1000).toFixed(1)} s`;
     const runs = scenario.runs.map((run, r) => `
-      <div class="run"><h3>${escape(run.mode === 'acting' ? 'Acting: the sidecars as shipped' : 'Dry run: what happened (no retries, no restarts)')}</h3>
+      <div class="run"><h3>${escape(runTitle(scenario, run))}</h3>
       <canvas id="chart-${s}-${r}"></canvas>
       ${run.disk ? `<h4>The climb: node ${escape(run.disk.address)}'s load against its disk, as its sidecar read it</h4><canvas id="disk-${s}-${r}"></canvas>` : ''}
       ${viewTable(run)}
+      <h4>Failed requests, by phase</h4>${failureTable(run)}
       <h4>Alerts fired</h4>${alertTable(run, t0)}</div>`).join('');
     const timeline = scenario.events.map((e) => `<tr class="${e.kind}"><td>${at(e.at)}</td><td>${escape(e.fleet ?? 'cluster')}</td><td>${escape(e.text)}</td></tr>`).join('');
     return `<section><h2>${escape(scenario.title)}</h2><p>${escape(scenario.incident)}. Fault from ${at(scenario.faultAt)} to ${at(scenario.faultEndAt)}.</p>
@@ -93,7 +97,8 @@ table { border-collapse: collapse; margin: .5em 0; } td, th { border: 1px solid 
 tr.fault td { background: #fde2e2; } tr.alert td { background: #fff3cd; } tr.endpoints td { color: #666; }
 </style></head><body>
 <h1>sessionstore-sidecar: the session store's outages, replayed with and without the sidecar</h1>
-<p>Generated ${new Date().toISOString()} by <code>npm run demo</code>. The 2022 and 2023 scenarios ran two fleets side by side over one local Cassandra cluster, under the same fault at the same moment; 2025 one fleet, acting, on a climb nothing saw in production.</p>
+<p>Generated ${new Date().toISOString()} by <code>npm run demo</code>. The 2022 and 2023 scenarios ran two fleets side by side over one local Cassandra cluster, under the same fault at the same moment; 2025 one fleet, acting, on a climb nothing saw in production.${results.some((r) => r.dataCenters === 2)
+    ? ` On two data centers (<code>--dcs 2</code>), the fault is in ${dataCenter}'s nodes, and a third fleet, acting, ran in ${secondDataCenter} under the same traffic: what the other data center sees.` : ''}</p>
 ${table}${sections}
 <script>${scriptSafe(library('chart.js', 'chart.umd.min.js'))}</script>
 <script>${scriptSafe(library('chartjs-plugin-annotation', 'chartjs-plugin-annotation.min.js'))}</script>
@@ -160,6 +165,19 @@ function diskChart(climb: DiskClimb, x: (ms: number) => number): { load: { x: nu
     load: onSmallDisk.map((p) => ({ x: x(p.at), y: mebibytes(p.loadBytes) })),
     full: onSmallDisk.map((p) => ({ x: x(p.at), y: mebibytes((capacity ?? 0) * disk.fullFraction) })),
   };
+}
+
+function runTitle(scenario: ScenarioResult, run: RunResult): string {
+  const what = run.mode === 'acting' ? 'Acting: the sidecars as shipped' : 'Dry run: what happened (no retries, no restarts)';
+  if (scenario.dataCenters === 1) return what;
+  return `${run.dataCenter}, ${run.dataCenter === dataCenter ? 'where the fault is' : 'the other data center'} — ${what}`;
+}
+
+function failureTable(run: RunResult): string {
+  const phases = Object.entries(run.failuresByPhase);
+  if (phases.length === 0) return '<p>none</p>';
+  return `<table><tr><th>phase</th><th>failed</th></tr>${phases.map(([phase, counts]) =>
+    `<tr><td>${escape(phase)}</td><td>${escape(Object.entries(counts).map(([what, n]) => `${n} × ${what}`).join(', '))}</td></tr>`).join('')}</table>`;
 }
 
 function viewTable(run: RunResult): string {

@@ -5,21 +5,19 @@
 // nothing restarted. The HTML report holds every run and the climb, and renders in a
 // real headless browser (Debian's chromium), offline, without errors. And a demo
 // stopped half way through the climb leaves nothing behind: no mount, no loop device.
-import { spawn, spawnSync, type ChildProcessByStdio } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Readable } from 'node:stream';
-import { chromium, type Page } from 'playwright-core';
 import t, { type Test } from 'tap';
 import { diskAlertNames } from '../../k8s/monitoring/alerts.ts';
 import { localNode, status } from '../../lab/cluster/cluster.ts';
 import { activeRules } from '../../lab/cluster/faults.ts';
 import { smallDisk } from '../../lab/cluster/small-disk.ts';
 import type { RunResult, ScenarioResult } from '../../lab/demo/incidents.ts';
-import { restoreClusterAfter } from '../support/restore-cluster.ts';
+import { checkReportInBrowser } from '../support/report-in-browser.ts';
+import { demo, failureOutput, runDemo, startDemo } from '../support/demo.ts';
 
-const demo = join(import.meta.dirname, '../../lab/demo/cli.ts');
 // The demo's quick form takes about 9 minutes, above the suite's per-file timeout.
 t.setTimeout(20 * 60_000);
 
@@ -30,59 +28,29 @@ function smallDiskLeft(): string[] {
   return [...(smallDisk() === null ? [] : ['the record']), ...mounts, ...loops];
 }
 
-/** Runs the demo; a test that ends early, however it ends, stops it (SIGTERM: it cleans up after itself) and restores the cluster. */
-function startDemo(t: Test, args: string[]): ChildProcessByStdio<null, Readable, Readable> {
-  const child = spawn(process.execPath, [demo, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const running = (): boolean => child.exitCode === null && child.signalCode === null;
-  const closed = once(child, 'close').catch(() => undefined);
-  process.once('exit', () => { if (running()) child.kill('SIGTERM'); });
-  t.teardown(async () => {
-    if (running()) child.kill('SIGTERM');
-    await closed;
-  });
-  // Should the demo's own cleanup fail, the suite's later files still find the cluster whole.
-  restoreClusterAfter(t);
-  return child;
-}
-
-/** For a failed demo: its own error (the failing step, a node's log), which the sidecars' state it prints after would push out of a plain tail, and that tail. */
-function failureOutput(output: string): { error: string; output: string } {
-  const at = output.search(/demo failed:|demo: cleaning up failed:/);
-  return { error: at === -1 ? '(none said)' : output.slice(at, at + 3000), output: output.slice(-3000) };
-}
-
-/** Run in the page (browser JavaScript): each canvas, its chart's series lengths, and how many of its pixels are painted. */
-const inBrowser = `[...document.querySelectorAll('canvas')].map((canvas) => {
-  const chart = Chart.getChart(canvas);
-  const pixels = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
-  let painted = 0;
-  for (let i = 3; i < pixels.length; i += 4) if (pixels[i] > 0) painted++;
-  return { id: canvas.id, points: chart ? chart.data.datasets.map((d) => d.data.length) : [], painted };
-})`;
-
 void t.test('--help prints the options and starts nothing; a wrong option is a clear error', (t) => {
   const help = spawnSync(process.execPath, [demo, '--help'], { encoding: 'utf8', timeout: 10_000 });
   t.equal(help.status, 0);
-  t.match(help.stdout, /--scenario 2022\|2023\|2025\|all[\s\S]*--quick[\s\S]*--keep[\s\S]*--service-cmd[\s\S]*--report/);
+  t.match(help.stdout, /--scenario 2022\|2023\|2025\|all[\s\S]*--dcs 1\|2[\s\S]*--quick[\s\S]*--keep[\s\S]*--service-cmd[\s\S]*--report/);
   t.notMatch(help.stdout, /scenario 2022\n|start two fleets/, 'nothing ran');
   const wrong = spawnSync(process.execPath, [demo, '--scenario', '2024'], { encoding: 'utf8', timeout: 10_000 });
   t.equal(wrong.status, 2);
   t.match(wrong.stderr, /unknown scenario 2024/);
+  for (const [args, said] of [[['--dcs', '3'], /--dcs takes 1 or 2, not 3/], [['--dcs', '2', '--scenario', '2025'], /--scenario 2025 runs on one data center only/]] as const) {
+    const refused = spawnSync(process.execPath, [demo, ...args], { encoding: 'utf8', timeout: 10_000 });
+    t.equal(refused.status, 2, `${args.join(' ')}: refused`);
+    t.match(refused.stderr, said);
+  }
   t.end();
 });
 
 void t.test('npm run demo -- --quick: three incidents, dry run against acting, the disk climb, a report that renders', async (t) => {
   const dir = t.testdir();
-  const report = join(dir, 'demo-report.html');
-  const child = startDemo(t, ['--quick', '--report', report]);
-  let output = '';
-  for (const stream of [child.stdout, child.stderr]) stream.on('data', (chunk: Buffer) => { output += chunk.toString(); });
-  const [code] = (await once(child, 'close')) as [number | null];
+  const { code, output, report, results } = await runDemo(t, dir, ['--quick']);
   t.equal(code, 0, 'the demo succeeded', failureOutput(output));
   t.match(output, /▶ start two fleets: waiting for/, 'a newcomer is told what each phase waits for (plain lines without a terminal)');
   t.match(output, /┌.*scenario.*run.*failed/s, 'a summary table');
 
-  const results = JSON.parse(readFileSync(join(dir, 'demo-report.json'), 'utf8')) as ScenarioResult[];
   t.same(results.map((s) => s.id), ['2022', '2023', '2025']);
   for (const scenario of results.filter((s) => s.id !== '2025')) {
     const dry = scenario.runs.find((r) => r.mode === 'dry-run') as RunResult;
@@ -116,20 +84,7 @@ void t.test('npm run demo -- --quick: three incidents, dry run against acting, t
   checkDiskClimb(t, results.find((s) => s.id === '2025') as ScenarioResult);
   t.same(smallDiskLeft(), [], 'the small disk is gone: no mount, no loop device');
 
-  // The report in a real browser, offline: every request but the file itself is refused and counted.
-  const executablePath = spawnSync('sh', ['-c', 'command -v chromium'], { encoding: 'utf8' }).stdout.trim();
-  t.ok(executablePath, 'Debian\'s chromium is installed (.ci/run installs it)');
-  const browser = await chromium.launchPersistentContext(join(dir, 'chromium-profile'), {
-    executablePath, headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--no-first-run'],
-  });
-  // Closed before the test ends: tap removes the test's directory first among its
-  // teardowns, and a browser still writing its profile there fails that removal.
-  try {
-    await checkReport(t, await browser.newPage(), dir, report);
-  } finally {
-    await browser.close();
-  }
+  await checkReportInBrowser(t, dir, report, { count: 6, what: "two runs of 2022 and of 2023, and 2025's run and its climb" });
 });
 
 /** 2025: the ticket, then the page, then the node's failure, named; no restart; nothing said of the other nodes' disks. */
@@ -158,31 +113,6 @@ function checkDiskClimb(t: Test, scenario: ScenarioResult): void {
   t.equal(run.restarts, 0, '2025: no restart: it cannot help');
   t.same(run.serviceExits, [], '2025: no service process exited');
   t.ok((run.disk?.points.length ?? 0) > 20, `2025: the climb, read every second (${run.disk?.points.length ?? 0} readings)`);
-}
-
-/** The report, opened offline: charts painted, no console error, nothing fetched. */
-async function checkReport(t: Test, page: Page, dir: string, report: string): Promise<void> {
-  const problems: string[] = [];
-  const fetched: string[] = [];
-  page.on('console', (message) => { if (message.type() === 'error') problems.push(message.text()); });
-  page.on('pageerror', (error) => { problems.push(error.message); });
-  await page.route('**/*', (route) => {
-    if (route.request().url().startsWith('file:')) return route.continue();
-    fetched.push(route.request().url());
-    return route.abort();
-  });
-  await page.goto(`file://${report}`);
-  const charts = await page.evaluate<{ id: string; points: number[]; painted: number }[]>(inBrowser);
-  t.equal(charts.length, 6, 'six charts: two runs of 2022 and of 2023, and 2025\'s run and its climb');
-  for (const chart of charts) {
-    t.ok(chart.points.length === 2 && chart.points.every((n) => n > 10), `${chart.id}: both series hold data (${chart.points.join(', ')} points)`);
-    t.ok(chart.painted > 1000, `${chart.id}: the canvas is painted (${chart.painted} pixels)`);
-  }
-  t.same(problems, [], 'no console errors');
-  t.same(fetched, [], 'nothing fetched from the network: the report is self-contained');
-  const screenshot = join(dir, 'demo-report.png');
-  await page.screenshot({ path: screenshot, fullPage: true });
-  t.ok(existsSync(screenshot) && statSync(screenshot).size > 10_000, 'a screenshot beside the report');
 }
 
 void t.test('SIGTERM in the middle of the disk\'s climb: the demo stops at once, everything it started stops, and the cluster is left as it was found', async (t) => {
