@@ -61,15 +61,14 @@ async function main(args: string[]): Promise<void> {
       await cluster.startNode(parseNodeNumber(arg), log);
       return;
     case 'isolate':
-      cluster.isolateNode(parseNodeNumber(arg), isolation(args));
+      await cluster.isolateNode(parseNodeNumber(arg), isolation(args));
       log(`node ${arg} isolated: ${args.includes('--gossip-only') ? "its peers' gossip connections to it are dropped" : 'internode traffic to it is dropped'}`);
       return;
     case 'reboot-isolated':
       await cluster.rebootIsolated(parseNodeNumber(arg), log, isolation(args));
       return;
     case 'heal':
-      cluster.heal(log);
-      return;
+      return cluster.heal(log);
     case 'down':
       return cluster.down(log, { wipe: args.includes('--wipe') });
     default:

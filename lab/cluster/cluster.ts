@@ -643,9 +643,9 @@ function signalRunning(number: NodeNumber, signal: NodeJS.Signals): void {
  * Returns when the node answers CQL (epoch ms). See faults.ts.
  */
 export async function rebootIsolated(n: NodeNumber, log: Log = quiet, options: IsolationOptions = {}): Promise<number> {
-  if (options.peersKeepItUp) isolateNode(n, options);
+  if (options.peersKeepItUp) await isolateNode(n, options);
   await killNode(n, log);
-  isolateNode(n, { gossipOnly: options.gossipOnly ?? false });
+  await isolateNode(n, { gossipOnly: options.gossipOnly ?? false });
   await startNode(n, log, { waitForPeers: false });
   const cut = options.gossipOnly ? "its peers' gossip never reaches it" : 'drops every internode packet sent to it';
   log(`node ${n} is back and serves CQL, but ${cut}${options.peersKeepItUp ? '; its peers never convict it' : ''}`);
@@ -653,9 +653,9 @@ export async function rebootIsolated(n: NodeNumber, log: Log = quiet, options: I
 }
 
 /** Removes every network fault and failure-detector change the lab made. */
-export function heal(log: Log = quiet): void {
+export async function heal(log: Log = quiet): Promise<void> {
   const rules = activeRules().length;
-  healAll((n) => processState(localNode(n)) === 'running');
+  await healAll((n) => processState(localNode(n)) === 'running');
   log(rules > 0 ? `removed ${rules} iptables rule${rules === 1 ? '' : 's'}; failure detectors at their default` : 'no network faults in place');
 }
 
@@ -667,10 +667,10 @@ export function heal(log: Log = quiet): void {
  * hears the DOWN and the UP events.
  */
 export async function healWithFlap(log: Log = quiet, convictMs = 3000): Promise<void> {
-  resetFailureDetectors((n) => processState(localNode(n)) === 'running');
+  await resetFailureDetectors((n) => processState(localNode(n)) === 'running');
   log('failure detectors at their default: the peers convict the node they have not heard');
   await sleep(convictMs);
-  heal(log);
+  await heal(log);
 }
 
 /**
@@ -679,7 +679,7 @@ export async function healWithFlap(log: Log = quiet, convictMs = 3000): Promise<
  * way through its start (a reboot) waited for until it answers CQL.
  */
 export async function restore(log: Log = quiet): Promise<void> {
-  heal(log);
+  await heal(log);
   await putBack(log);
   await takeBackSmallDisk(log);
   const nodes = await status();
@@ -692,7 +692,7 @@ export async function restore(log: Log = quiet): Promise<void> {
 
 /** Stops every node; with `wipe`, also deletes their data, so the next `up` starts a new cluster. */
 export async function down(log: Log = quiet, options: { wipe?: boolean } = {}): Promise<void> {
-  heal();
+  await heal();
   const replaced = replacedMember();
   if (replaced !== null) await stopPlace(spareNode(localNode(replaced)), log);
   const nodes = members();

@@ -92,8 +92,8 @@ const raisedFile = join(paths.cluster, 'phi-raised.json');
 const raised = (): NodeNumber[] => (existsSync(raisedFile) ? JSON.parse(readFileSync(raisedFile, 'utf8')) as NodeNumber[] : []);
 
 /** Sets nodes' failure detector threshold over their local JMX ports. */
-function setPhiConvictThreshold(nodes: NodeNumber[], phi: number): void {
-  mbeanAttribute(nodes, 'org.apache.cassandra.net:type=FailureDetector', 'PhiConvictThreshold', String(phi));
+async function setPhiConvictThreshold(nodes: NodeNumber[], phi: number): Promise<void> {
+  await mbeanAttribute(nodes, 'org.apache.cassandra.net:type=FailureDetector', 'PhiConvictThreshold', String(phi));
   const others = raised().filter((r) => !nodes.includes(r));
   writeFileSync(raisedFile, JSON.stringify(phi === defaultPhi ? others : [...others, ...nodes]));
 }
@@ -106,9 +106,9 @@ export interface IsolationOptions {
 }
 
 /** Cuts node n off from its peers' internode traffic: all of it, or with `gossipOnly` their gossip alone (see the header). */
-export function isolateNode(n: NodeNumber, options: IsolationOptions = {}): void {
+export async function isolateNode(n: NodeNumber, options: IsolationOptions = {}): Promise<void> {
   if (options.peersKeepItUp) {
-    setPhiConvictThreshold(members().filter((peer) => peer.number !== n).map((peer) => peer.number), phiThatNeverConvicts);
+    await setPhiConvictThreshold(members().filter((peer) => peer.number !== n).map((peer) => peer.number), phiThatNeverConvicts);
   }
   addRule(options.gossipOnly ? deafRule(n) : isolationRule(n));
 }
@@ -123,17 +123,17 @@ const overfilledFile = join(paths.cluster, 'guardrail-overfilled.json');
 const overfilled = (): Record<string, string> => (existsSync(overfilledFile) ? JSON.parse(readFileSync(overfilledFile, 'utf8')) as Record<string, string> : {});
 
 /** Node n's disk counts as full for the disk usage guardrail (see the header). */
-export function overfillDisk(n: NodeNumber): void {
+export async function overfillDisk(n: NodeNumber): Promise<void> {
   const before = overfilled();
-  const original = before[String(n)] ?? mbeanAttribute([n], guardrails, 'DataDiskUsageMaxDiskSize')[0];
+  const original = before[String(n)] ?? (await mbeanAttribute([n], guardrails, 'DataDiskUsageMaxDiskSize'))[0];
   writeFileSync(overfilledFile, JSON.stringify({ ...before, [n]: original }));
-  mbeanAttribute([n], guardrails, 'DataDiskUsageMaxDiskSize', '1B');
+  await mbeanAttribute([n], guardrails, 'DataDiskUsageMaxDiskSize', '1B');
 }
 
 /** Puts back the disk size the guardrail counted from on the nodes overfillDisk changed; a restarted node reads its cassandra.yaml anyway. */
-function restoreDisks(running: (n: NodeNumber) => boolean): void {
+async function restoreDisks(running: (n: NodeNumber) => boolean): Promise<void> {
   for (const [n, size] of Object.entries(overfilled())) {
-    if (running(Number(n) as NodeNumber)) mbeanAttribute([Number(n) as NodeNumber], guardrails, 'DataDiskUsageMaxDiskSize', size);
+    if (running(Number(n) as NodeNumber)) await mbeanAttribute([Number(n) as NodeNumber], guardrails, 'DataDiskUsageMaxDiskSize', size);
   }
   rmSync(overfilledFile, { force: true });
 }
@@ -145,8 +145,8 @@ export function activeRules(): string[] {
 }
 
 /** Puts the failure detectors the lab raised back to Cassandra's default; `running` says which nodes answer JMX. */
-export function resetFailureDetectors(running: (n: NodeNumber) => boolean): void {
-  setPhiConvictThreshold(raised().filter(running), defaultPhi);
+export async function resetFailureDetectors(running: (n: NodeNumber) => boolean): Promise<void> {
+  await setPhiConvictThreshold(raised().filter(running), defaultPhi);
   rmSync(raisedFile, { force: true });
 }
 
@@ -155,12 +155,12 @@ export function resetFailureDetectors(running: (n: NodeNumber) => boolean): void
  * raised and the disk sizes it shrank back. Safe to call when nothing was changed.
  * `running` says which nodes answer JMX (a restarted node starts at the default anyway).
  */
-export function healAll(running: (n: NodeNumber) => boolean): void {
+export async function healAll(running: (n: NodeNumber) => boolean): Promise<void> {
   if (iptables(['-S', chain]).ok) {
     while (iptables(['-D', 'OUTPUT', '-o', 'lo', '-j', chain]).ok) { /* remove every hook */ }
     iptables(['-F', chain]);
     iptables(['-X', chain]);
   }
-  resetFailureDetectors(running);
-  restoreDisks(running);
+  await resetFailureDetectors(running);
+  await restoreDisks(running);
 }

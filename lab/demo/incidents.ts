@@ -251,7 +251,7 @@ export async function runScenario(id: ScenarioId, context: Context): Promise<Sce
       return back;
     });
     await wait('the split view', quick ? 20_000 : 30_000, 'the services take node 1 back at their reconnect; a third of their queries meet it');
-    heal();
+    await heal();
     faultEndAt = Date.now();
     timeline.add('fault', null, 'the fault is fixed: node 1 hears its peers again (in 2023, 16 minutes in)');
   } else {

@@ -783,7 +783,7 @@ const secretRotation: Row = {
     })();
     blockGroupFrom(sidecarGroup, 3);
     await sleep(Math.max(3000, oldCertificateExpires + 1000 - Date.now()));
-    heal();
+    await heal();
     const healedAt = Date.now();
     const loggedBefore = pod.sidecar.logs.length;
     const probedWithNew = await until(async () => allCoordinate(await status()), 30_000);

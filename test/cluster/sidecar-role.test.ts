@@ -63,13 +63,13 @@ const gossipedDiskUsage = async (): Promise<string | undefined> =>
 
 void t.test('a node whose disk is past the guardrail\'s failure threshold (2025-03-31): the canaries prove every coordinator by a read, the node is named disk_full, and the service\'s failing writes never call for a restart', async (t) => {
   t.teardown(async () => {
-    heal();
+    await heal();
     // The next test's writers are ordinary roles too: wait until the node gossips room again.
     for (const began = Date.now(); (await gossipedDiskUsage()) !== 'SPACIOUS' && Date.now() - began < 120_000;) await sleep(1000);
   });
   const { monitor } = await startTestMonitor(t, { contact_points: ['127.0.0.1'], ...role, probe: { interval_ms: 1000, timeout_ms: 2000, storage_interval_ms: 1000 } });
   await waitFor(monitor, (v) => v.nodes.length === 3 && v.nodes.every((n) => n.reachable && n.canCoordinateLocalQuorum === true && n.storage !== null), 20_000);
-  overfillDisk(3);
+  await overfillDisk(3);
   // The lab's nodes check their disks and gossip the state every second (production: every minute); this sidecar reads each node's storage every second.
   const tookMs = await waitFor(monitor, (v) => v.nodes.find((n) => n.address === '127.0.0.3')?.storage?.diskUsage === 'FULL' && v.nodes.every((n) => n.writesRefused !== null), 150_000);
   t.comment(`node 3 gossiped FULL and every canary write was refused ${(tookMs / 1000).toFixed(1)} s after its disk counted as full`);

@@ -46,7 +46,7 @@ void t.test('the service cannot reach node 2, the sidecar can: one restart, not 
   t.match(prometheus.alertLives().find((l) => l.alert === 'SessionStoreRemediationNeedsHuman')?.labels, { reason: 'not_cured', severity: 'page' }, 'Prometheus pages a human: the restart did not cure');
   t.notOk(prometheus.alertLives().some((l) => l.alert === 'SessionStoreViewDivergence' && prometheus.productionFiring(l) !== null), 'once, not also as a divergence');
 
-  heal();
+  await heal();
   await until(async () => (await metricOf(sidecar, 'sessionstore_sidecar_remediation_suppressed', { reason: 'not_cured' })) === 0, 40_000, 'the driver reaches node 2 again and the evidence is gone');
   t.equal((await sidecar.status() as unknown as Status).remediation.notCured, null, 'forgotten once it no longer holds');
   const result = await traffic.stop();

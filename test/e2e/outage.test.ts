@@ -59,7 +59,7 @@ void t.test('two nodes down: no restart during or after; a real divergence right
   const divergedAt = Date.now();
   for (const n of [1, 2, 3] as const) blockGroupFrom(serviceGroup, n);
   await until(() => sidecar.logs.some((l) => String(l.msg).startsWith('divergence: false_unavailability')), 90_000, 'the divergence is found');
-  heal(); // let the restart cure it
+  await heal(); // let the restart cure it
   const detectedMs = (loggedAt(sidecar, 'divergence: false_unavailability') ?? Infinity) - divergedAt;
   // The outage's shadow: it explains errors until lag + min(grace, its length) after it ended, and the nodes' return
   // until lag + 15 s (lag here: 2 probes of 2 s, a 1.5 s timeout, a 0.5 s tick = 6 s); then two failing seconds reach

@@ -301,7 +301,7 @@ void t.test("the 2022 stale pool in both data centers at once: one restart at a 
   // The services' connections to one node of their own data center are cut (node 2 in dc1, node 6 in dc2) until each
   // driver has marked it down, and from then on never dials it again: 2022's pool, with the node itself up throughout.
   const cut = { dc1: 2, dc2: 6 } as const;
-  t.teardown(() => { heal(); });
+  t.teardown(() => heal());
   blockGroupFrom(serviceGroup, cut.dc1);
   blockGroupFrom(serviceGroup, cut.dc2);
   // Until the driver has forgotten it and holds no socket to it at all: its control connection, if it was on that
@@ -312,7 +312,7 @@ void t.test("the 2022 stale pool in both data centers at once: one restart at a 
       ((await observePool({ pidFile: p.service.pidFile, nativePort: 9042 })).connections[address] ?? 0) === 0;
   };
   await until(async () => (await Promise.all(pods.map(forgot))).every(Boolean), 30_000, 'every driver forgot its node and holds no socket to it');
-  heal();
+  await heal();
   const healedAt = Date.now();
   const dc2Restarted = await until(async () => (await Promise.all(inDataCenter('dc2').map(restarted))).every(Boolean), graceMs + 60_000, "dc2's pod restarted").then(() => true, () => false);
   t.ok(dc2Restarted, "dc2's pod restarted its service while dc1's lease was held: dc2 does not wait for dc1", { said: restartStory(pods) });

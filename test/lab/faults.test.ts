@@ -34,14 +34,14 @@ async function canCoordinate(n: NodeNumber): Promise<string> {
 }
 
 void t.test('isolate node 3: it serves CQL but cannot coordinate; its peers convict it; heal', async (t) => {
-  isolateNode(3);
+  await isolateNode(3);
   t.match(activeRules(), [/-d 127\.0\.0\.3\/32 -p tcp -m tcp --dport 7000 .*-j DROP/], 'one rule, scoped to node 3\'s storage port');
   await until(async () => (await aliveAsSeenBy(3)) === 1, 40_000, 'node 3 counts only itself alive');
   t.match(await canCoordinate(3), /LOCAL_QUORUM \(2 required but only 1 alive\)|Not enough replicas available for query at consistency LOCAL_QUORUM/, 'as coordinator, node 3 answers Unavailable');
   await until(async () => (await aliveAsSeenBy(1)) === 2 && (await aliveAsSeenBy(2)) === 2, 40_000, 'its peers convict it');
   t.equal(await canCoordinate(1), 'ok', 'node 1 still coordinates LOCAL_QUORUM');
   t.equal(await canCoordinate(2), 'ok', 'node 2 too');
-  heal();
+  await heal();
   t.same(activeRules(), [], 'no rule left');
   await until(async () => (await canCoordinate(3)) === 'ok' && (await aliveAsSeenBy(1)) === 3, 20_000, 'healed: node 3 coordinates and is seen again');
   t.equal(await canCoordinate(3), 'ok', 'healed: node 3 coordinates LOCAL_QUORUM again');
@@ -60,7 +60,7 @@ void t.test('T327954 as it happened: node 1 rebooted deaf to its peers\' gossip,
   t.equal(await canCoordinate(2), 'ok', 'node 2 coordinates LOCAL_QUORUM writes');
   const readAtAll = queryNode(localNode(2), 'SELECT key FROM sessions.values WHERE key = ?', ['faults-test'], consistencies.all, 4000);
   await t.resolves(readAtAll, 'and a read at ALL through node 2 gets node 1\'s answer: replica traffic to node 1 flows');
-  heal();
+  await heal();
   t.same(activeRules(), [], 'no rule left');
   await until(async () => (await canCoordinate(1)) === 'ok', 20_000, 'healed: node 1 coordinates again');
   t.equal(await canCoordinate(1), 'ok', 'healed: node 1 coordinates LOCAL_QUORUM again');
