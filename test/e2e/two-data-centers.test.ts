@@ -39,8 +39,7 @@ import { FleetLease } from '../../src/remediate/lease.ts';
 import { allNodes, authProvider, blockGroupFrom, heal, localNode, pauseNode, resumeNode, secondDataCenterNodes, startNode, stopNode, up } from '../../lab/cluster/cluster.ts';
 import { nodesIn, secondDataCenter, type DataCenterName } from '../../lab/cluster/layout.ts';
 import type { RunResult } from '../../lab/demo/incidents.ts';
-import type { AlertLife } from '../../lab/prometheus.ts';
-import { startPrometheus, type PrometheusServer } from '../../lab/prometheus.ts';
+import { startPrometheus, type AlertLife, type PrometheusServer } from '../../lab/prometheus.ts';
 import { observePool } from '../../src/service/pool-sockets.ts';
 import { fastSidecar, graceMs, labService, sustainMs } from '../../lab/scenarios.ts';
 import { startService, until, type RunningService } from '../../lab/session-service/harness.ts';
@@ -69,7 +68,6 @@ interface Site {
   traffic: Traffic;
   prometheus: PrometheusServer;
 }
-
 
 /** A pod of one data center: its gocql service (with `fault`, if any) and its sidecar, whose lease scope is that data center. */
 async function startPod(t: Test, dataCenter: DataCenterName, options: { fault?: 'stale-pool'; leaseRetryMs?: number; gid?: number } = {}): Promise<{ service: RunningService; sidecar: SidecarProcess }> {
