@@ -91,11 +91,16 @@ const groupRule = (gid: number, n: NodeNumber): string[] =>
 const raisedFile = join(paths.cluster, 'phi-raised.json');
 const raised = (): NodeNumber[] => (existsSync(raisedFile) ? JSON.parse(readFileSync(raisedFile, 'utf8')) as NodeNumber[] : []);
 
-/** Sets nodes' failure detector threshold over their local JMX ports. */
+/**
+ * Sets nodes' failure detector threshold over their local JMX ports. Raised ones are
+ * recorded first: a launch that fails half way (a node not answering JMX) may have
+ * raised some, and healing must still find them.
+ */
 async function setPhiConvictThreshold(nodes: NodeNumber[], phi: number): Promise<void> {
-  await mbeanAttribute(nodes, 'org.apache.cassandra.net:type=FailureDetector', 'PhiConvictThreshold', String(phi));
   const others = raised().filter((r) => !nodes.includes(r));
-  writeFileSync(raisedFile, JSON.stringify(phi === defaultPhi ? others : [...others, ...nodes]));
+  if (phi !== defaultPhi) writeFileSync(raisedFile, JSON.stringify([...others, ...nodes]));
+  await mbeanAttribute(nodes, 'org.apache.cassandra.net:type=FailureDetector', 'PhiConvictThreshold', String(phi));
+  if (phi === defaultPhi) writeFileSync(raisedFile, JSON.stringify(others));
 }
 
 export interface IsolationOptions {
