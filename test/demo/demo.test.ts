@@ -52,6 +52,17 @@ void t.test('npm run demo -- --quick: three incidents, dry run against acting, t
   t.match(output, /┌.*scenario.*run.*failed/s, 'a summary table');
 
   t.same(results.map((s) => s.id), ['2022', '2023', '2025']);
+  for (const scenario of results) {
+    t.equal(scenario.dataCenters, 1, `${scenario.id}: on one data center, the default`);
+    const phaseNames = new Set(scenario.phases.map((p) => p.name));
+    for (const run of scenario.runs) {
+      t.equal(run.dataCenter, 'dc1', `${scenario.id} ${run.mode}: its fleet in dc1, where the fault is`);
+      // Every failure counted once, in a phase the scenario went through.
+      const byPhase = Object.values(run.failuresByPhase).flatMap((counts) => Object.values(counts)).reduce((a, b) => a + b, 0);
+      t.equal(byPhase, run.failed, `${scenario.id} ${run.mode}: its failures by phase add up to its ${run.failed} failures`);
+      t.same(Object.keys(run.failuresByPhase).filter((name) => !phaseNames.has(name)), [], `${scenario.id} ${run.mode}: each in one of the scenario's phases`, { failuresByPhase: run.failuresByPhase });
+    }
+  }
   for (const scenario of results.filter((s) => s.id !== '2025')) {
     const dry = scenario.runs.find((r) => r.mode === 'dry-run') as RunResult;
     const acting = scenario.runs.find((r) => r.mode === 'acting') as RunResult;

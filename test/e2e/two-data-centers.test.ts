@@ -317,13 +317,29 @@ void t.test("the 2022 stale pool in both data centers at once: one restart at a 
     t.ok(p.sidecar.logs.some((l) => String(l.msg).startsWith('another sidecar in this data center is restarting') && l.holder === maintenance.holder), `${p.name} waited for dc1's lease, held by ${maintenance.holder}`);
   }
   await maintenance.release();
-  const allRestarted = await until(async () => (await Promise.all(pods.map(restarted))).every(Boolean), 60_000, 'every pod restarted').then(() => true, () => false);
+  // As each restart is counted, whether its new pool holds the node the old one had forgotten: what the restart cures.
+  const holdsCutNode = new Map<StalePod, boolean>();
+  const allRestarted = await until(async () => {
+    for (const p of pods) {
+      if (holdsCutNode.has(p) || !(await restarted(p))) continue;
+      const address = localNode(cut[p.dataCenter]).address;
+      holdsCutNode.set(p, ((await observePool({ pidFile: p.service.pidFile, nativePort: 9042 })).connections[address] ?? 0) > 0);
+    }
+    return holdsCutNode.size === pods.length;
+  }, 60_000, 'every pod restarted').then(() => true, () => false);
   t.ok(allRestarted, "once it was released, dc1's two pods restarted theirs", {
     said: restartStory(pods), status: allRestarted ? null : await Promise.all(pods.map(async (p) => { const st = await p.sidecar.status(); return { reconcile: st.reconcile, service: st.service, nodes: (st.cluster as { nodes?: unknown }).nodes }; })),
   });
   watching.on = false;
   await watcher;
-  const pooled = Object.fromEntries(await Promise.all(pods.map(async (p) => [p.name, await poolHoldsItsDataCenter(p)] as const)));
+  // The rest of the pool may come a reconnect interval later: a new driver's first connection to a node can time out
+  // on this busy machine (CI once had one of dc1's restarted pools short of another node), and gocql takes such a node
+  // back at its ticker, as the sidecar's grace allows for. A node forgotten again would never come back.
+  const whole = await until(async () => (await Promise.all(pods.map(poolHoldsItsDataCenter))).every(Boolean), (labService.reconnectIntervalMs ?? 60_000) + 10_000, "every pod's pool holds every node of its data center").then(() => true, () => false);
+  const pools = whole ? null : Object.fromEntries(await Promise.all(pods.map(async (p) => [p.name, {
+    connections: (await observePool({ pidFile: p.service.pidFile, nativePort: 9042 })).connections,
+    driver: p.service.lines.filter((l) => l.includes('is down') || l.includes('"ERROR"')).slice(-5),
+  }] as const)));
   await sleep(3000);
   const results = await Promise.all(pods.map((p) => p.traffic.stop()));
 
@@ -333,7 +349,8 @@ void t.test("the 2022 stale pool in both data centers at once: one restart at a 
   const waitedForPeer = dc1.some((p) => p.sidecar.logs.some((l) => String(l.msg).startsWith('another sidecar in this data center is restarting') &&
     dc1.some((peer) => peer !== p && String(l.holder).endsWith(`:${peer.sidecar.pid}`))));
   t.ok(waitedForPeer, 'dc1: a pod waited while its peer held the lease (the real LWT said no)');
-  t.same(Object.values(pooled), [true, true, true], "each pod's new pool holds every node of its data center", { pooled });
+  t.same(pods.map((p) => holdsCutNode.get(p)), [true, true, true], "each pod's new pool holds the node its old one had forgotten, as its restart is counted");
+  t.ok(whole, `each pod's new pool holds every node of its data center within gocql's reconnect interval`, { pools });
   for (const [i, pod] of pods.entries()) {
     t.equal(pod.service.supervisor.restarts() - (servicesStarted[i] ?? 0), 1, `${pod.name}: its service restarted once`);
     t.equal(await metricOf(pod.sidecar, 'sessionstore_sidecar_pool_restarts_total', { rule: 'stale_pool', result: 'restarted' }) - (restartsBefore[i] ?? 0), 1,
