@@ -13,16 +13,19 @@
 //   dc1 and dc2 each have one holder at a time, side by side; while dc2 has no quorum,
 //   dc1's is still taken and released (LOCAL_SERIAL: one data center's outage never
 //   stops the other's restarts), dc2's not.
-//   3. T327954 in dc1 while dc2 is healthy: node 1 reboots deaf to its peers' gossip,
-//      and they keep it UP in both data centers. dc1's sidecar names it, pages for it
-//      and shields its users with retries; dc2's coordinators never use it but as the
-//      node that relays their deletes (EACH_QUORUM) to dc1, which a deaf node does, so
-//      dc2's sidecar has nothing to say and its users see nothing. No restart anywhere.
-//      One exception, Cassandra's own: in the seconds after node 1 is killed (its peers
-//      still hold it UP), a dc2 delete relayed to dc1 through it times out with no dc1
-//      acknowledgement (measured with a dc2 client alone: 2 of the 10 deletes in the 4 s
-//      after the kill, none later), and so may each retry of it; so dc2 may fail
-//      deletes, and only deletes, while node 1 is down.
+//   3. T327954 in dc1 while dc2 is healthy, as the demo shows it (`npm run demo -- --dcs 2
+//      --scenario 2023`: dc1's fleets without the sidecars and with them, and dc2's):
+//      node 1 reboots deaf to its peers' gossip, and they keep it UP in both data
+//      centers. dc1's sidecars name it, page for it and shield their users with
+//      retries; dc2's coordinators never use it but as the node that relays their
+//      deletes (EACH_QUORUM) to dc1, which a deaf node does, so dc2's sidecars have
+//      nothing to say and their users see nothing. No restart anywhere. One exception,
+//      Cassandra's own: in the seconds after node 1 is killed (its peers still hold it
+//      UP), a dc2 delete relayed to dc1 through it times out with no dc1
+//      acknowledgement (measured with a dc2 client alone: 2 of the 10 deletes in the
+//      4 s after the kill, none later), and so may each retry of it; so dc2 may fail
+//      deletes, and only deletes, while node 1 is down. The demo's report, with both
+//      data centers, in a real browser.
 //   4. The 2022 stale pool in both data centers at once: two pods in dc1 and one in dc2,
 //      their drivers cut from one node of their own data center until they mark it down,
 //      and never dial it again (the node itself up throughout): dc1's lease lets one of
@@ -33,14 +36,17 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import cassandra from 'cassandra-driver';
 import t, { type Test } from 'tap';
 import { FleetLease } from '../../src/remediate/lease.ts';
-import { allNodes, authProvider, blockGroupFrom, heal, localNode, pauseNode, rebootIsolated, resumeNode, secondDataCenterNodes, startNode, stopNode, up } from '../../lab/cluster/cluster.ts';
+import { allNodes, authProvider, blockGroupFrom, heal, localNode, pauseNode, resumeNode, secondDataCenterNodes, startNode, stopNode, up } from '../../lab/cluster/cluster.ts';
 import { nodesIn, secondDataCenter, type DataCenterName } from '../../lab/cluster/layout.ts';
-import { startPrometheus, type PrometheusServer } from '../../lab/prometheus.ts';
+import type { RunResult } from '../../lab/demo/incidents.ts';
+import { startPrometheus, type AlertLife, type PrometheusServer } from '../../lab/prometheus.ts';
 import { observePool } from '../../src/service/pool-sockets.ts';
 import { fastSidecar, graceMs, labService, sustainMs } from '../../lab/scenarios.ts';
 import { startService, until, type RunningService } from '../../lab/session-service/harness.ts';
 import { loggedAt, lostWrites, metricOf, restartsBy, startSidecar, type SidecarProcess } from '../../lab/sidecar-process.ts';
 import { sessionTraffic, type Traffic, type TrafficResult } from '../../lab/traffic.ts';
+import { failureOutput, runDemo } from '../support/demo.ts';
+import { checkReportInBrowser } from '../support/report-in-browser.ts';
 
 // dc2 joining and leaving take about a minute and a half on a two-core machine, the replay three.
 t.setTimeout(10 * 60_000);
@@ -204,55 +210,51 @@ void t.test('dc2 loses quorum, then all of it, then comes back: dc1 serves all b
   t.same(await lostWrites(two.acked, secondDataCenterNodes()), [], `every write dc2 acknowledged reads back in dc2 (${two.acked.size})`);
 });
 
-void t.test('T327954 in dc1 while dc2 is healthy: dc1 names node 1 and shields its users, dc2 sees nothing wrong, nothing restarts', async (t) => {
-  const [dc1, dc2] = [await startSite(t, 'dc1'), await startSite(t, 'dc2')];
-  await sleep(5000);
-  const servicesStarted = [dc1.supervisorRestarts(), dc2.supervisorRestarts()];
+void t.test('npm run demo -- --dcs 2 --scenario 2023: T327954 in dc1 while dc2 is healthy; dc1 names node 1 and shields its users, dc2 sees nothing wrong, nothing restarts, the report shows both', async (t) => {
+  const dir = t.testdir();
+  const { code, output, report, results: [scenario] } = await runDemo(t, dir, ['--dcs', '2', '--scenario', '2023', '--quick']);
+  t.equal(code, 0, 'the demo succeeded on the shared two-DC cluster', failureOutput(output));
+  if (!scenario) return;
+  t.same(scenario.runs.map((r) => `${r.dataCenter} ${r.mode}`), ['dc1 dry-run', 'dc1 acting', 'dc2 acting'], 'three fleets: dc1 without the sidecars and with them, dc2 with them');
+  const [dry, acting, other] = scenario.runs as [RunResult, RunResult, RunResult];
   const broken = allNodes()[0]?.address ?? '';
-  // Whatever happens, node 1 hears its peers again and their failure detectors are back to the default.
-  t.teardown(() => heal());
+  const share = (run: RunResult): string => `${run.failed} of ${run.sent} (${(100 * run.failed / run.sent).toFixed(2)}%) ${JSON.stringify(run.failuresByPhase)}`;
+  const fired = (run: RunResult, alert: string): AlertLife[] => run.alerts.filter((a) => a.alert === alert);
+  // For whoever reads a failure: what each fleet's sidecars said and did, from the fault on.
+  const seen = { timeline: scenario.events.filter((e) => e.at >= scenario.faultAt - 5000).map((e) => `${((e.at - scenario.faultAt) / 1000).toFixed(1)} s ${e.fleet ?? ''} ${e.text}`) };
+  const reboot = scenario.phases.find((p) => p.name === 'node 1 reboots');
+  t.comment(`node 1 answered CQL ${(((reboot?.to ?? NaN) - (reboot?.from ?? NaN)) / 1000).toFixed(1)} s after it was killed; dc1's acting fleet named it ${((acting.detectMs ?? NaN) / 1000).toFixed(1)} s after that; failed: dc1 dry run ${share(dry)}, dc1 acting ${share(acting)}, dc2 ${share(other)}`);
 
-  const faultFrom = Date.now();
-  // Deaf to its peers' gossip only, as in 2023: replica traffic still reaches it. (Dropping all of it, dc2's
-  // EACH_QUORUM deletes failed now and then: a coordinator forwards a write to another data center through one node there.)
-  const answeredAt = await rebootIsolated(1, undefined, { peersKeepItUp: true, gossipOnly: true });
-  await until(async () => (await metricOf(dc1.sidecar, 'sessionstore_sidecar_broken_coordinator', { address: broken })) === 1, 30_000, "dc1's sidecar names node 1");
-  const namedAt = Date.now();
-  // The split view: the services' drivers take node 1 back at their reconnect, and a third of dc1's queries meet it.
-  await sleep(20_000);
-  await heal();
-  const healedAt = Date.now();
-  // Past the stale-pool grace and the sustain from the heal: a restart now would be a false one.
-  await sleep(graceMs + sustainMs + 5000);
-  const [one, two] = [await dc1.traffic.stop(), await dc2.traffic.stop()];
+  // dc1: named, paged for, shielded.
+  t.ok(acting.retries > 0, `the fault reached dc1's users: its acting sidecars retried ${acting.retries} storage errors`);
+  t.ok(acting.failed / acting.sent < 0.01, `dc1: under 1% of requests failed through the sidecars: ${share(acting)}`, seen);
+  t.ok(acting.failed < dry.failed, `dc1: fewer than without them (${share(dry)})`);
+  for (const run of [dry, acting]) {
+    t.same(fired(run, 'SessionStoreCoordinatorCannotAchieveLocalQuorum').map((a) => a.labels.address), [broken], `dc1 ${run.mode}: Prometheus paged naming node 1, and no other node`, seen);
+  }
+  t.same(fired(acting, 'SessionStoreErrorRateHigh'), [], 'dc1: the acting fleet, its users shielded, did not page for the error rate');
+  t.same(acting.view?.nodes.find((n) => n.address === broken)?.canCoordinateLocalQuorum, false, 'dc1: the view at detection shows node 1 unable to coordinate');
 
-  const share = (result: TrafficResult): string => `${result.failed} of ${result.sent} (${(100 * result.failed / result.sent).toFixed(2)}%) ${JSON.stringify(result.failures)}`;
-  t.comment(`node 1 answered CQL ${((answeredAt - faultFrom) / 1000).toFixed(1)} s after it was killed, named by dc1's sidecar ${((namedAt - answeredAt) / 1000).toFixed(1)} s later; split view ${((healedAt - answeredAt) / 1000).toFixed(1)} s`);
-  const retried = await metricOf(dc1.sidecar, 'sessionstore_sidecar_retries_total');
-  t.ok(retried > 0, `the fault reached dc1's users: its sidecar retried ${retried} storage errors`);
-  t.ok(one.failed / one.sent < 0.01, `dc1: under 1% of requests failed through the sidecar: ${share(one)}`);
-  // While node 1 was down (killed, restarting), only dc2's deletes may fail (the relay, see the header); from its return on, nothing.
-  const dc2WhileDown = failuresBetween(two, faultFrom, answeredAt);
-  t.ok(onlyDeletes(dc2WhileDown), `dc2: only deletes failed while node 1 was down: ${share(two)}`, { serviceErrors: dc2.serviceLines.filter((l) => l.includes('ERROR')).slice(-5) });
-  // A 408 is the test's own client sending a body late (seen once, with the machine's load at 19 on two cores), not the store.
-  const dc2AfterReturn = Object.entries(failuresBetween(two, answeredAt, Infinity)).filter(([what]) => !what.includes(' 408 '));
-  t.same(dc2AfterReturn, [], `dc2: no request failed from node 1's return on, deaf as it was: ${share(two)}`);
-  t.ok(dc1.sidecar.logs.some((l) => String(l.msg).startsWith(`Cassandra node ${broken} cannot coordinate LOCAL_QUORUM`)), "dc1's sidecar logged node 1 as the cause, for a human to act on");
-  t.equal(await metricOf(dc2.sidecar, 'sessionstore_sidecar_broken_coordinator'), 0, "dc2's sidecar names no broken coordinator: node 1 coordinates none of dc2's queries");
-  t.equal(await metricOf(dc2.sidecar, 'sessionstore_sidecar_local_quorum_available'), 1, "dc2's sidecar: its own quorum held");
-  // The deletes the relay failed are logged as the service's errors, as they should be; nothing else is.
-  const relayed = (l: Record<string, unknown>): boolean => l.msg === 'the session service answered with an error' && l.method === 'DELETE' && Date.parse(String(l.time)) < answeredAt;
-  const dc2Errors = dc2.sidecar.logs.filter((l) => l.level === 'error' && !relayed(l)).map((l) => String(l.msg));
-  t.same(dc2Errors, [], "dc2's sidecar logged no error but a delete failed while node 1 was down");
+  // dc2: its coordinators never use node 1 but as the node that relays their deletes to dc1 (see the header).
+  t.equal(other.detectMs, null, "dc2's sidecars named no broken coordinator: node 1 coordinates none of dc2's queries", seen);
+  const { 'node 1 reboots': whileDown = {}, ...otherPhases } = other.failuresByPhase;
+  t.ok(Object.keys(whileDown).every((what) => what.startsWith('DELETE ')), `dc2: only deletes failed while node 1 was down: ${share(other)}`);
+  // A 408 is the demo's own client sending a body late (seen once with the machine's load at 19 on two cores), not the store.
+  const afterReturn = Object.entries(otherPhases).flatMap(([name, counts]) => Object.entries(counts).filter(([what]) => !what.includes(' 408 ')).map(([what, n]) => `${name}: ${n} × ${what}`));
+  t.same(afterReturn, [], `dc2: no request failed before the fault, nor from node 1's return on, deaf as it was: ${share(other)}`);
+  t.same(other.alerts.filter((a) => !(a.alert === 'SessionStoreCassandraNodeDown' && a.labels.address === broken)).map((a) => a.alert), [],
+    "dc2's Prometheus fired nothing but node 1's down ticket while it rebooted");
 
-  await nothingRestarted(t, [dc1, dc2], servicesStarted);
-  const page = dc1.prometheus.alertLives().find((l) => l.alert === 'SessionStoreCoordinatorCannotAchieveLocalQuorum');
-  t.equal(page?.labels.address, broken, `dc1's Prometheus paged naming node 1 (with the lab's short for:): ${dc1.prometheus.describe(page, faultFrom)}`);
-  // From the fault on, only node 1's reboot itself may show there, as the node-down ticket's condition while it was down.
-  const dc2Alerts = dc2.prometheus.alertLives().filter((l) => l.activeAt >= faultFrom && !(l.alert === 'SessionStoreCassandraNodeDown' && l.labels.address === broken));
-  t.same(dc2Alerts.map((l) => l.alert), [], "dc2's Prometheus: no alert even pending, but for node 1's reboot");
-  t.same(await lostWrites(one.acked), [], `every write dc1 acknowledged reads back in dc1 (${one.acked.size})`);
-  t.same(await lostWrites(two.acked, secondDataCenterNodes()), [], `every write dc2 acknowledged reads back in dc2 (${two.acked.size})`);
+  // Everywhere: no restart, no divergence, nothing lost.
+  for (const run of scenario.runs) {
+    t.equal(run.restarts, 0, `${run.fleet}: no restart by its sidecars`, seen);
+    t.same(run.serviceExits.filter((exit) => exit.afterFaultMs >= 0), [], `${run.fleet}: no service process exited from the fault on`);
+    t.ok(run.acknowledgedWrites > 0 && run.lostWrites === 0, `${run.fleet}: every acknowledged write reads back in ${run.dataCenter} (${run.acknowledgedWrites})`);
+  }
+  t.same(scenario.events.filter((e) => e.text.includes('divergence:')).map((e) => `${e.fleet ?? ''} ${e.text}`), [], 'no sidecar found a divergence');
+
+  const page = await checkReportInBrowser(t, dir, report, { count: 3, what: "dc1's dry run and acting fleets, and dc2's" });
+  for (const heading of ['dc1, where the fault is — Dry run', 'dc1, where the fault is — Acting', 'dc2, the other data center — Acting']) t.ok(page.includes(heading), `the report shows "${heading}"`);
 });
 
 void t.test("the 2022 stale pool in both data centers at once: one restart at a time in each, under each one's own lease, neither waiting for the other", async (t) => {
