@@ -52,7 +52,7 @@ void t.test('T327954 as it happened: node 1 rebooted deaf to its peers\' gossip,
   await rebootIsolated(1, undefined, { peersKeepItUp: true, gossipOnly: true });
   t.match(activeRules(), [/-d 127\.0\.0\.1\/32 -p tcp -m tcp --dport 7000 -m u32 --u32 "0x0>>0x16&0x3c@0xc>>0x1a&0x3c@0x0=0xca552dfa&&.*@0x4&0x3=0x1" .*-j DROP/],
     'one rule: the handshake of urgent (gossip) connections to node 1\'s storage port, nothing else');
-  await until(async () => (await aliveAsSeenBy(1)) === 1, 40_000, 'node 1 counts only itself alive');
+  t.equal(await aliveAsSeenBy(1), 1, 'when the reboot returns, node 1 already counts only itself alive: the lab checked the fault took hold');
   t.match(await canCoordinate(1), /LOCAL_QUORUM \(2 required but only 1 alive\)|Not enough replicas available for query at consistency LOCAL_QUORUM/, 'as coordinator, node 1 answers Unavailable');
   t.equal(await aliveAsSeenBy(2), 3, 'node 2 counts all three alive: it keeps node 1 UP');
   t.equal(await aliveAsSeenBy(3), 3, 'node 3 too');
