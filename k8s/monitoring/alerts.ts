@@ -146,7 +146,7 @@ unless on (job, instance) (
     forSeconds: 120,
     severity: 'page',
     summary: 'The session service on {{ $labels.instance }} holds a wrong view of Cassandra, and it is not being cured',
-    description: 'The sidecar on {{ $labels.instance }} has found {{ $labels.rule }} (stale_pool: the service\'s driver holds no connection to a node that is healthy; false_unavailability: the service fails requests while Cassandra achieves LOCAL_QUORUM), and for 2 minutes no graceful restart has been under way or waiting its turn. /status says what holds it back (remediation.suppressed: paused, disabled, backoff, no_local_quorum).',
+    description: 'The sidecar on {{ $labels.instance }} has found {{ $labels.rule }} (stale_pool: the service\'s driver holds no connection to a node that is healthy; false_unavailability: the service fails requests while Cassandra achieves LOCAL_QUORUM), and for 2 minutes no graceful restart has been under way or waiting its turn. /status says what holds it back (remediation.dryRun: the sidecar only says what it would do; remediation.suppressed: paused, disabled, backoff, no_local_quorum).',
   },
   {
     alert: 'SessionStoreRestartFailed',

@@ -277,11 +277,17 @@ export class Remediator {
     };
   }
 
-  /** Start times (epoch ms) of automatic restarts in the last hour, oldest first. */
-  #recentStarts(): number[] {
+  /**
+   * Start times (epoch ms) of automatic restarts in the last hour, oldest first: what spends the hourly budget. With
+   * `dryRuns`, a dry run's accounts as well: what the backoff grows with.
+   */
+  #recentStarts(options: { dryRuns?: boolean } = {}): number[] {
     const since = this.#clock.now() - hourMs;
-    // A cancelled restart restarted nothing; it is backed off from, but does not spend the hourly budget.
-    return this.#history.filter((r) => r.reason !== 'manual' && r.result !== 'cancelled').map((r) => r.startedAt).filter((at) => at >= since);
+    // A cancelled restart restarted nothing; it is backed off from, but does not spend the hourly budget. Nor does a
+    // dry run's account: a budget it spent would page SessionStoreRemediationNeedsHuman for restarts that never were,
+    // while a divergence a dry run leaves in place pages for itself (SessionStoreViewDivergence).
+    const counted = (r: RestartRecord): boolean => r.reason !== 'manual' && r.result !== 'cancelled' && (options.dryRuns === true || r.result !== 'dry_run');
+    return this.#history.filter(counted).map((r) => r.startedAt).filter((at) => at >= since);
   }
 
   #lackingCredentials(): Held | null {
@@ -460,7 +466,7 @@ export class Remediator {
     this.#metrics.restarts.inc({ rule: record.reason, result: record.result });
     this.#metrics.lastRestart.set(now / 1000);
     const { backoff_base_ms: base, backoff_max_ms: max } = this.#deps.config.remediation;
-    this.#nextAllowedAt = now + Math.min(base * 2 ** Math.max(0, this.#recentStarts().length - 1), max);
+    this.#nextAllowedAt = now + Math.min(base * 2 ** Math.max(0, this.#recentStarts({ dryRuns: true }).length - 1), max);
     if (record.result === 'not_cured' && record.reason !== 'manual') this.#notCured = { rule: record.reason, addresses: record.addresses, at: now };
     const level = record.result === 'restarted' || record.result === 'dry_run' ? 'info' : 'error';
     this.#logger[level](

@@ -252,6 +252,24 @@ void t.test('dry run: no effect on traffic at all (no lease, no depool, no signa
   t.match(await remediator.consider(restartVerdict()), { outcome: 'held', held: { reason: 'backoff' } }, 'the next would-be restart waits for the backoff, as a real one would');
 });
 
+void t.test('dry run: its accounts spend no restart budget (nothing was restarted), and the backoff between them grows as between restarts', async (t) => {
+  const { remediator, clock, registry, lines } = await setUp(t, { dry_run: true, max_restarts_per_hour: 2, backoff_base_ms: 1000, backoff_max_ms: 60_000 }, { healthy: true, pool: { '10.0.0.2': 0 } });
+  const waits: number[] = [];
+  for (let i = 0; i < 4; i++) {
+    t.match(await remediator.consider(restartVerdict()), { outcome: 'dry_run' }, `account ${i + 1} for the same lasting evidence: still an account, never held for a spent budget`);
+    const held = await remediator.consider(restartVerdict());
+    t.match(held, { outcome: 'held', held: { reason: 'backoff' } });
+    const until = held.outcome === 'held' ? held.held.until ?? 0 : 0;
+    waits.push(until - clock.now());
+    clock.advance(until - clock.now());
+  }
+  t.same(waits, [1000, 2000, 4000, 8000], 'the backoff doubles with each account, as with each restart');
+  t.match(remediator.status(), { restartsLastHour: 0, budgetFreesAt: null }, 'no restart spent the budget');
+  t.equal(await metric(registry, 'sessionstore_sidecar_remediation_suppressed', { reason: 'budget_exhausted' }), 0, 'nothing pages for a spent budget');
+  t.notOk(lines().some((l) => String(l.msg).startsWith('not restarting the service again')), 'nor says a human is needed for one');
+  t.equal(await metric(registry, 'sessionstore_sidecar_pool_restarts_total', { rule: 'stale_pool', result: 'dry_run' }), 4, 'each account is counted as one');
+});
+
 void t.test('a restart whose reason went by the last moment is cancelled: repooled, no signal, no budget spent', async (t) => {
   const { remediator, restarts, settled, lease, trafficSwitch, registry } = await setUp(t, { max_restarts_per_hour: 1 }, { healthy: true, pool: { '10.0.0.2': 2 }, gone: "stale_pool no longer holds: the service's view agrees with the cluster's" });
   await remediator.consider(restartVerdict());
