@@ -80,6 +80,8 @@ void t.test('npm run demo -- --quick: three incidents, dry run against acting, t
       t.ok(acting.restarts >= 2, `2022: the acting fleet restarted both pods' services (${acting.restarts} restarts)`);
       t.ok(dry.healMs === null, '2022: without restarts, users were still failing at the end');
       t.ok(fired(dry, 'SessionStoreErrorRateHigh'), '2022: the dry run paged for the error rate');
+      t.ok(fired(dry, 'SessionStoreViewDivergence'), "2022: and for the services' view, diverging with nothing curing it");
+      t.notOk(fired(dry, 'SessionStoreRemediationNeedsHuman'), '2022: but not for a spent restart budget: the dry run restarted nothing');
       t.notOk(fired(acting, 'SessionStoreErrorRateHigh'), '2022: the acting fleet did not');
     } else {
       t.ok(acting.failed / acting.sent < 0.01, `2023: under 1% of requests failed with retries (${share(acting)})`, seen);
