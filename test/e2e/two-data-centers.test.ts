@@ -266,8 +266,10 @@ void t.test("the 2022 stale pool in both data centers at once: one restart at a 
     const { service, sidecar } = await startPod(t, dataCenter, { fault: 'stale-pool', leaseRetryMs: 1000, gid: serviceGroup });
     pods.push({ name, dataCenter, service, sidecar, traffic: sessionTraffic(t, sidecar.url, { perSecond: stalePoolRate }) });
   }
+  /** The connections a pod's service holds to each node, as the sidecar reads them (/proc). */
+  const poolOf = async (p: StalePod): Promise<Record<string, number>> => (await observePool({ pidFile: p.service.pidFile, nativePort: 9042 })).connections;
   const poolHoldsItsDataCenter = async (p: StalePod): Promise<boolean> => {
-    const { connections } = await observePool({ pidFile: p.service.pidFile, nativePort: 9042 });
+    const connections = await poolOf(p);
     return nodesIn(p.dataCenter).every((n) => (connections[n.address] ?? 0) > 0);
   };
   const settled = async (p: StalePod): Promise<boolean> =>
@@ -307,7 +309,7 @@ void t.test("the 2022 stale pool in both data centers at once: one restart at a 
   const forgot = async (p: StalePod): Promise<boolean> => {
     const address = localNode(cut[p.dataCenter]).address;
     return p.service.lines.some((l) => l.includes(`Host ${address} is down; it will not be connected to again`)) &&
-      ((await observePool({ pidFile: p.service.pidFile, nativePort: 9042 })).connections[address] ?? 0) === 0;
+      ((await poolOf(p))[address] ?? 0) === 0;
   };
   await until(async () => (await Promise.all(pods.map(forgot))).every(Boolean), 30_000, 'every driver forgot its node and holds no socket to it');
   await heal();
@@ -328,7 +330,7 @@ void t.test("the 2022 stale pool in both data centers at once: one restart at a 
     for (const p of pods) {
       if (holdsCutNode.has(p) || !(await restarted(p))) continue;
       const address = localNode(cut[p.dataCenter]).address;
-      holdsCutNode.set(p, ((await observePool({ pidFile: p.service.pidFile, nativePort: 9042 })).connections[address] ?? 0) > 0);
+      holdsCutNode.set(p, ((await poolOf(p))[address] ?? 0) > 0);
     }
     return holdsCutNode.size === pods.length;
   }, 60_000, 'every pod restarted').then(() => true, () => false);
@@ -342,7 +344,7 @@ void t.test("the 2022 stale pool in both data centers at once: one restart at a 
   // back at its ticker, as the sidecar's grace allows for. A node forgotten again would never come back.
   const whole = await until(async () => (await Promise.all(pods.map(poolHoldsItsDataCenter))).every(Boolean), (labService.reconnectIntervalMs ?? 60_000) + 10_000, "every pod's pool holds every node of its data center").then(() => true, () => false);
   const pools = whole ? null : Object.fromEntries(await Promise.all(pods.map(async (p) => [p.name, {
-    connections: (await observePool({ pidFile: p.service.pidFile, nativePort: 9042 })).connections,
+    connections: await poolOf(p),
     driver: p.service.lines.filter((l) => l.includes('is down') || l.includes('"ERROR"')).slice(-5),
   }] as const)));
   await sleep(3000);
